@@ -1,0 +1,82 @@
+//! Connection and handshake settings, with safe defaults.
+
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+/// Limits and behaviour for a handshake and the connection that follows it.
+///
+/// Every buffer the peer can make grow has a limit here, checked before
+/// memory is reserved. Start from [`Config::default`] and change fields:
+///
+/// ```
+/// let mut config = rfc6455::Config::default();
+/// config.max_message_size = 1 << 20; // 1 MiB messages are plenty for this app
+/// config.rng_seed = Some([7; 32]);   // reproducible masking keys in a test
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// Largest frame payload accepted from the peer; a larger one fails the
+    /// connection with 1009 as soon as its header arrives. Default 16 MiB.
+    pub max_frame_size: usize,
+    /// Largest message accepted from the peer, summed over its fragments; a
+    /// larger one fails the connection with 1009. Default 64 MiB.
+    pub max_message_size: usize,
+    /// Largest opening-handshake head (request or response line plus header
+    /// fields) accepted; a larger one fails with a 431 hint. Default 8 KiB.
+    pub max_handshake_bytes: usize,
+    /// Most header fields accepted in the handshake; more fail with a 431
+    /// hint. Default 64.
+    pub max_headers: usize,
+    /// High-water mark for bytes queued for the transport: once
+    /// [`Connection::buffered_amount`](crate::Connection::buffered_amount)
+    /// reaches it, sending data returns
+    /// [`UsageError::WriteBufferFull`](crate::UsageError::WriteBufferFull)
+    /// until the transport drains it, and automatic pongs are coalesced to the
+    /// latest one. Default 1 MiB.
+    pub write_buffer_limit: usize,
+    /// Answer every ping with a pong automatically. Default true; when false,
+    /// the application answers [`Event::Ping`](crate::Event::Ping) itself
+    /// with [`Connection::pong`](crate::Connection::pong).
+    pub auto_pong: bool,
+    /// Accept unmasked frames from clients (servers only). RFC 6455 requires
+    /// masking; only enable this behind a trusted, already-encrypted tunnel.
+    /// Default false.
+    pub accept_unmasked_frames: bool,
+    /// How long to wait for the peer's part of the closing: its close frame
+    /// after we sent ours, and (client) the server's TCP close after the close
+    /// handshake. When it runs out the transport is closed anyway. Default 10 s.
+    pub close_timeout: Duration,
+    /// Seed for the generator of masking keys. `None` (the default) seeds it
+    /// from the operating system; set it only for reproducible tests.
+    pub rng_seed: Option<[u8; 32]>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            max_frame_size: 16 << 20,
+            max_message_size: 64 << 20,
+            max_handshake_bytes: 8 << 10,
+            max_headers: 64,
+            write_buffer_limit: 1 << 20,
+            auto_pong: true,
+            accept_unmasked_frames: false,
+            close_timeout: Duration::from_secs(10),
+            rng_seed: None,
+        }
+    }
+}
+
+impl Config {
+    /// The generator for keys and masks: seeded from `rng_seed`, or from the
+    /// operating system (the one sanctioned use of OS entropy in the core).
+    pub(crate) fn rng(&self) -> StdRng {
+        match self.rng_seed {
+            Some(seed) => StdRng::from_seed(seed),
+            None => rand::make_rng(),
+        }
+    }
+}

@@ -1,0 +1,557 @@
+//! The sans-IO connection state machine (RFC 6455 §5-§7).
+//!
+//! [`Connection`] takes bytes and time in and gives bytes, events and a
+//! deadline out. It never touches a socket or reads the clock.
+
+mod close;
+mod event;
+mod message;
+mod state;
+
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes, BytesMut};
+use rand::rngs::StdRng;
+use rand::Rng;
+
+pub use close::CloseFrame;
+pub use event::{Event, Message};
+pub use state::State;
+
+use crate::frame::{encode_frame, CloseCode, DataKind, Frame, FrameDecoder, MaskKey, OpCode, Progress};
+use crate::utf8::Utf8Validator;
+use crate::{CloseReason, Config, ProtocolError, TimeoutKind, UsageError};
+use close::{truncate_utf8, ControlPayload};
+use message::MessageAssembler;
+use state::{Teardown, Transition};
+
+/// Which end of the connection we are. Clients mask what they send; servers
+/// require masked frames and close the transport first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The endpoint that opened the connection.
+    Client,
+    /// The endpoint that accepted it.
+    Server,
+}
+
+/// A WebSocket connection after the opening handshake, as a pure state machine.
+///
+/// Its methods come in four families:
+///
+/// * **inputs** — [`handle_read`](Self::handle_read) (or
+///   [`recv_buffer`](Self::recv_buffer) + [`handle_received`](Self::handle_received)),
+///   [`handle_eof`](Self::handle_eof), [`handle_timeout`](Self::handle_timeout);
+/// * **commands** — [`send_text`](Self::send_text), [`send_binary`](Self::send_binary),
+///   [`send_fragment`](Self::send_fragment), [`ping`](Self::ping),
+///   [`pong`](Self::pong), [`close`](Self::close);
+/// * **outputs** — [`poll_event`](Self::poll_event),
+///   [`poll_transmit`](Self::poll_transmit) + [`advance_transmit`](Self::advance_transmit),
+///   [`poll_timeout`](Self::poll_timeout);
+/// * **getters** — [`state`](Self::state), [`role`](Self::role),
+///   [`buffered_amount`](Self::buffered_amount),
+///   [`should_close_transport`](Self::should_close_transport), ...
+///
+/// The run loop: after any input or command, drain [`poll_event`](Self::poll_event)
+/// until `None` and write out [`poll_transmit`](Self::poll_transmit); then wait
+/// for the transport or for [`poll_timeout`](Self::poll_timeout), whichever
+/// comes first. Incoming frames are decoded lazily by `poll_event`, so bytes
+/// handed to `handle_read` cost nothing until the events are wanted, and a
+/// peer cannot make events pile up: read from the transport only when
+/// `poll_event` returns `None`.
+///
+/// A peer's protocol violation never surfaces as an `Err`: the connection
+/// queues a close frame with the right code and reports
+/// [`Event::Closed`] with [`CloseReason::Protocol`]. Calls the protocol or
+/// the state forbid return a [`UsageError`] and change nothing.
+#[derive(Debug)]
+pub struct Connection {
+    role: Role,
+    state: State,
+    teardown: Teardown,
+    /// Deadline of the closing phase (our close unanswered, or a client
+    /// waiting for the server to close the transport).
+    deadline: Option<Instant>,
+    now: Instant,
+    eof: bool,
+
+    recv: BytesMut,
+    decoder: FrameDecoder,
+    incoming: MessageAssembler,
+
+    send: BytesMut,
+    pending_pong: Option<ControlPayload>,
+    /// Kind of the fragmented message we are sending, if one is open.
+    outgoing: Option<DataKind>,
+    outgoing_utf8: Utf8Validator,
+
+    rng: StdRng,
+    auto_pong: bool,
+    write_buffer_limit: usize,
+    close_timeout: Duration,
+
+    close_reason: Option<CloseReason>,
+    close_reported: bool,
+}
+
+impl Connection {
+    /// A connection whose opening handshake has completed, starting in
+    /// [`State::Open`].
+    ///
+    /// Use this when you did the handshake yourself; feed any bytes that
+    /// followed the handshake head to [`handle_read`](Self::handle_read).
+    /// [`ClientHandshake`](crate::handshake::ClientHandshake) and
+    /// [`ServerHandshake`](crate::handshake::ServerHandshake) build one for you
+    /// with those bytes already in place.
+    pub fn new(role: Role, config: &Config, now: Instant) -> Self {
+        Self::from_parts(role, config, now, BytesMut::new(), BytesMut::new(), config.rng())
+    }
+
+    /// A connection that starts with `recv` already received and `send`
+    /// already queued for the transport (the handshake's leftovers).
+    pub(crate) fn from_parts(
+        role: Role,
+        config: &Config,
+        now: Instant,
+        recv: BytesMut,
+        send: BytesMut,
+        rng: StdRng,
+    ) -> Self {
+        let mut decoder = FrameDecoder::new(role, config.max_frame_size);
+        decoder.set_accept_unmasked(config.accept_unmasked_frames);
+        Self {
+            role,
+            state: State::Open,
+            teardown: Teardown::Keep,
+            deadline: None,
+            now,
+            eof: false,
+            recv,
+            decoder,
+            incoming: MessageAssembler::new(config.max_message_size),
+            send,
+            pending_pong: None,
+            outgoing: None,
+            outgoing_utf8: Utf8Validator::default(),
+            rng,
+            auto_pong: config.auto_pong,
+            write_buffer_limit: config.write_buffer_limit,
+            close_timeout: config.close_timeout,
+            close_reason: None,
+            close_reported: false,
+        }
+    }
+
+    // ----- inputs -------------------------------------------------------------
+
+    /// Hands over bytes read from the transport at time `now`.
+    ///
+    /// The bytes are only buffered; [`poll_event`](Self::poll_event) decodes
+    /// them. After the connection is [`State::Closed`] incoming bytes are
+    /// discarded.
+    pub fn handle_read(&mut self, data: &[u8], now: Instant) {
+        self.now = now;
+        if self.state != State::Closed {
+            self.recv.extend_from_slice(data);
+        }
+    }
+
+    /// The receive buffer, for reading from the transport without an extra
+    /// copy: append to it (e.g. with tokio's `read_buf`, or `BufMut`), then
+    /// call [`handle_received`](Self::handle_received).
+    ///
+    /// Only append. Removing or changing bytes already in the buffer corrupts
+    /// the stream (the connection will not panic, but will fail with a
+    /// protocol error or deliver garbage).
+    pub fn recv_buffer(&mut self) -> &mut BytesMut {
+        &mut self.recv
+    }
+
+    /// Tells the connection that bytes were appended to
+    /// [`recv_buffer`](Self::recv_buffer) at time `now`. Then drain
+    /// [`poll_event`](Self::poll_event).
+    pub fn handle_received(&mut self, now: Instant) {
+        self.now = now;
+        if self.state == State::Closed {
+            self.recv.clear();
+        }
+    }
+
+    /// Tells the connection that the transport reached end of file at `now`
+    /// (the peer closed its side). Bytes already received are still decoded;
+    /// if no close frame was among them, [`poll_event`](Self::poll_event)
+    /// reports [`CloseReason::Abnormal`] (code 1006).
+    pub fn handle_eof(&mut self, now: Instant) {
+        self.now = now;
+        self.eof = true;
+        self.teardown = self.teardown.on_peer_eof();
+    }
+
+    /// Fires the timers that are due at `now`. Calling it early, late or
+    /// repeatedly is harmless. Then drain [`poll_event`](Self::poll_event) and
+    /// check [`should_close_transport`](Self::should_close_transport).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
+        let Some(deadline) = self.deadline else {
+            return;
+        };
+        if now < deadline {
+            return;
+        }
+        self.deadline = None;
+        if self.state == State::CloseSent {
+            self.enter_closed(Transition::CloseTimeout, CloseReason::Timeout(TimeoutKind::CloseHandshake));
+        } else {
+            self.teardown = self.teardown.on_deadline();
+        }
+    }
+
+    // ----- outputs ------------------------------------------------------------
+
+    /// The next event, decoding buffered bytes as far as needed; `None` when
+    /// more bytes are needed or the connection is closed and its
+    /// [`Event::Closed`] was already reported.
+    ///
+    /// Decoding may queue bytes to send (pongs, close replies): write out
+    /// [`poll_transmit`](Self::poll_transmit) after draining events.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        loop {
+            if self.state == State::Closed {
+                return self.take_close_event();
+            }
+            let progress = match self.decoder.step(&mut self.recv) {
+                Ok(progress) => progress,
+                Err(err) => {
+                    self.fail(err);
+                    continue;
+                }
+            };
+            let result = match progress {
+                Progress::NeedMore if self.eof => {
+                    self.enter_closed(Transition::TransportEnded, CloseReason::Abnormal);
+                    continue;
+                }
+                Progress::NeedMore => return None,
+                Progress::Header(header) => self.incoming.on_header(&header),
+                Progress::Payload { start, end } => {
+                    let fresh = self.recv.get(start..end).unwrap_or_default();
+                    self.incoming.on_payload(fresh)
+                }
+                Progress::Frame(frame) => match self.on_frame(frame) {
+                    Ok(Some(event)) => return Some(event),
+                    Ok(None) => Ok(()),
+                    Err(err) => Err(err),
+                },
+            };
+            if let Err(err) = result {
+                self.fail(err);
+            }
+        }
+    }
+
+    /// Bytes to write to the transport now; empty when there is nothing to send.
+    ///
+    /// Write as much as the transport takes, then call
+    /// [`advance_transmit`](Self::advance_transmit) with the number of bytes
+    /// written. Unwritten bytes stay queued, so partial writes and
+    /// `WouldBlock` lose nothing.
+    pub fn poll_transmit(&mut self) -> &[u8] {
+        self.flush_pending_pong();
+        &self.send
+    }
+
+    /// Removes the first `written` bytes of [`poll_transmit`](Self::poll_transmit)
+    /// from the queue (clamped to what is queued).
+    pub fn advance_transmit(&mut self, written: usize) {
+        self.send.advance(written.min(self.send.len()));
+        if self.send.is_empty() && self.send.capacity() > self.write_buffer_limit.max(MIN_RETAINED) {
+            // Give back the memory of an exceptionally large message.
+            self.send = BytesMut::new();
+        }
+    }
+
+    /// The next instant at which [`handle_timeout`](Self::handle_timeout)
+    /// should be called, if any timer is armed.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    // ----- commands -----------------------------------------------------------
+
+    /// Queues a text message as a single frame.
+    ///
+    /// Fails with [`UsageError::Closed`] once a close frame was sent or the
+    /// connection closed, with [`UsageError::FragmentedMessageInProgress`]
+    /// while a [`send_fragment`](Self::send_fragment) message is open, and with
+    /// [`UsageError::WriteBufferFull`] at the high-water mark. Then write out
+    /// [`poll_transmit`](Self::poll_transmit).
+    pub fn send_text(&mut self, text: &str) -> Result<(), UsageError> {
+        self.send_message(OpCode::Text, text.as_bytes())
+    }
+
+    /// Queues a binary message as a single frame. Errors as for
+    /// [`send_text`](Self::send_text); then write out [`poll_transmit`](Self::poll_transmit).
+    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), UsageError> {
+        self.send_message(OpCode::Binary, data)
+    }
+
+    /// Queues a whole [`Message`]; see [`send_text`](Self::send_text).
+    pub fn send(&mut self, message: &Message) -> Result<(), UsageError> {
+        match message {
+            Message::Text(text) => self.send_text(text),
+            Message::Binary(data) => self.send_binary(data),
+        }
+    }
+
+    /// Queues one fragment of a message that is sent in pieces (for data
+    /// produced as a stream). The first call starts a `kind` message; later
+    /// calls must pass the same `kind`; `fin = true` ends it. Pings, pongs and
+    /// close may be sent between fragments; other messages may not.
+    ///
+    /// For text, each fragment may split a character, but the fragments
+    /// together must be valid UTF-8: an invalid sequence is refused with
+    /// [`UsageError::InvalidUtf8`] as soon as it is seen.
+    pub fn send_fragment(&mut self, kind: DataKind, data: &[u8], fin: bool) -> Result<(), UsageError> {
+        self.check_can_send_data()?;
+        let opcode = match self.outgoing {
+            None => kind.opcode(),
+            Some(started) if started == kind => OpCode::Continuation,
+            Some(started) => {
+                return Err(UsageError::FragmentKindMismatch {
+                    started,
+                    requested: kind,
+                })
+            }
+        };
+        if kind == DataKind::Text {
+            let mut validator = self.outgoing_utf8.clone();
+            validator.feed(data).map_err(|_| UsageError::InvalidUtf8)?;
+            if fin {
+                validator.finish().map_err(|_| UsageError::InvalidUtf8)?;
+            }
+            self.outgoing_utf8 = validator;
+        }
+        self.outgoing = if fin { None } else { Some(kind) };
+        self.flush_pending_pong();
+        self.push_frame(opcode, fin, data);
+        Ok(())
+    }
+
+    /// Queues a ping with up to 125 bytes of payload. Refused once a close
+    /// frame was sent. Then write out [`poll_transmit`](Self::poll_transmit).
+    pub fn ping(&mut self, payload: &[u8]) -> Result<(), UsageError> {
+        let payload = ControlPayload::new(payload)?;
+        self.check_open()?;
+        self.push_frame(OpCode::Ping, true, payload.as_slice());
+        Ok(())
+    }
+
+    /// Queues a pong with up to 125 bytes of payload: the answer to a ping
+    /// when `Config::auto_pong` is off, or an unsolicited heartbeat.
+    pub fn pong(&mut self, payload: &[u8]) -> Result<(), UsageError> {
+        let payload = ControlPayload::new(payload)?;
+        self.check_open()?;
+        self.push_frame(OpCode::Pong, true, payload.as_slice());
+        Ok(())
+    }
+
+    /// Starts the close handshake: queues a close frame with `code` and
+    /// `reason` (at most 123 bytes) and arms `Config::close_timeout` from
+    /// `now`. Messages that arrive before the peer's close are still
+    /// delivered; [`Event::Closed`] follows the peer's answer.
+    ///
+    /// `code` must satisfy [`CloseCode::is_sendable`], or be
+    /// [`CloseCode::NO_STATUS`] with an empty reason to send a close frame
+    /// without a code. Fails with [`UsageError::AlreadyClosing`] if a close
+    /// frame was already sent.
+    pub fn close(&mut self, code: CloseCode, reason: &str, now: Instant) -> Result<(), UsageError> {
+        let payload = ControlPayload::close(code, reason)?;
+        match self.state {
+            State::Open => {}
+            State::CloseSent => return Err(UsageError::AlreadyClosing),
+            State::Closed => return Err(UsageError::Closed),
+        }
+        self.now = now;
+        self.pending_pong = None;
+        self.push_frame(OpCode::Close, true, payload.as_slice());
+        self.transition(Transition::SendClose);
+        self.deadline = Some(now + self.close_timeout);
+        Ok(())
+    }
+
+    // ----- getters ------------------------------------------------------------
+
+    /// Our role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The current state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// Bytes queued for the transport and not yet written (the browser API's
+    /// `bufferedAmount`).
+    pub fn buffered_amount(&self) -> usize {
+        self.send.len()
+    }
+
+    /// Why the connection closed, once it has.
+    pub fn close_reason(&self) -> Option<&CloseReason> {
+        self.close_reason.as_ref()
+    }
+
+    /// True once the connection is [`State::Closed`].
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closed
+    }
+
+    /// True when the adapter should close the transport now.
+    ///
+    /// The server closes first, once its last bytes are written; a client
+    /// waits for the server's close (EOF) after a clean close handshake, up to
+    /// `Config::close_timeout` (RFC 6455 §7.1.1). After a protocol error
+    /// either side closes once its close frame is written; after a timeout, at once.
+    pub fn should_close_transport(&self) -> bool {
+        self.state == State::Closed && self.teardown.close_now(self.send.is_empty())
+    }
+
+    // ----- internals ----------------------------------------------------------
+
+    fn on_frame(&mut self, frame: Frame) -> Result<Option<Event>, ProtocolError> {
+        match frame.header.opcode {
+            OpCode::Text | OpCode::Binary | OpCode::Continuation => {
+                Ok(self.incoming.on_data_frame(frame)?.map(Event::Message))
+            }
+            OpCode::Ping => {
+                if self.auto_pong && self.state == State::Open {
+                    self.queue_auto_pong(&frame.payload);
+                }
+                Ok(Some(Event::Ping(frame.payload)))
+            }
+            OpCode::Pong => Ok(Some(Event::Pong(frame.payload))),
+            OpCode::Close => {
+                let remote = CloseFrame::parse(frame.payload)?;
+                if self.state == State::Open {
+                    let reply = ControlPayload::echo(remote.code);
+                    self.pending_pong = None;
+                    self.push_frame(OpCode::Close, true, reply.as_slice());
+                }
+                let initiator = self.state.close_initiator();
+                self.enter_closed(Transition::ReceiveClose, CloseReason::Clean { initiator, remote });
+                Ok(None)
+            }
+        }
+    }
+
+    /// Fails the connection (RFC 6455 §7.1.7): sends a close frame with the
+    /// error's code unless one was sent already, and closes.
+    fn fail(&mut self, err: ProtocolError) {
+        if self.state == State::Open {
+            let message = err.to_string();
+            let reason = truncate_utf8(&message, MAX_CLOSE_REASON);
+            if let Ok(payload) = ControlPayload::close(err.close_code(), reason) {
+                self.pending_pong = None;
+                self.push_frame(OpCode::Close, true, payload.as_slice());
+            }
+        }
+        self.enter_closed(Transition::Fail, CloseReason::Protocol(err));
+    }
+
+    fn enter_closed(&mut self, transition: Transition, reason: CloseReason) {
+        if !self.transition(transition) {
+            return;
+        }
+        self.teardown = Teardown::after_close(self.role, transition);
+        if self.eof {
+            self.teardown = self.teardown.on_peer_eof();
+        }
+        self.deadline = Some(self.now + self.close_timeout);
+        self.pending_pong = None;
+        self.outgoing = None;
+        self.recv = BytesMut::new();
+        self.incoming.clear();
+        self.close_reason = Some(reason);
+    }
+
+    /// Applies a transition through the state table; false if it does not apply.
+    fn transition(&mut self, transition: Transition) -> bool {
+        match self.state.next(transition) {
+            Some(next) => {
+                self.state = next;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn take_close_event(&mut self) -> Option<Event> {
+        if self.close_reported {
+            return None;
+        }
+        self.close_reported = true;
+        self.close_reason.clone().map(Event::Closed)
+    }
+
+    fn check_open(&self) -> Result<(), UsageError> {
+        match self.state {
+            State::Open => Ok(()),
+            State::CloseSent | State::Closed => Err(UsageError::Closed),
+        }
+    }
+
+    fn check_can_send_data(&self) -> Result<(), UsageError> {
+        self.check_open()?;
+        if self.send.len() >= self.write_buffer_limit {
+            return Err(UsageError::WriteBufferFull {
+                buffered: self.send.len(),
+                limit: self.write_buffer_limit,
+            });
+        }
+        Ok(())
+    }
+
+    fn send_message(&mut self, opcode: OpCode, data: &[u8]) -> Result<(), UsageError> {
+        self.check_can_send_data()?;
+        if self.outgoing.is_some() {
+            return Err(UsageError::FragmentedMessageInProgress);
+        }
+        self.flush_pending_pong();
+        self.push_frame(opcode, true, data);
+        Ok(())
+    }
+
+    /// Answers a ping: at once while the send queue is under its limit,
+    /// otherwise by remembering only the latest payload until it drains.
+    fn queue_auto_pong(&mut self, payload: &Bytes) {
+        let Ok(pong) = ControlPayload::new(payload) else {
+            return; // the decoder admits no control payload over 125 bytes
+        };
+        self.pending_pong = Some(pong);
+        self.flush_pending_pong();
+    }
+
+    fn flush_pending_pong(&mut self) {
+        if self.send.len() >= self.write_buffer_limit {
+            return;
+        }
+        if let Some(pong) = self.pending_pong.take() {
+            self.push_frame(OpCode::Pong, true, pong.as_slice());
+        }
+    }
+
+    fn push_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) {
+        let mask = match self.role {
+            Role::Client => Some(MaskKey::from(self.rng.next_u32())),
+            Role::Server => None,
+        };
+        encode_frame(&mut self.send, opcode, fin, 0, mask, payload);
+    }
+}
+
+/// Longest close reason that fits a control frame next to the 2-byte code.
+const MAX_CLOSE_REASON: usize = 123;
+
+/// Send-buffer capacity kept after draining, however small the limit.
+const MIN_RETAINED: usize = 64 << 10;

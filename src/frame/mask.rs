@@ -1,0 +1,132 @@
+//! Payload masking (RFC 6455 §5.3), safe and a machine word at a time.
+//!
+//! Masking XORs byte `i` of the payload with byte `i % 4` of the key. We
+//! rotate the key to the caller's offset, repeat it into a `u64`, and XOR
+//! whole 8-byte chunks; LLVM turns the loop into vector instructions. The
+//! `frames` benchmark compares it with a plain `memcpy` of the same bytes.
+
+use bytes::BufMut;
+
+/// A 4-byte masking key, as carried in a masked frame's header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MaskKey(pub [u8; 4]);
+
+impl MaskKey {
+    /// The key as a `u32` in wire (big-endian) order.
+    pub fn to_u32(self) -> u32 {
+        u32::from_be_bytes(self.0)
+    }
+
+    /// The key bytes rotated so that index 0 applies to payload byte `offset`.
+    fn rotated(self, offset: usize) -> [u8; 4] {
+        let mut key = self.0;
+        key.rotate_left(offset % 4);
+        key
+    }
+}
+
+impl From<u32> for MaskKey {
+    fn from(key: u32) -> Self {
+        Self(key.to_be_bytes())
+    }
+}
+
+const CHUNK: usize = 8;
+
+fn repeat(key: [u8; 4]) -> u64 {
+    let [a, b, c, d] = key;
+    u64::from_ne_bytes([a, b, c, d, a, b, c, d])
+}
+
+/// Masks or unmasks `buf` in place (the operation is its own inverse).
+///
+/// `offset` is the position of `buf[0]` within the frame payload, so a payload
+/// that arrives in pieces can be unmasked piece by piece: call this on each
+/// piece with the number of payload bytes that came before it.
+///
+/// ```
+/// use rfc6455::frame::{apply_mask, MaskKey};
+/// let key = MaskKey([0x37, 0xfa, 0x21, 0x3d]);
+/// let mut data = *b"Hello";
+/// apply_mask(&mut data, key, 0);
+/// assert_eq!(data, [0x7f, 0x9f, 0x4d, 0x51, 0x58]); // RFC 6455 §5.7
+/// // Unmask in two pieces: offsets 0 and 2.
+/// let (a, b) = data.split_at_mut(2);
+/// apply_mask(a, key, 0);
+/// apply_mask(b, key, 2);
+/// assert_eq!(&data, b"Hello");
+/// ```
+pub fn apply_mask(buf: &mut [u8], key: MaskKey, offset: usize) {
+    let key = key.rotated(offset);
+    let word = repeat(key);
+    let mut chunks = buf.chunks_exact_mut(CHUNK);
+    for chunk in &mut chunks {
+        let mut bytes = [0u8; CHUNK];
+        bytes.copy_from_slice(chunk);
+        chunk.copy_from_slice(&(u64::from_ne_bytes(bytes) ^ word).to_ne_bytes());
+    }
+    // CHUNK is a multiple of 4, so the key phase restarts at index 0 here.
+    for (byte, k) in chunks.into_remainder().iter_mut().zip(key.iter().cycle()) {
+        *byte ^= k;
+    }
+}
+
+/// Appends `src` masked with `key` to `out` in one pass over `src`.
+///
+/// Used by the encoder for client frames: the payload is read once and
+/// written once, through a small stack block that stays in L1 cache.
+pub(crate) fn put_masked(out: &mut impl BufMut, src: &[u8], key: MaskKey) {
+    const BLOCK: usize = 512;
+    let mut block = [0u8; BLOCK];
+    for piece in src.chunks(BLOCK) {
+        let dst = block.get_mut(..piece.len()).unwrap_or_default();
+        dst.copy_from_slice(piece);
+        // BLOCK is a multiple of 4, so every block starts at key phase 0.
+        apply_mask(dst, key, 0);
+        out.put_slice(dst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(buf: &mut [u8], key: MaskKey, offset: usize) {
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b ^= key.0[(i + offset) % 4];
+        }
+    }
+
+    #[test]
+    fn matches_bytewise_definition_for_all_lengths_and_offsets() {
+        let key = MaskKey([0x01, 0x23, 0x45, 0x67]);
+        for len in 0..70 {
+            for offset in 0..8 {
+                let original: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+                let mut fast = original.clone();
+                let mut slow = original.clone();
+                apply_mask(&mut fast, key, offset);
+                naive(&mut slow, key, offset);
+                assert_eq!(fast, slow, "len {len} offset {offset}");
+            }
+        }
+    }
+
+    #[test]
+    fn put_masked_equals_copy_then_mask() {
+        let key = MaskKey([9, 8, 7, 6]);
+        let src: Vec<u8> = (0..2000u32).map(|i| (i % 251) as u8).collect();
+        let mut out = Vec::new();
+        put_masked(&mut out, &src, key);
+        let mut expected = src.clone();
+        naive(&mut expected, key, 0);
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn key_conversions() {
+        let key = MaskKey::from(0x37fa_213d);
+        assert_eq!(key.0, [0x37, 0xfa, 0x21, 0x3d]);
+        assert_eq!(key.to_u32(), 0x37fa_213d);
+    }
+}

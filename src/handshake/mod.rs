@@ -1,0 +1,116 @@
+//! The opening handshake (RFC 6455 §4): an HTTP/1.1 Upgrade exchange.
+//!
+//! * [`ClientHandshake`] writes the upgrade request for a [`ClientRequest`]
+//!   and validates the server's response.
+//! * [`ServerHandshake`] parses and validates an [`UpgradeRequest`], then
+//!   answers with [`Accept`] (a `101` response) or [`Reject`].
+//!
+//! Both own their buffers, work from bytes that arrive in any pieces, scan
+//! each byte once while looking for the end of the head (a head fed one byte
+//! at a time costs linear time, not quadratic), enforce
+//! `Config::max_handshake_bytes` and `Config::max_headers`, and hand bytes
+//! that followed the head to the [`Connection`](crate::Connection) they
+//! become, so nothing is lost.
+
+mod client;
+mod head;
+mod key;
+mod server;
+mod url;
+
+pub use client::{ClientHandshake, ClientRequest, Response};
+pub use key::{accept_key, AcceptKey, ClientKey};
+pub use server::{Accept, Reject, ServerHandshake, UpgradeRequest};
+
+/// The GUID appended to the client's key before hashing (RFC 6455 §1.3).
+pub const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// The only protocol version this crate speaks (RFC 6455 §4.1).
+pub const VERSION: &str = "13";
+
+/// Whether `bytes` is a non-empty HTTP token (RFC 7230 §3.2.6).
+pub(crate) fn is_token(bytes: &[u8]) -> bool {
+    !bytes.is_empty()
+        && bytes.iter().all(|&b| {
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
+                )
+        })
+}
+
+/// Whether `bytes` may be sent as a header value (no CR, LF or NUL, which
+/// would let a value inject headers).
+pub(crate) fn is_header_value(bytes: &[u8]) -> bool {
+    bytes.iter().all(|&b| b != b'\r' && b != b'\n' && b != 0)
+}
+
+/// The elements of a comma-separated header value, trimmed, empty ones skipped.
+pub(crate) fn list_elements(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value.split(|&b| b == b',').map(trim).filter(|e| !e.is_empty())
+}
+
+/// Whether any comma-separated element of any of `values` equals `token`,
+/// ignoring ASCII case (as for `Connection: keep-alive, Upgrade`).
+pub(crate) fn has_token<'a>(values: impl Iterator<Item = &'a [u8]>, token: &str) -> bool {
+    values.flat_map(list_elements).any(|e| e.eq_ignore_ascii_case(token.as_bytes()))
+}
+
+/// `bytes` without leading and trailing spaces and tabs.
+pub(crate) fn trim(bytes: &[u8]) -> &[u8] {
+    let start = bytes.iter().position(|b| !matches!(b, b' ' | b'\t')).unwrap_or(bytes.len());
+    let end = bytes.iter().rposition(|b| !matches!(b, b' ' | b'\t')).map_or(start, |i| i + 1);
+    bytes.get(start..end).unwrap_or_default()
+}
+
+/// Checks a caller-supplied extra header.
+pub(crate) fn check_extra_header(name: &str, value: &str) -> Result<(), crate::UsageError> {
+    const RESERVED: [&str; 8] = [
+        "host",
+        "upgrade",
+        "connection",
+        "content-length",
+        "sec-websocket-key",
+        "sec-websocket-version",
+        "sec-websocket-accept",
+        "transfer-encoding",
+    ];
+    if !is_token(name.as_bytes()) {
+        return Err(crate::UsageError::InvalidHeader("header name (not an HTTP token)"));
+    }
+    if !is_header_value(value.as_bytes()) {
+        return Err(crate::UsageError::InvalidHeader("header value (contains CR, LF or NUL)"));
+    }
+    if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+        return Err(crate::UsageError::InvalidHeader(
+            "header name (set by the handshake itself; use the dedicated option instead)",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_lists() {
+        assert!(has_token([&b"keep-alive, Upgrade"[..]].into_iter(), "upgrade"));
+        assert!(has_token([&b"close"[..], b" UPGRADE "].into_iter(), "upgrade"));
+        assert!(!has_token([&b"upgrades"[..]].into_iter(), "upgrade"));
+        assert_eq!(list_elements(b" a ,, b\t,").collect::<Vec<_>>(), [&b"a"[..], b"b"]);
+        assert_eq!(trim(b"  "), b"");
+        assert!(is_token(b"chat.v2"));
+        assert!(!is_token(b"a b"));
+        assert!(!is_token(b""));
+    }
+
+    #[test]
+    fn extra_headers_are_checked() {
+        assert!(check_extra_header("Authorization", "Bearer abc").is_ok());
+        assert!(check_extra_header("X-Evil", "a\r\nInjected: 1").is_err());
+        assert!(check_extra_header("Bad Name", "x").is_err());
+        assert!(check_extra_header("sec-websocket-key", "x").is_err());
+    }
+}

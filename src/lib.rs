@@ -1,0 +1,137 @@
+//! A sans-IO WebSocket ([RFC 6455]) implementation.
+//!
+//! The core of this crate is pure code: it takes bytes and the current time
+//! in, and gives bytes to send, events and the next deadline out. It never
+//! touches a socket, never reads the clock and never spawns anything, so the
+//! same protocol logic runs under any runtime, in tests at virtual speed,
+//! and in a fuzzer.
+//!
+//! * [`handshake`]: the HTTP/1.1 upgrade, client ([`handshake::ClientHandshake`])
+//!   and server ([`handshake::ServerHandshake`]).
+//! * [`Connection`]: the state machine after the handshake: framing,
+//!   fragmentation, incremental UTF-8 validation, control frames, the close
+//!   handshake and size limits.
+//! * [`frame`]: the frame codec on its own, for tools that need frames.
+//!
+//! # Example: a client and a server in memory
+//!
+//! ```
+//! use std::time::Instant;
+//! use rfc6455::handshake::{Accept, ClientHandshake, ClientRequest, ServerHandshake};
+//! use rfc6455::{CloseCode, Config, Connection, Event, Message, Status};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let now = Instant::now();
+//! let config = Config::default();
+//!
+//! // Opening handshake: the client's request goes to the server ...
+//! let request = ClientRequest::new("ws://example.com/chat")?.protocol("chat")?;
+//! let mut client_hs = ClientHandshake::new(&request, &config);
+//! let mut server_hs = ServerHandshake::new(&config);
+//! server_hs.handle_read(client_hs.poll_transmit());
+//! let Status::Complete(upgrade) = server_hs.poll_request()? else { unreachable!() };
+//! assert_eq!(upgrade.path(), "/chat");
+//! let mut server = server_hs.accept(&Accept::new().protocol("chat"), now)?;
+//!
+//! // ... and the server's 101 response comes back.
+//! client_hs.handle_read(server.poll_transmit());
+//! let n = server.poll_transmit().len();
+//! server.advance_transmit(n);
+//! let Status::Complete(response) = client_hs.poll_response()? else { unreachable!() };
+//! assert_eq!(response.protocol(), Some("chat"));
+//! let mut client = client_hs.into_connection(now)?;
+//!
+//! // Moves every pending byte from one side to the other.
+//! fn deliver(from: &mut Connection, to: &mut Connection, now: Instant) {
+//!     let bytes = from.poll_transmit().to_vec();
+//!     from.advance_transmit(bytes.len());
+//!     to.handle_read(&bytes, now);
+//! }
+//!
+//! client.send_text("hello")?;
+//! deliver(&mut client, &mut server, now);
+//! assert_eq!(server.poll_event(), Some(Event::Message(Message::from("hello"))));
+//!
+//! // The client closes; the server answers; both see a clean close.
+//! client.close(CloseCode::NORMAL, "bye", now)?;
+//! deliver(&mut client, &mut server, now);
+//! let Some(Event::Closed(reason)) = server.poll_event() else { unreachable!() };
+//! assert!(reason.was_clean());
+//! deliver(&mut server, &mut client, now);
+//! let Some(Event::Closed(reason)) = client.poll_event() else { unreachable!() };
+//! assert_eq!(reason.code(), CloseCode::NORMAL);
+//! assert!(server.should_close_transport()); // the server closes TCP first
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # The run loop
+//!
+//! An adapter that puts a [`Connection`] on a transport repeats:
+//!
+//! 1. write [`Connection::poll_transmit`] to the transport and report what
+//!    was written with [`Connection::advance_transmit`];
+//! 2. hand every [`Connection::poll_event`] to the application until it
+//!    returns `None`;
+//! 3. stop once [`Connection::should_close_transport`] is true (close the
+//!    transport);
+//! 4. wait for the transport to be readable or for
+//!    [`Connection::poll_timeout`], then call [`Connection::handle_read`],
+//!    [`Connection::handle_eof`] or [`Connection::handle_timeout`] with the
+//!    current time.
+//!
+//! [RFC 6455]: https://www.rfc-editor.org/rfc/rfc6455
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::cast_possible_truncation,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
+
+mod config;
+pub mod connection;
+mod error;
+pub mod extensions;
+pub mod frame;
+pub mod handshake;
+mod utf8;
+
+pub use config::Config;
+pub use connection::{CloseFrame, Connection, Event, Message, Role, State};
+pub use error::{CloseReason, HandshakeError, HttpParseError, Initiator, ProtocolError, TimeoutKind, UsageError};
+pub use frame::{CloseCode, DataKind};
+pub use utf8::Utf8Bytes;
+
+/// The result of parsing something that may not have fully arrived yet.
+///
+/// "Need more bytes" is a value, not an error: on `Partial`, append what the
+/// transport delivers next and call again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Status<T> {
+    /// Parsing finished with this result.
+    Complete(T),
+    /// More input is needed.
+    Partial,
+}
+
+impl<T> Status<T> {
+    /// True for `Complete`.
+    pub fn is_complete(&self) -> bool {
+        matches!(self, Self::Complete(_))
+    }
+
+    /// The result, if complete.
+    pub fn complete(self) -> Option<T> {
+        match self {
+            Self::Complete(value) => Some(value),
+            Self::Partial => None,
+        }
+    }
+}

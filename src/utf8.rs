@@ -1,0 +1,265 @@
+//! UTF-8: the validated-text payload type and the incremental validator.
+//!
+//! This is the crate's only module with `unsafe`: [`Utf8Bytes::as_str`]
+//! skips re-validation, which would otherwise cost a full pass over the text
+//! on every access (the `frames` benchmark, `utf8_bytes_as_str`, measures
+//! the difference). The invariant is kept by construction: every constructor
+//! validates, or is crate-private and fed only by [`Utf8Validator`]-checked
+//! payloads. The unit tests below run under Miri.
+#![allow(unsafe_code)]
+
+use std::fmt;
+use std::ops::Deref;
+use std::str::Utf8Error;
+
+use bytes::Bytes;
+
+/// Immutable bytes that are guaranteed to be valid UTF-8: the payload of a
+/// text message, shared without copying.
+///
+/// Dereferences to `str`.
+#[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Utf8Bytes(Bytes);
+
+impl Utf8Bytes {
+    /// An empty string.
+    pub const fn new() -> Self {
+        Self(Bytes::new())
+    }
+
+    /// A string backed by static memory, without copying.
+    pub const fn from_static(text: &'static str) -> Self {
+        Self(Bytes::from_static(text.as_bytes()))
+    }
+
+    /// Wraps bytes the caller has already validated (crate-internal).
+    pub(crate) fn from_validated(bytes: Bytes) -> Self {
+        debug_assert!(std::str::from_utf8(&bytes).is_ok());
+        Self(bytes)
+    }
+
+    /// The text as a `&str`, without re-checking it.
+    pub fn as_str(&self) -> &str {
+        // SAFETY: every constructor of `Utf8Bytes` either validates its input
+        // (`TryFrom<Bytes>`, `From<String>`, `From<&str>`) or is crate-private
+        // and only called with payloads that `Utf8Validator` accepted in full,
+        // and `Bytes` is immutable, so the bytes are valid UTF-8.
+        unsafe { std::str::from_utf8_unchecked(&self.0) }
+    }
+
+    /// The underlying bytes.
+    pub fn as_bytes(&self) -> &Bytes {
+        &self.0
+    }
+
+    /// Unwraps into the underlying bytes.
+    pub fn into_bytes(self) -> Bytes {
+        self.0
+    }
+}
+
+impl Deref for Utf8Bytes {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for Utf8Bytes {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<[u8]> for Utf8Bytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Utf8Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for Utf8Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self.as_str(), f)
+    }
+}
+
+impl From<String> for Utf8Bytes {
+    fn from(text: String) -> Self {
+        Self(Bytes::from(text))
+    }
+}
+
+impl From<&str> for Utf8Bytes {
+    fn from(text: &str) -> Self {
+        Self(Bytes::copy_from_slice(text.as_bytes()))
+    }
+}
+
+impl TryFrom<Bytes> for Utf8Bytes {
+    type Error = Utf8Error;
+    fn try_from(bytes: Bytes) -> Result<Self, Utf8Error> {
+        std::str::from_utf8(&bytes)?;
+        Ok(Self(bytes))
+    }
+}
+
+impl PartialEq<str> for Utf8Bytes {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Utf8Bytes {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// Validates UTF-8 that arrives in pieces, failing as soon as a sequence is
+/// impossible rather than at the end.
+///
+/// It keeps at most three bytes of an unfinished code point between pieces.
+/// Each piece is checked with `std::str::from_utf8`, which rejects overlong
+/// forms, surrogates and code points above U+10FFFF, and which reports a
+/// truncated sequence at the end of its input separately from an invalid one.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Utf8Validator {
+    pending: [u8; 4],
+    pending_len: usize,
+}
+
+/// The input can never become valid UTF-8, whatever follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct InvalidUtf8;
+
+impl Utf8Validator {
+    /// Checks the next piece of the text.
+    pub(crate) fn feed(&mut self, mut input: &[u8]) -> Result<(), InvalidUtf8> {
+        if self.pending_len > 0 {
+            let width = sequence_width(self.pending[0]);
+            let take = (width - self.pending_len).min(input.len());
+            let (head, rest) = input.split_at(take);
+            let end = self.pending_len + take;
+            if let Some(slot) = self.pending.get_mut(self.pending_len..end) {
+                slot.copy_from_slice(head);
+            }
+            let candidate = self.pending.get(..end).unwrap_or_default();
+            match std::str::from_utf8(candidate) {
+                Ok(_) => self.pending_len = 0,
+                Err(err) if err.error_len().is_none() => {
+                    // Still a valid prefix; `input` is exhausted.
+                    self.pending_len = end;
+                    return Ok(());
+                }
+                Err(_) => return Err(InvalidUtf8),
+            }
+            input = rest;
+        }
+        match std::str::from_utf8(input) {
+            Ok(_) => Ok(()),
+            Err(err) if err.error_len().is_none() => {
+                let tail = input.get(err.valid_up_to()..).unwrap_or_default();
+                self.pending_len = tail.len();
+                if let Some(slot) = self.pending.get_mut(..tail.len()) {
+                    slot.copy_from_slice(tail);
+                }
+                Ok(())
+            }
+            Err(_) => Err(InvalidUtf8),
+        }
+    }
+
+    /// Checks that the text ended on a code point boundary, and resets.
+    pub(crate) fn finish(&mut self) -> Result<(), InvalidUtf8> {
+        let complete = self.pending_len == 0;
+        self.pending_len = 0;
+        if complete {
+            Ok(())
+        } else {
+            Err(InvalidUtf8)
+        }
+    }
+}
+
+/// The length of the sequence a valid lead byte starts (the validator only
+/// keeps lead bytes that `from_utf8` accepted as a prefix).
+fn sequence_width(lead: u8) -> usize {
+    match lead {
+        0xF0..=0xF4 => 4,
+        0xE0..=0xEF => 3,
+        _ => 2,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn validate_in_pieces(bytes: &[u8], cuts: &[usize]) -> bool {
+        let mut validator = Utf8Validator::default();
+        let mut start = 0;
+        for &cut in cuts.iter().chain(std::iter::once(&bytes.len())) {
+            let cut = cut.clamp(start, bytes.len());
+            if validator.feed(&bytes[start..cut]).is_err() {
+                return false;
+            }
+            start = cut;
+        }
+        validator.finish().is_ok()
+    }
+
+    #[test]
+    fn agrees_with_std_for_every_split_of_tricky_inputs() {
+        let inputs: &[&[u8]] = &[
+            "κόσμε".as_bytes(),
+            "𝄞 music €".as_bytes(),
+            b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80edited", // surrogate
+            b"\xc0\xaf",                                                     // overlong '/'
+            b"\xe0\x80\xaf",                                                 // overlong 3-byte
+            b"\xf4\x90\x80\x80",                                             // above U+10FFFF
+            b"\xf0\x9f\x98",                                                 // truncated emoji
+            b"\xff",
+            b"",
+            b"plain ascii",
+        ];
+        for input in inputs {
+            let expected = std::str::from_utf8(input).is_ok();
+            for a in 0..=input.len() {
+                for b in a..=input.len() {
+                    assert_eq!(validate_in_pieces(input, &[a, b]), expected, "{input:?} cut at {a},{b}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fails_fast_on_an_impossible_prefix() {
+        // 0xF4 0x90 can never start a valid sequence: reject before more input.
+        let mut validator = Utf8Validator::default();
+        assert_eq!(validator.feed(b"ok \xf4"), Ok(()));
+        assert_eq!(validator.feed(b"\x90"), Err(InvalidUtf8));
+        // Surrogate lead ED A0 fails at the second byte too.
+        let mut validator = Utf8Validator::default();
+        assert_eq!(validator.feed(b"\xed"), Ok(()));
+        assert_eq!(validator.feed(b"\xa0"), Err(InvalidUtf8));
+    }
+
+    #[test]
+    fn utf8_bytes_round_trips_and_rejects_invalid() {
+        let text = Utf8Bytes::try_from(Bytes::from_static("héllo".as_bytes())).unwrap();
+        assert_eq!(text.as_str(), "héllo");
+        assert_eq!(&*text, "héllo");
+        assert_eq!(text, "héllo");
+        assert!(Utf8Bytes::try_from(Bytes::from_static(b"\xff")).is_err());
+        assert_eq!(Utf8Bytes::from(String::from("x")).as_str(), "x");
+        assert_eq!(Utf8Bytes::from_static("static").len(), 6);
+        assert_eq!(Utf8Bytes::new().as_str(), "");
+        assert_eq!(format!("{:?}", Utf8Bytes::from("q")), "\"q\"");
+    }
+}

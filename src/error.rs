@@ -295,13 +295,17 @@ impl CloseReason {
 impl fmt::Display for CloseReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Clean { initiator, remote } => write!(
-                f,
-                "closed cleanly ({initiator:?} initiated), peer code {}{}{}",
-                remote.code,
-                if remote.reason.is_empty() { "" } else { ": " },
-                remote.reason.as_str()
-            ),
+            Self::Clean { initiator, remote } => {
+                let first = match initiator {
+                    Initiator::Local => "we",
+                    Initiator::Remote => "the peer",
+                };
+                write!(f, "closed cleanly ({first} closed first); peer code {}", remote.code)?;
+                if !remote.reason.is_empty() {
+                    write!(f, ", reason {:?}", remote.reason.as_str())?;
+                }
+                Ok(())
+            }
             Self::Protocol(err) => write!(f, "connection failed: {err}"),
             Self::Abnormal => f.write_str("connection lost without a close frame (1006)"),
             Self::Timeout(kind) => write!(f, "timed out: {kind}"),

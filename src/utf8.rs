@@ -220,10 +220,10 @@ mod tests {
             "κόσμε".as_bytes(),
             "𝄞 music €".as_bytes(),
             b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80edited", // surrogate
-            b"\xc0\xaf",                                                     // overlong '/'
-            b"\xe0\x80\xaf",                                                 // overlong 3-byte
-            b"\xf4\x90\x80\x80",                                             // above U+10FFFF
-            b"\xf0\x9f\x98",                                                 // truncated emoji
+            b"\xc0\xaf",                                                       // overlong '/'
+            b"\xe0\x80\xaf",                                                   // overlong 3-byte
+            b"\xf4\x90\x80\x80",                                               // above U+10FFFF
+            b"\xf0\x9f\x98",                                                   // truncated emoji
             b"\xff",
             b"",
             b"plain ascii",

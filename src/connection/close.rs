@@ -20,10 +20,7 @@ impl CloseFrame {
     /// empty, or a sendable 2-byte code followed by a UTF-8 reason.
     pub(crate) fn parse(mut payload: Bytes) -> Result<CloseFrame, ProtocolError> {
         match payload.len() {
-            0 => Ok(CloseFrame {
-                code: CloseCode::NO_STATUS,
-                reason: Utf8Bytes::new(),
-            }),
+            0 => Ok(CloseFrame { code: CloseCode::NO_STATUS, reason: Utf8Bytes::new() }),
             1 => Err(ProtocolError::TruncatedCloseCode),
             _ => {
                 let code = CloseCode(payload.get_u16());
@@ -31,14 +28,8 @@ impl CloseFrame {
                     return Err(ProtocolError::InvalidCloseCode(code.0));
                 }
                 let mut validator = Utf8Validator::default();
-                validator
-                    .feed(&payload)
-                    .and_then(|()| validator.finish())
-                    .map_err(|_| ProtocolError::InvalidUtf8)?;
-                Ok(CloseFrame {
-                    code,
-                    reason: Utf8Bytes::from_validated(payload),
-                })
+                validator.feed(&payload).and_then(|()| validator.finish()).map_err(|_| ProtocolError::InvalidUtf8)?;
+                Ok(CloseFrame { code, reason: Utf8Bytes::from_validated(payload) })
             }
         }
     }
@@ -60,10 +51,7 @@ impl std::fmt::Debug for ControlPayload {
 impl ControlPayload {
     /// Copies `data`, refusing more than 125 bytes.
     pub(crate) fn new(data: &[u8]) -> Result<Self, UsageError> {
-        let mut payload = Self {
-            bytes: [0; MAX_CONTROL_PAYLOAD],
-            len: 0,
-        };
+        let mut payload = Self { bytes: [0; MAX_CONTROL_PAYLOAD], len: 0 };
         payload.push(data)?;
         Ok(payload)
     }
@@ -79,19 +67,14 @@ impl ControlPayload {
             return Err(UsageError::UnsendableCloseCode(code));
         }
         let mut payload = Self::new(&code.0.to_be_bytes())?;
-        payload
-            .push(reason.as_bytes())
-            .map_err(|_| UsageError::ControlPayloadTooLong(2 + reason.len()))?;
+        payload.push(reason.as_bytes()).map_err(|_| UsageError::ControlPayloadTooLong(2 + reason.len()))?;
         Ok(payload)
     }
 
     /// The payload of our reply to a peer's close: its code echoed
     /// (RFC 6455 §5.5.1), or nothing if its close carried no code.
     pub(crate) fn echo(code: CloseCode) -> Self {
-        let mut payload = Self {
-            bytes: [0; MAX_CONTROL_PAYLOAD],
-            len: 0,
-        };
+        let mut payload = Self { bytes: [0; MAX_CONTROL_PAYLOAD], len: 0 };
         if code != CloseCode::NO_STATUS {
             let [hi, lo] = code.0.to_be_bytes();
             payload.bytes[0] = hi;
@@ -103,10 +86,7 @@ impl ControlPayload {
 
     fn push(&mut self, data: &[u8]) -> Result<(), UsageError> {
         let end = self.len + data.len();
-        let slot = self
-            .bytes
-            .get_mut(self.len..end)
-            .ok_or(UsageError::ControlPayloadTooLong(end))?;
+        let slot = self.bytes.get_mut(self.len..end).ok_or(UsageError::ControlPayloadTooLong(end))?;
         slot.copy_from_slice(data);
         self.len = end;
         Ok(())
@@ -134,25 +114,13 @@ mod tests {
     fn parse_rules() {
         let empty = CloseFrame::parse(Bytes::new()).unwrap();
         assert_eq!(empty.code, CloseCode::NO_STATUS);
-        assert_eq!(
-            CloseFrame::parse(Bytes::from_static(&[0x03])),
-            Err(ProtocolError::TruncatedCloseCode)
-        );
+        assert_eq!(CloseFrame::parse(Bytes::from_static(&[0x03])), Err(ProtocolError::TruncatedCloseCode));
         let normal = CloseFrame::parse(Bytes::from_static(b"\x03\xe8bye")).unwrap();
         assert_eq!((normal.code, normal.reason.as_str()), (CloseCode::NORMAL, "bye"));
-        assert_eq!(
-            CloseFrame::parse(Bytes::from_static(b"\x03\xed")),
-            Err(ProtocolError::InvalidCloseCode(1005))
-        );
-        assert_eq!(
-            CloseFrame::parse(Bytes::from_static(b"\x03\xe8\xff")),
-            Err(ProtocolError::InvalidUtf8)
-        );
+        assert_eq!(CloseFrame::parse(Bytes::from_static(b"\x03\xed")), Err(ProtocolError::InvalidCloseCode(1005)));
+        assert_eq!(CloseFrame::parse(Bytes::from_static(b"\x03\xe8\xff")), Err(ProtocolError::InvalidUtf8));
         // A reason cut in the middle of a character is invalid too.
-        assert_eq!(
-            CloseFrame::parse(Bytes::from_static(b"\x03\xe8\xce")),
-            Err(ProtocolError::InvalidUtf8)
-        );
+        assert_eq!(CloseFrame::parse(Bytes::from_static(b"\x03\xe8\xce")), Err(ProtocolError::InvalidUtf8));
     }
 
     #[test]

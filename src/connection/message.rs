@@ -53,10 +53,7 @@ impl MessageAssembler {
         };
         let total = self.fragments.len() as u64 + header.payload_len;
         if total > self.max_message_size as u64 {
-            return Err(ProtocolError::MessageTooLarge {
-                len: total,
-                limit: self.max_message_size,
-            });
+            return Err(ProtocolError::MessageTooLarge { len: total, limit: self.max_message_size });
         }
         self.current = Some(kind);
         self.validating = kind == DataKind::Text;

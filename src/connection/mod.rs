@@ -316,12 +316,7 @@ impl Connection {
         let opcode = match self.outgoing {
             None => kind.opcode(),
             Some(started) if started == kind => OpCode::Continuation,
-            Some(started) => {
-                return Err(UsageError::FragmentKindMismatch {
-                    started,
-                    requested: kind,
-                })
-            }
+            Some(started) => return Err(UsageError::FragmentKindMismatch { started, requested: kind }),
         };
         if kind == DataKind::Text {
             let mut validator = self.outgoing_utf8.clone();
@@ -504,10 +499,7 @@ impl Connection {
     fn check_can_send_data(&self) -> Result<(), UsageError> {
         self.check_open()?;
         if self.send.len() >= self.write_buffer_limit {
-            return Err(UsageError::WriteBufferFull {
-                buffered: self.send.len(),
-                limit: self.write_buffer_limit,
-            });
+            return Err(UsageError::WriteBufferFull { buffered: self.send.len(), limit: self.write_buffer_limit });
         }
         Ok(())
     }

@@ -49,10 +49,7 @@ impl ExtensionOffer {
     /// An extension with no parameters. `name` must be an HTTP token.
     pub fn new(name: &str) -> Result<Self, ExtensionSyntaxError> {
         check_token(name, "extension name is not a token")?;
-        Ok(Self {
-            name: name.to_owned(),
-            params: Vec::new(),
-        })
+        Ok(Self { name: name.to_owned(), params: Vec::new() })
     }
 
     /// Adds a parameter; `name` and `value` must be HTTP tokens.
@@ -61,10 +58,7 @@ impl ExtensionOffer {
         if let Some(value) = value {
             check_token(value, "parameter value is not a token")?;
         }
-        self.params.push(ExtensionParam {
-            name: name.to_owned(),
-            value: value.map(str::to_owned),
-        });
+        self.params.push(ExtensionParam { name: name.to_owned(), value: value.map(str::to_owned) });
         Ok(self)
     }
 
@@ -81,10 +75,7 @@ impl ExtensionOffer {
     /// The first parameter called `name` (case-insensitively): `Some(None)`
     /// when it has no value, `None` when it is absent.
     pub fn param(&self, name: &str) -> Option<Option<&str>> {
-        self.params
-            .iter()
-            .find(|p| p.name.eq_ignore_ascii_case(name))
-            .map(|p| p.value.as_deref())
+        self.params.iter().find(|p| p.name.eq_ignore_ascii_case(name)).map(|p| p.value.as_deref())
     }
 
     /// Parses one header value into its extensions, in order.
@@ -123,10 +114,7 @@ struct Parser<'a> {
 
 impl<'a> Parser<'a> {
     fn new(input: &'a str) -> Self {
-        Self {
-            input: input.as_bytes(),
-            pos: 0,
-        }
+        Self { input: input.as_bytes(), pos: 0 }
     }
 
     fn peek(&self) -> Option<u8> {

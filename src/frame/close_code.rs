@@ -84,9 +84,7 @@ mod tests {
 
     #[test]
     fn sendable_codes_match_rfc_ranges() {
-        let sendable: Vec<u16> = (0..=u16::MAX)
-            .filter(|&c| CloseCode(c).is_sendable())
-            .collect();
+        let sendable: Vec<u16> = (0..=u16::MAX).filter(|&c| CloseCode(c).is_sendable()).collect();
         assert_eq!(sendable.len(), 4 + 8 + 2000);
         for c in [0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535] {
             assert!(!CloseCode(c).is_sendable(), "{c}");

@@ -41,11 +41,7 @@ pub enum Progress {
 #[derive(Debug, Clone, Copy)]
 enum State {
     Header,
-    Payload {
-        header: FrameHeader,
-        len: usize,
-        unmasked: usize,
-    },
+    Payload { header: FrameHeader, len: usize, unmasked: usize },
 }
 
 /// An incremental, limit-aware frame decoder for one direction of a connection.
@@ -63,13 +59,7 @@ impl FrameDecoder {
     /// frames, a client requires unmasked ones. Frames longer than
     /// `max_frame_size` are rejected when their header arrives.
     pub fn new(role: Role, max_frame_size: usize) -> Self {
-        Self {
-            role,
-            accept_unmasked: false,
-            max_frame_size,
-            allowed_rsv: 0,
-            state: State::Header,
-        }
+        Self { role, accept_unmasked: false, max_frame_size, allowed_rsv: 0, state: State::Header }
     }
 
     /// Lets a server accept unmasked frames (RFC 6455 forbids them; some
@@ -109,41 +99,23 @@ impl FrameDecoder {
                     limit: self.max_frame_size,
                 })?;
                 buf.advance(header_len);
-                self.state = State::Payload {
-                    header,
-                    len,
-                    unmasked: 0,
-                };
+                self.state = State::Payload { header, len, unmasked: 0 };
                 Ok(Progress::Header(header))
             }
-            State::Payload {
-                header,
-                len,
-                unmasked,
-            } => {
+            State::Payload { header, len, unmasked } => {
                 let available = buf.len().min(len);
                 if available > unmasked {
                     if let (Some(key), Some(fresh)) = (header.mask, buf.get_mut(unmasked..available)) {
                         super::apply_mask(fresh, key, unmasked);
                     }
-                    self.state = State::Payload {
-                        header,
-                        len,
-                        unmasked: available,
-                    };
-                    return Ok(Progress::Payload {
-                        start: unmasked,
-                        end: available,
-                    });
+                    self.state = State::Payload { header, len, unmasked: available };
+                    return Ok(Progress::Payload { start: unmasked, end: available });
                 }
                 if available < len {
                     return Ok(Progress::NeedMore);
                 }
                 self.state = State::Header;
-                Ok(Progress::Frame(Frame {
-                    header,
-                    payload: buf.split_to(len).freeze(),
-                }))
+                Ok(Progress::Frame(Frame { header, payload: buf.split_to(len).freeze() }))
             }
         }
     }
@@ -186,10 +158,7 @@ impl FrameDecoder {
             _ => {}
         }
         if header.payload_len > self.max_frame_size as u64 {
-            return Err(ProtocolError::FrameTooLarge {
-                len: header.payload_len,
-                limit: self.max_frame_size,
-            });
+            return Err(ProtocolError::FrameTooLarge { len: header.payload_len, limit: self.max_frame_size });
         }
         Ok(())
     }
@@ -286,10 +255,7 @@ mod tests {
         // One over: rejected as soon as the 2-byte header is in.
         let mut decoder = FrameDecoder::new(Role::Client, 100);
         let mut buf = BytesMut::from(&[0x82, 101][..]);
-        assert_eq!(
-            decoder.step(&mut buf),
-            Err(ProtocolError::FrameTooLarge { len: 101, limit: 100 })
-        );
+        assert_eq!(decoder.step(&mut buf), Err(ProtocolError::FrameTooLarge { len: 101, limit: 100 }));
         // A 2^63-1 length is refused without reserving anything.
         let mut buf = BytesMut::from(&[0x82, 127, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF][..]);
         assert!(matches!(decoder.step(&mut buf), Err(ProtocolError::FrameTooLarge { .. })));

@@ -20,13 +20,7 @@ use super::{FrameHeader, MaskKey, OpCode};
 /// assert_eq!(out, [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]);
 /// ```
 pub fn encode_frame(out: &mut impl BufMut, opcode: OpCode, fin: bool, rsv: u8, mask: Option<MaskKey>, payload: &[u8]) {
-    let header = FrameHeader {
-        fin,
-        rsv,
-        opcode,
-        mask,
-        payload_len: payload.len() as u64,
-    };
+    let header = FrameHeader { fin, rsv, opcode, mask, payload_len: payload.len() as u64 };
     header.encode(out);
     match mask {
         Some(key) => put_masked(out, payload, key),

@@ -107,16 +107,7 @@ impl FrameHeader {
             None
         };
         let header_len = 2 + len_bytes + if masked { 4 } else { 0 };
-        Ok(Status::Complete((
-            FrameHeader {
-                fin,
-                rsv,
-                opcode,
-                mask,
-                payload_len,
-            },
-            header_len,
-        )))
+        Ok(Status::Complete((FrameHeader { fin, rsv, opcode, mask, payload_len }, header_len)))
     }
 
     /// The number of bytes [`encode`](Self::encode) writes.
@@ -138,13 +129,14 @@ impl FrameHeader {
         let b0 = u8::from(self.fin) << 7 | (self.rsv & 0x70) | self.opcode.as_u8();
         let mask_bit = if self.mask.is_some() { 0x80 } else { 0 };
         out.put_u8(b0);
-        match self.payload_len {
-            len @ 0..=125 => out.put_u8(mask_bit | len as u8),
-            len @ 126..=0xFFFF => {
+        let len = self.payload_len;
+        match (u8::try_from(len), u16::try_from(len)) {
+            (Ok(short @ 0..=125), _) => out.put_u8(mask_bit | short),
+            (_, Ok(medium)) => {
                 out.put_u8(mask_bit | 126);
-                out.put_u16(len as u16);
+                out.put_u16(medium);
             }
-            len => {
+            _ => {
                 out.put_u8(mask_bit | 127);
                 out.put_u64(len);
             }
@@ -209,10 +201,7 @@ mod tests {
             FrameHeader::decode(&[0x82, 127, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF]),
             Err(ProtocolError::NonMinimalLength)
         );
-        assert_eq!(
-            FrameHeader::decode(&[0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 0]),
-            Err(ProtocolError::LengthOverflow)
-        );
+        assert_eq!(FrameHeader::decode(&[0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 0]), Err(ProtocolError::LengthOverflow));
         // 2^63 - 1 is a legal encoding; limits reject it later.
         let (h, _) = decode_ok(&[0x82, 127, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]);
         assert_eq!(h.payload_len, (1 << 63) - 1);

@@ -36,12 +36,7 @@ impl ClientRequest {
     /// A request for a `ws://` or `wss://` URL. Refuses other schemes,
     /// fragments (`#...`) and credentials in the URL.
     pub fn new(url: &str) -> Result<Self, UsageError> {
-        Ok(Self {
-            url: WsUrl::parse(url)?,
-            protocols: Vec::new(),
-            extensions: Vec::new(),
-            headers: Vec::new(),
-        })
+        Ok(Self { url: WsUrl::parse(url)?, protocols: Vec::new(), extensions: Vec::new(), headers: Vec::new() })
     }
 
     /// Offers a subprotocol (in order of preference); it must be an HTTP token.
@@ -276,13 +271,8 @@ impl ClientHandshake {
         if line.minor_version < 1 {
             return Err(HandshakeError::UnsupportedHttpVersion);
         }
-        let mut response = Response {
-            status: line.status,
-            reason: line.reason,
-            head,
-            protocol: None,
-            extensions: Vec::new(),
-        };
+        let mut response =
+            Response { status: line.status, reason: line.reason, head, protocol: None, extensions: Vec::new() };
         if response.status != 101 {
             return Err(HandshakeError::Rejected(Box::new(response)));
         }
@@ -298,7 +288,8 @@ impl ClientHandshake {
         }
         let mut extensions = Vec::new();
         for value in head.values("Sec-WebSocket-Extensions") {
-            let value = std::str::from_utf8(value).map_err(|_| HandshakeError::InvalidHeader("Sec-WebSocket-Extensions"))?;
+            let value =
+                std::str::from_utf8(value).map_err(|_| HandshakeError::InvalidHeader("Sec-WebSocket-Extensions"))?;
             for extension in ExtensionOffer::parse_list(value)? {
                 if !self.extension_names.iter().any(|n| n.eq_ignore_ascii_case(extension.name())) {
                     return Err(HandshakeError::UnofferedExtension(extension.name().to_owned()));
@@ -325,14 +316,9 @@ impl ClientHandshake {
     /// succeeded, with any bytes that followed the response already received.
     pub fn into_connection(self, now: Instant) -> Result<Connection, UsageError> {
         match self.outcome {
-            Some(Ok(_)) => Ok(Connection::from_parts(
-                Role::Client,
-                &self.config,
-                now,
-                self.recv.buf,
-                BytesMut::new(),
-                self.rng,
-            )),
+            Some(Ok(_)) => {
+                Ok(Connection::from_parts(Role::Client, &self.config, now, self.recv.buf, BytesMut::new(), self.rng))
+            }
             _ => Err(UsageError::HandshakeIncomplete),
         }
     }

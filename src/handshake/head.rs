@@ -142,10 +142,7 @@ impl Head {
     }
 
     fn ranges(bytes: &[u8], headers: &[httparse::Header<'_>]) -> Vec<(Range<usize>, Range<usize>)> {
-        headers
-            .iter()
-            .map(|h| (range_in(bytes, h.name.as_bytes()), range_in(bytes, h.value)))
-            .collect()
+        headers.iter().map(|h| (range_in(bytes, h.name.as_bytes()), range_in(bytes, h.value))).collect()
     }
 
     /// The bytes in `range` (empty if out of bounds, which cannot happen for
@@ -168,16 +165,12 @@ impl Head {
 
     /// Every header as (name, value), in order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.headers
-            .iter()
-            .map(|(name, value)| (self.text(name), self.slice(value)))
+        self.headers.iter().map(|(name, value)| (self.text(name), self.slice(value)))
     }
 
     /// The values of every header called `name` (case-insensitively), in order.
     pub(crate) fn values<'a, 'n>(&'a self, name: &'n str) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n> {
-        self.iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        self.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
     }
 
     /// The value of a header that may appear at most once.
@@ -255,9 +248,6 @@ mod tests {
     #[test]
     fn too_many_headers() {
         let bytes = Bytes::from_static(b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n");
-        assert_eq!(
-            Head::parse_request(bytes, 2).unwrap_err(),
-            HandshakeError::TooManyHeaders { limit: 2 }
-        );
+        assert_eq!(Head::parse_request(bytes, 2).unwrap_err(), HandshakeError::TooManyHeaders { limit: 2 });
     }
 }

@@ -66,10 +66,7 @@ impl UpgradeRequest {
 
     /// The subprotocols the client offered, in its order of preference.
     pub fn protocols(&self) -> impl Iterator<Item = &str> {
-        self.head
-            .values("Sec-WebSocket-Protocol")
-            .flat_map(list_elements)
-            .filter_map(|p| std::str::from_utf8(p).ok())
+        self.head.values("Sec-WebSocket-Protocol").flat_map(list_elements).filter_map(|p| std::str::from_utf8(p).ok())
     }
 
     /// The extensions the client offered, in its order of preference.
@@ -108,16 +105,11 @@ impl UpgradeRequest {
         }
         let mut extensions = Vec::new();
         for value in head.values("Sec-WebSocket-Extensions") {
-            let value = std::str::from_utf8(value).map_err(|_| HandshakeError::InvalidHeader("Sec-WebSocket-Extensions"))?;
+            let value =
+                std::str::from_utf8(value).map_err(|_| HandshakeError::InvalidHeader("Sec-WebSocket-Extensions"))?;
             extensions.extend(ExtensionOffer::parse_list(value)?);
         }
-        Ok(Self {
-            target: line.target,
-            host,
-            head,
-            key,
-            extensions,
-        })
+        Ok(Self { target: line.target, host, head, key, extensions })
     }
 }
 
@@ -196,10 +188,7 @@ impl Accept {
             }
         }
         for extension in &self.extensions {
-            let offered = request
-                .extensions()
-                .iter()
-                .any(|o| o.name().eq_ignore_ascii_case(extension.name()));
+            let offered = request.extensions().iter().any(|o| o.name().eq_ignore_ascii_case(extension.name()));
             if !offered {
                 return Err(UsageError::ExtensionNotOffered(extension.name().to_owned()));
             }
@@ -231,11 +220,7 @@ impl Reject {
         if !(200..=599).contains(&status) {
             return Err(UsageError::InvalidHeader("rejection status (must be 200-599)"));
         }
-        Ok(Self {
-            status,
-            headers: Vec::new(),
-            body: Bytes::new(),
-        })
+        Ok(Self { status, headers: Vec::new(), body: Bytes::new() })
     }
 
     /// The right answer to a failed handshake: its
@@ -256,11 +241,7 @@ impl Reject {
             405 => headers.push(("Allow".to_owned(), "GET".to_owned())),
             _ => {}
         }
-        Self {
-            status,
-            headers,
-            body: Bytes::from(format!("{err}\n")),
-        }
+        Self { status, headers, body: Bytes::from(format!("{err}\n")) }
     }
 
     /// The status code.
@@ -352,12 +333,7 @@ pub struct ServerHandshake {
 impl ServerHandshake {
     /// A handshake waiting for the client's request.
     pub fn new(config: &Config) -> Self {
-        Self {
-            config: config.clone(),
-            recv: HeadBuffer::default(),
-            send: BytesMut::new(),
-            phase: Phase::Reading,
-        }
+        Self { config: config.clone(), recv: HeadBuffer::default(), send: BytesMut::new(), phase: Phase::Reading }
     }
 
     /// Hands over bytes read from the transport. Then call
@@ -417,14 +393,7 @@ impl ServerHandshake {
         accept.write(request.key(), &mut send);
         let recv = std::mem::take(&mut self.recv.buf);
         self.phase = Phase::Answered;
-        Ok(Connection::from_parts(
-            Role::Server,
-            &self.config,
-            now,
-            recv,
-            send,
-            self.config.rng(),
-        ))
+        Ok(Connection::from_parts(Role::Server, &self.config, now, recv, send, self.config.rng()))
     }
 
     /// Refuses the upgrade: queues `reject` in
@@ -462,9 +431,7 @@ Sec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n";
     fn rfc_example_request_and_response() {
         let mut hs = ServerHandshake::new(&Config::default());
         hs.handle_read(RFC_REQUEST);
-        let Ok(Status::Complete(request)) = hs.poll_request() else {
-            panic!("request should parse")
-        };
+        let Ok(Status::Complete(request)) = hs.poll_request() else { panic!("request should parse") };
         assert_eq!(request.host(), "server.example.com");
         assert_eq!(request.origin(), Some("http://example.com"));
         assert_eq!(request.protocols().collect::<Vec<_>>(), ["chat", "superchat"]);

@@ -21,9 +21,8 @@ pub(crate) struct WsUrl {
 
 impl WsUrl {
     pub(crate) fn parse(url: &str) -> Result<Self, UsageError> {
-        let (scheme, rest) = url
-            .split_once("://")
-            .ok_or(UsageError::InvalidUrl("expected ws://host/path or wss://host/path"))?;
+        let (scheme, rest) =
+            url.split_once("://").ok_or(UsageError::InvalidUrl("expected ws://host/path or wss://host/path"))?;
         let secure = if scheme.eq_ignore_ascii_case("ws") {
             false
         } else if scheme.eq_ignore_ascii_case("wss") {
@@ -52,22 +51,13 @@ impl WsUrl {
             encoded.push('/');
         }
         percent_encode_into(target, &mut encoded);
-        Ok(Self {
-            secure,
-            host: host.to_owned(),
-            port,
-            target: encoded,
-        })
+        Ok(Self { secure, host: host.to_owned(), port, target: encoded })
     }
 
     /// The `Host` header value: the host (bracketed if IPv6) and the port
     /// unless it is the scheme's default.
     pub(crate) fn host_header(&self) -> String {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
+        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
         let default_port = if self.secure { 443 } else { 80 };
         if self.port == default_port {
             host
@@ -79,20 +69,14 @@ impl WsUrl {
 
 fn split_host_port(authority: &str) -> Result<(&str, Option<&str>), UsageError> {
     if let Some(rest) = authority.strip_prefix('[') {
-        let (ipv6, after) = rest
-            .split_once(']')
-            .ok_or(UsageError::InvalidUrl("unterminated [IPv6] host"))?;
+        let (ipv6, after) = rest.split_once(']').ok_or(UsageError::InvalidUrl("unterminated [IPv6] host"))?;
         let valid = ipv6.contains(':') && ipv6.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
         if !valid {
             return Err(UsageError::InvalidUrl("invalid IPv6 address in brackets"));
         }
         let port = match after {
             "" => None,
-            _ => Some(
-                after
-                    .strip_prefix(':')
-                    .ok_or(UsageError::InvalidUrl("unexpected text after the [IPv6] host"))?,
-            ),
+            _ => Some(after.strip_prefix(':').ok_or(UsageError::InvalidUrl("unexpected text after the [IPv6] host"))?),
         };
         return Ok((ipv6, port));
     }
@@ -103,9 +87,27 @@ fn split_host_port(authority: &str) -> Result<(&str, Option<&str>), UsageError> 
     if host.is_empty() {
         return Err(UsageError::InvalidUrl("the URL has no host"));
     }
-    let valid = host
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'%' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='));
+    let valid = host.bytes().all(|b| {
+        b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'%'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+            )
+    });
     if !valid {
         return Err(UsageError::InvalidUrl("the host contains characters a host name may not have"));
     }
@@ -149,7 +151,10 @@ mod tests {
     #[test]
     fn parts_and_defaults() {
         let url = parse("ws://example.com/chat?room=1");
-        assert_eq!((url.secure, url.host.as_str(), url.port, url.target.as_str()), (false, "example.com", 80, "/chat?room=1"));
+        assert_eq!(
+            (url.secure, url.host.as_str(), url.port, url.target.as_str()),
+            (false, "example.com", 80, "/chat?room=1")
+        );
         assert_eq!(url.host_header(), "example.com");
 
         let url = parse("WSS://example.com");

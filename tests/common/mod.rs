@@ -1,0 +1,189 @@
+//! Shared test kit: two connections wired back to back in memory with a
+//! virtual clock, and builders for raw frames.
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::wrong_self_convention,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use rfc6455::frame::{encode_frame, Frame, FrameDecoder, MaskKey, OpCode};
+use rfc6455::{CloseCode, CloseReason, Config, Connection, Event, Role};
+
+/// A fixed masking key for hand-built client frames.
+pub const KEY: MaskKey = MaskKey([0x37, 0xfa, 0x21, 0x3d]);
+
+/// A config with a fixed RNG seed, so runs are reproducible.
+pub fn config() -> Config {
+    let mut config = Config::default();
+    config.rng_seed = Some([42; 32]);
+    config
+}
+
+/// A client frame (masked with [`KEY`]).
+pub fn client_frame(opcode: OpCode, fin: bool, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_frame(&mut out, opcode, fin, 0, Some(KEY), payload);
+    out
+}
+
+/// A client frame with RSV bits set.
+pub fn client_frame_rsv(opcode: OpCode, fin: bool, rsv: u8, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_frame(&mut out, opcode, fin, rsv, Some(KEY), payload);
+    out
+}
+
+/// A server frame (unmasked).
+pub fn server_frame(opcode: OpCode, fin: bool, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_frame(&mut out, opcode, fin, 0, None, payload);
+    out
+}
+
+/// A close payload: code then reason.
+pub fn close_payload(code: u16, reason: &[u8]) -> Vec<u8> {
+    let mut payload = code.to_be_bytes().to_vec();
+    payload.extend_from_slice(reason);
+    payload
+}
+
+/// Drains every event.
+pub fn events(conn: &mut Connection) -> Vec<Event> {
+    std::iter::from_fn(|| conn.poll_event()).take(10_000).collect()
+}
+
+/// Takes everything `conn` wants to transmit.
+pub fn take_transmit(conn: &mut Connection) -> Vec<u8> {
+    let bytes = conn.poll_transmit().to_vec();
+    conn.advance_transmit(bytes.len());
+    bytes
+}
+
+/// Decodes everything `conn` transmitted, as its peer would.
+pub fn sent_frames(conn: &mut Connection) -> Vec<Frame> {
+    let peer = match conn.role() {
+        Role::Client => Role::Server,
+        Role::Server => Role::Client,
+    };
+    let mut decoder = FrameDecoder::new(peer, usize::MAX);
+    let mut buf = BytesMut::from(&take_transmit(conn)[..]);
+    let mut frames = Vec::new();
+    while let Some(frame) = decoder.decode(&mut buf).expect("our own output must decode") {
+        frames.push(frame);
+    }
+    assert!(buf.is_empty(), "trailing partial frame in our output");
+    frames
+}
+
+/// The code of a close frame's payload.
+pub fn close_code_of(frame: &Frame) -> Option<u16> {
+    assert_eq!(frame.header.opcode, OpCode::Close);
+    (frame.payload.len() >= 2).then(|| u16::from_be_bytes([frame.payload[0], frame.payload[1]]))
+}
+
+/// Feeds `wire` to a fresh connection of `role` and returns its events and
+/// the frames it sent in reply.
+pub fn feed(role: Role, config: &Config, wire: &[u8]) -> (Vec<Event>, Vec<Frame>) {
+    let mut conn = Connection::new(role, config, Instant::now());
+    conn.handle_read(wire, Instant::now());
+    let events = events(&mut conn);
+    let frames = sent_frames(&mut conn);
+    (events, frames)
+}
+
+/// Asserts that a server fed `wire` fails with `code`: the last event is
+/// `Closed(Protocol(..))` with that code and the last frame sent is a close
+/// with that code.
+pub fn assert_server_fails(wire: &[u8], code: CloseCode) -> Vec<Event> {
+    assert_fails(Role::Server, &config(), wire, code)
+}
+
+/// As [`assert_server_fails`], for any role and config.
+pub fn assert_fails(role: Role, config: &Config, wire: &[u8], code: CloseCode) -> Vec<Event> {
+    let (events, frames) = feed(role, config, wire);
+    match events.last() {
+        Some(Event::Closed(CloseReason::Protocol(err))) => assert_eq!(err.close_code(), code, "{err}"),
+        other => panic!("expected a protocol failure with {code}, got {other:?} (all events: {events:?})"),
+    }
+    let close = frames.last().expect("a close frame must be sent");
+    assert_eq!(close_code_of(close), Some(code.0));
+    events
+}
+
+/// A client and a server connection wired back to back, with a virtual clock.
+pub struct Pair {
+    pub client: Connection,
+    pub server: Connection,
+    pub now: Instant,
+    /// Bytes per delivery; `usize::MAX` delivers everything at once.
+    pub chunk: usize,
+}
+
+impl Pair {
+    pub fn new() -> Self {
+        Self::with_configs(&config(), &config())
+    }
+
+    pub fn with_configs(client: &Config, server: &Config) -> Self {
+        let now = Instant::now();
+        Self {
+            client: Connection::new(Role::Client, client, now),
+            server: Connection::new(Role::Server, server, now),
+            now,
+            chunk: usize::MAX,
+        }
+    }
+
+    pub fn advance(&mut self, by: Duration) {
+        self.now += by;
+    }
+
+    /// Moves the client's pending bytes to the server, in `chunk`-sized reads,
+    /// and returns the server's events.
+    pub fn to_server(&mut self) -> Vec<Event> {
+        Self::transfer(&mut self.client, &mut self.server, self.chunk, self.now)
+    }
+
+    /// Moves the server's pending bytes to the client and returns the client's events.
+    pub fn to_client(&mut self) -> Vec<Event> {
+        Self::transfer(&mut self.server, &mut self.client, self.chunk, self.now)
+    }
+
+    fn transfer(from: &mut Connection, to: &mut Connection, chunk: usize, now: Instant) -> Vec<Event> {
+        let bytes = take_transmit(from);
+        let mut events = Vec::new();
+        for piece in bytes.chunks(chunk.max(1)) {
+            to.handle_read(piece, now);
+            events.extend(std::iter::from_fn(|| to.poll_event()).take(10_000));
+        }
+        events.extend(std::iter::from_fn(|| to.poll_event()).take(10_000));
+        events
+    }
+
+    /// Shuttles bytes both ways until neither side has anything to send;
+    /// returns (client events, server events).
+    pub fn drive(&mut self) -> (Vec<Event>, Vec<Event>) {
+        let (mut client_events, mut server_events) = (Vec::new(), Vec::new());
+        for _ in 0..100 {
+            if self.client.poll_transmit().is_empty() && self.server.poll_transmit().is_empty() {
+                break;
+            }
+            server_events.extend(self.to_server());
+            client_events.extend(self.to_client());
+        }
+        (client_events, server_events)
+    }
+}
+
+impl Default for Pair {
+    fn default() -> Self {
+        Self::new()
+    }
+}

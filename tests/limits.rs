@@ -1,0 +1,117 @@
+//! Size limits, tested at `limit` and `limit + 1`, and the write-buffer high-water mark.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+
+mod common;
+
+use std::time::Instant;
+
+use common::*;
+use rfc6455::frame::OpCode;
+use rfc6455::{CloseCode, CloseReason, Config, Connection, DataKind, Event, Message, ProtocolError, Role, UsageError};
+
+const TOO_BIG: CloseCode = CloseCode::MESSAGE_TOO_BIG;
+
+fn limited(frame: usize, message: usize) -> Config {
+    let mut config = config();
+    config.max_frame_size = frame;
+    config.max_message_size = message;
+    config
+}
+
+#[test]
+fn frame_size_limit() {
+    let config = limited(1000, 10_000);
+    let (events, _) = feed(Role::Server, &config, &client_frame(OpCode::Binary, true, &[1; 1000]));
+    assert!(matches!(&events[..], [Event::Message(m)] if m.len() == 1000));
+    // One byte over fails as soon as the header is in: only 8 bytes are fed.
+    let wire = client_frame(OpCode::Binary, true, &[1; 1001]);
+    let events = assert_fails(Role::Server, &config, &wire[..8], TOO_BIG);
+    assert!(matches!(
+        events.last(),
+        Some(Event::Closed(CloseReason::Protocol(ProtocolError::FrameTooLarge { len: 1001, limit: 1000 })))
+    ));
+}
+
+#[test]
+fn message_size_limit_over_fragments() {
+    let config = limited(1000, 2500);
+    let mut wire = client_frame(OpCode::Text, false, &[b'a'; 1000]);
+    wire.extend(client_frame(OpCode::Continuation, false, &[b'b'; 1000]));
+    wire.extend(client_frame(OpCode::Continuation, true, &[b'c'; 500]));
+    let (events, _) = feed(Role::Server, &config, &wire);
+    assert!(matches!(&events[..], [Event::Message(Message::Text(t))] if t.len() == 2500));
+
+    let mut wire = client_frame(OpCode::Text, false, &[b'a'; 1000]);
+    wire.extend(client_frame(OpCode::Continuation, false, &[b'b'; 1000]));
+    let last = client_frame(OpCode::Continuation, true, &[b'c'; 501]);
+    wire.extend(&last[..8]); // the header alone is enough to refuse it
+    let events = assert_fails(Role::Server, &config, &wire, TOO_BIG);
+    assert!(matches!(
+        events.last(),
+        Some(Event::Closed(CloseReason::Protocol(ProtocolError::MessageTooLarge { len: 2501, limit: 2500 })))
+    ));
+}
+
+#[test]
+fn single_frame_message_over_the_message_limit() {
+    let config = limited(10_000, 100);
+    let wire = client_frame(OpCode::Binary, true, &[0; 101]);
+    assert_fails(Role::Server, &config, &wire[..8], TOO_BIG);
+}
+
+#[test]
+fn huge_declared_lengths_fail_before_any_allocation() {
+    // 2^63 - 1: legal encoding, far over the limit.
+    let wire = [0x82, 0xFF, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3, 4];
+    assert_server_fails(&wire, TOO_BIG);
+    // Top bit set: not a legal length at all.
+    let wire = [0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4];
+    assert_server_fails(&wire, CloseCode::PROTOCOL_ERROR);
+}
+
+#[test]
+fn many_empty_continuation_frames_are_fine_and_cheap() {
+    let mut server = Connection::new(Role::Server, &config(), Instant::now());
+    server.handle_read(&client_frame(OpCode::Binary, false, b"a"), Instant::now());
+    let empty = client_frame(OpCode::Continuation, false, b"");
+    let batch: Vec<u8> = empty.iter().copied().cycle().take(empty.len() * 10_000).collect();
+    for _ in 0..10 {
+        server.handle_read(&batch, Instant::now());
+        assert!(events(&mut server).is_empty());
+    }
+    server.handle_read(&client_frame(OpCode::Continuation, true, b"z"), Instant::now());
+    assert_eq!(events(&mut server), [Event::Message(Message::Binary("az".into()))]);
+}
+
+#[test]
+fn write_buffer_high_water_mark() {
+    let mut config = config();
+    config.write_buffer_limit = 1000;
+    let mut server = Connection::new(Role::Server, &config, Instant::now());
+    server.send_binary(&[0; 600]).unwrap();
+    server.send_binary(&[0; 600]).unwrap(); // under the mark when queued: accepted
+    assert_eq!(server.buffered_amount(), 1208);
+    assert_eq!(server.send_binary(b"x"), Err(UsageError::WriteBufferFull { buffered: 1208, limit: 1000 }));
+    assert_eq!(server.send_fragment(DataKind::Binary, b"x", true), server.send_binary(b"x"));
+    // Control frames are not held back by it.
+    server.ping(b"still alive").unwrap();
+    server.advance_transmit(300);
+    assert_eq!(server.buffered_amount(), 1208 + 13 - 300);
+    server.send_binary(b"x").unwrap();
+}
+
+#[test]
+fn a_ping_flood_to_a_peer_that_never_reads_stays_bounded() {
+    let mut config = config();
+    config.write_buffer_limit = 4096;
+    let mut server = Connection::new(Role::Server, &config, Instant::now());
+    let ping = client_frame(OpCode::Ping, true, &[7; 125]);
+    let batch: Vec<u8> = ping.iter().copied().cycle().take(ping.len() * 100).collect();
+    for _ in 0..100 {
+        server.handle_read(&batch, Instant::now());
+        assert_eq!(events(&mut server).len(), 100);
+        let _ = server.poll_transmit(); // the transport would block: nothing written
+    }
+    // 10,000 pings answered with at most the limit plus one pong.
+    assert!(server.buffered_amount() <= 4096 + 127, "{}", server.buffered_amount());
+}

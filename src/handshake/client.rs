@@ -3,7 +3,7 @@
 use std::ops::Range;
 use std::time::Instant;
 
-use bytes::{BufMut, BytesMut};
+use bytes::{Buf, BufMut, BytesMut};
 use rand::rngs::StdRng;
 use rand::Rng;
 
@@ -225,17 +225,25 @@ impl ClientHandshake {
 
     /// Removes `written` bytes from the front of [`poll_transmit`](Self::poll_transmit).
     pub fn advance_transmit(&mut self, written: usize) {
-        let _ = self.send.split_to(written.min(self.send.len()));
+        self.send.advance(written.min(self.send.len()));
     }
 
     /// Hands over bytes read from the transport. Then call
     /// [`poll_response`](Self::poll_response).
+    ///
+    /// Bytes that arrive after the handshake failed are discarded, so a
+    /// caller that keeps reading cannot grow memory.
     pub fn handle_read(&mut self, data: &[u8]) {
-        self.recv.buf.extend_from_slice(data);
+        if !matches!(self.outcome, Some(Err(_))) {
+            self.recv.buf.extend_from_slice(data);
+        }
     }
 
     /// The receive buffer, to read into without a copy. Only append to it.
     pub fn recv_buffer(&mut self) -> &mut BytesMut {
+        if matches!(self.outcome, Some(Err(_))) {
+            self.recv.buf.clear();
+        }
         &mut self.recv.buf
     }
 

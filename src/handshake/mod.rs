@@ -79,15 +79,17 @@ pub(crate) fn trim(bytes: &[u8]) -> &[u8] {
 
 /// Checks a caller-supplied extra header.
 pub(crate) fn check_extra_header(name: &str, value: &str) -> Result<(), crate::UsageError> {
-    const RESERVED: [&str; 8] = [
+    const RESERVED: [&str; 10] = [
         "host",
         "upgrade",
         "connection",
         "content-length",
+        "transfer-encoding",
         "sec-websocket-key",
         "sec-websocket-version",
         "sec-websocket-accept",
-        "transfer-encoding",
+        "sec-websocket-protocol",
+        "sec-websocket-extensions",
     ];
     if !is_token(name.as_bytes()) {
         return Err(crate::UsageError::InvalidHeader("header name (not an HTTP token)"));

@@ -3,7 +3,7 @@
 use std::ops::Range;
 use std::time::Instant;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use super::head::{Head, HeadBuffer};
 use super::{check_extra_header, has_token, is_token, list_elements, ClientKey, VERSION};
@@ -27,10 +27,16 @@ impl UpgradeRequest {
         self.head.text(&self.target)
     }
 
-    /// The path part of the target (before any `?`).
+    /// The path part of the target (before any `?`). For an absolute-form
+    /// target (`GET http://host/chat HTTP/1.1`, allowed by RFC 6455 §4.2.1)
+    /// this is the path after the authority (`/chat`).
     pub fn path(&self) -> &str {
         let target = self.target();
-        target.split_once('?').map_or(target, |(path, _)| path)
+        let without_query = target.split_once('?').map_or(target, |(path, _)| path);
+        match without_query.split_once("://") {
+            Some((_scheme, rest)) if !without_query.starts_with('/') => rest.find('/').map_or("/", |i| &rest[i..]),
+            _ => without_query,
+        }
     }
 
     /// The query part of the target (after the `?`), if there is one.
@@ -273,7 +279,9 @@ impl Reject {
             out.put_slice(b"\r\n");
         };
         line(&["HTTP/1.1 ", &status, " ", reason_phrase(self.status)]);
-        line(&["Connection: close"]);
+        // A sender of `Upgrade` must list it in `Connection` (RFC 9110 §7.8).
+        let upgrade = self.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("upgrade"));
+        line(&[if upgrade { "Connection: Upgrade, close" } else { "Connection: close" }]);
         line(&["Content-Length: ", &length]);
         let has_content_type = self.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-type"));
         if !self.body.is_empty() && !has_content_type {
@@ -338,12 +346,20 @@ impl ServerHandshake {
 
     /// Hands over bytes read from the transport. Then call
     /// [`poll_request`](Self::poll_request).
+    ///
+    /// Bytes that arrive after the request failed or was answered are
+    /// discarded, so a caller that keeps reading cannot grow memory.
     pub fn handle_read(&mut self, data: &[u8]) {
-        self.recv.buf.extend_from_slice(data);
+        if matches!(self.phase, Phase::Reading | Phase::Received(_)) {
+            self.recv.buf.extend_from_slice(data);
+        }
     }
 
     /// The receive buffer, to read into without a copy. Only append to it.
     pub fn recv_buffer(&mut self) -> &mut BytesMut {
+        if matches!(self.phase, Phase::Failed(_) | Phase::Answered) {
+            self.recv.buf.clear();
+        }
         &mut self.recv.buf
     }
 
@@ -415,7 +431,7 @@ impl ServerHandshake {
 
     /// Removes `written` bytes from the front of [`poll_transmit`](Self::poll_transmit).
     pub fn advance_transmit(&mut self, written: usize) {
-        let _ = self.send.split_to(written.min(self.send.len()));
+        self.send.advance(written.min(self.send.len()));
     }
 }
 

@@ -20,6 +20,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("client -> server: {} bytes of upgrade request", client_hs.poll_transmit().len());
     server_hs.handle_read(client_hs.poll_transmit());
+    client_hs.advance_transmit(client_hs.poll_transmit().len());
     let Status::Complete(upgrade) = server_hs.poll_request()? else {
         return Err("request incomplete".into());
     };
@@ -29,7 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         upgrade.protocols().collect::<Vec<_>>(),
         upgrade.header("Authorization").map(String::from_utf8_lossy),
     );
-    let mut server = server_hs.accept(&Accept::new().protocol("demo"), now)?;
+    let mut server = server_hs.accept(&Accept::new().protocol("demo")?, now)?;
 
     let response_len = server.poll_transmit().len();
     client_hs.handle_read(server.poll_transmit());

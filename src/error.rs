@@ -128,6 +128,14 @@ pub enum HandshakeError {
     /// A header that must appear once appeared more than once.
     #[error("duplicate {0} header")]
     DuplicateHeader(&'static str),
+    /// The client sent more than `Config::max_handshake_bytes` of data after
+    /// its request, before the server answered it (RFC 6455 §4.1 says a
+    /// client waits for the response).
+    #[error("client sent more than {limit} bytes before its handshake was answered")]
+    TooMuchEarlyData {
+        /// The configured limit.
+        limit: usize,
+    },
     /// The client asked for a protocol version other than 13. Reply 426 with
     /// `Sec-WebSocket-Version: 13` ([`Reject::from_error`](crate::handshake::Reject::from_error) does).
     #[error("unsupported Sec-WebSocket-Version (this server speaks version 13)")]
@@ -199,7 +207,8 @@ impl fmt::Display for HttpParseError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum UsageError {
-    /// A close frame was already sent: no data, ping or pong may follow it.
+    /// We sent a close frame, or the connection closed (the peer's close was
+    /// answered, or the connection failed): no data, ping or pong may follow.
     #[error("the connection is closing or closed; nothing more can be sent")]
     Closed,
     /// `close` was called after a close frame was already sent.
@@ -242,6 +251,9 @@ pub enum UsageError {
     /// The server tried to accept an extension the client did not offer.
     #[error("extension {0:?} was not offered by the client")]
     ExtensionNotOffered(String),
+    /// The extension changes framing in a way this version does not implement.
+    #[error("extension {0:?} is not supported by this version of the connection")]
+    UnsupportedExtension(String),
     /// The server tried to select a subprotocol the client did not offer.
     #[error("subprotocol {0:?} was not offered by the client")]
     ProtocolNotOffered(String),

@@ -29,9 +29,10 @@
 //! let mut client_hs = ClientHandshake::new(&request, &config);
 //! let mut server_hs = ServerHandshake::new(&config);
 //! server_hs.handle_read(client_hs.poll_transmit());
+//! client_hs.advance_transmit(client_hs.poll_transmit().len());
 //! let Status::Complete(upgrade) = server_hs.poll_request()? else { unreachable!() };
 //! assert_eq!(upgrade.path(), "/chat");
-//! let mut server = server_hs.accept(&Accept::new().protocol("chat"), now)?;
+//! let mut server = server_hs.accept(&Accept::new().protocol("chat")?, now)?;
 //!
 //! // ... and the server's 101 response comes back.
 //! client_hs.handle_read(server.poll_transmit());
@@ -67,18 +68,25 @@
 //!
 //! # The run loop
 //!
-//! An adapter that puts a [`Connection`] on a transport repeats:
+//! An adapter that puts a [`Connection`] on a transport repeats, in this order:
 //!
-//! 1. write [`Connection::poll_transmit`] to the transport and report what
+//! 1. hand every [`Connection::poll_event`] to the application until it
+//!    returns `None` (decoding happens here, and may queue pongs and close
+//!    replies; the application may queue messages);
+//! 2. write [`Connection::poll_transmit`] to the transport and report what
 //!    was written with [`Connection::advance_transmit`];
-//! 2. hand every [`Connection::poll_event`] to the application until it
-//!    returns `None`;
 //! 3. stop once [`Connection::should_close_transport`] is true (close the
 //!    transport);
-//! 4. wait for the transport to be readable or for
+//! 4. wait until the transport is readable (or writable, while
+//!    [`Connection::buffered_amount`] is not zero) or until
 //!    [`Connection::poll_timeout`], then call [`Connection::handle_read`],
 //!    [`Connection::handle_eof`] or [`Connection::handle_timeout`] with the
 //!    current time.
+//!
+//! Draining events before writing matters: a pong or a close reply queued
+//! while decoding must go out before the loop blocks on the next read. Drain
+//! events before sending too, so that a close from the peer is seen before
+//! more data is queued after it.
 //!
 //! [RFC 6455]: https://www.rfc-editor.org/rfc/rfc6455
 #![cfg_attr(

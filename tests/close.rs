@@ -240,3 +240,41 @@ fn eof_after_the_peers_close_is_a_clean_close() {
     let events = events(&mut server);
     assert!(clean(&events).1.code == CloseCode::NORMAL);
 }
+
+#[test]
+fn an_unbounded_close_timeout_means_no_deadline_not_a_panic() {
+    let mut config = config();
+    config.close_timeout = Duration::MAX;
+    let mut server = Connection::new(Role::Server, &config, Instant::now());
+    server.handle_read(&client_frame(OpCode::Close, true, &close_payload(1000, b"")), Instant::now());
+    assert!(clean(&events(&mut server)).1.code == CloseCode::NORMAL);
+    assert_eq!(server.poll_timeout(), None);
+    let mut client = Connection::new(Role::Client, &config, Instant::now());
+    client.close(CloseCode::NORMAL, "", Instant::now()).unwrap();
+    assert_eq!(client.poll_timeout(), None);
+}
+
+#[test]
+fn a_close_reply_already_received_beats_the_timer() {
+    let start = Instant::now();
+    let mut client = Connection::new(Role::Client, &config(), start);
+    client.close(CloseCode::NORMAL, "", start).unwrap();
+    let deadline = client.poll_timeout().unwrap();
+    // The reply and the deadline arrive in the same loop iteration.
+    client.handle_read(&server_frame(OpCode::Close, true, &close_payload(1000, b"")), deadline);
+    client.handle_timeout(deadline);
+    let (initiator, remote) = clean(&events(&mut client));
+    assert_eq!((initiator, remote.code), (Initiator::Local, CloseCode::NORMAL));
+}
+
+#[test]
+fn the_timer_is_disarmed_once_the_transport_should_close() {
+    let mut pair = Pair::new();
+    pair.client.close(CloseCode::NORMAL, "", pair.now).unwrap();
+    pair.drive();
+    assert!(pair.server.should_close_transport());
+    assert_eq!(pair.server.poll_timeout(), None);
+    assert!(pair.client.poll_timeout().is_some(), "still waiting for the server's TCP close");
+    pair.client.handle_eof(pair.now);
+    assert_eq!(pair.client.poll_timeout(), None);
+}

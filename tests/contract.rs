@@ -53,7 +53,7 @@ fn recv_buffer_path_gives_the_same_events_as_handle_read() {
     for piece in wire.chunks(3) {
         copied.handle_read(piece, Instant::now());
         a.extend(events(&mut copied));
-        direct.recv_buffer().put_slice(piece);
+        direct.recv_buffer(piece.len()).put_slice(piece);
         direct.handle_received(Instant::now());
         b.extend(events(&mut direct));
     }
@@ -67,14 +67,100 @@ fn tampering_with_the_recv_buffer_cannot_panic() {
     let wire = client_frame(OpCode::Binary, true, &[9; 300]);
     for cut in [0, 1, 5, 8, 100] {
         let mut conn = Connection::new(Role::Server, &config(), Instant::now());
-        conn.recv_buffer().put_slice(&wire[..150]);
+        conn.recv_buffer(0).put_slice(&wire[..150]);
         let _ = events(&mut conn);
-        conn.recv_buffer().truncate(cut);
+        conn.recv_buffer(0).truncate(cut);
         let _ = events(&mut conn);
-        conn.recv_buffer().put_slice(&wire[150..]);
+        conn.recv_buffer(0).put_slice(&wire[150..]);
         let _ = events(&mut conn);
-        conn.recv_buffer().clear();
-        conn.recv_buffer().put_slice(&[0xFF; 64]);
+        conn.recv_buffer(0).clear();
+        conn.recv_buffer(0).put_slice(&[0xFF; 64]);
         let _ = events(&mut conn);
     }
+}
+
+/// An endpoint that follows the crate docs' run loop literally over an
+/// in-memory pipe: drain events, write, maybe close, then block on input.
+struct Endpoint {
+    conn: Connection,
+    events: Vec<Event>,
+    transport_closed: bool,
+}
+
+impl Endpoint {
+    /// Runs the loop until it would block. `inbox` holds bytes the peer wrote;
+    /// `peer_closed` says the peer closed its transport.
+    fn run_until_blocked(&mut self, inbox: &mut Vec<u8>, peer_closed: bool, outbox: &mut Vec<u8>, echo: bool) {
+        let now = Instant::now();
+        let mut eof_fed = false;
+        for _ in 0..1000 {
+            while let Some(event) = self.conn.poll_event() {
+                if let (true, Event::Message(message)) = (echo, &event) {
+                    let _ = self.conn.send(message);
+                }
+                self.events.push(event);
+            }
+            let bytes = self.conn.poll_transmit().to_vec();
+            self.conn.advance_transmit(bytes.len());
+            outbox.extend(bytes);
+            if self.conn.should_close_transport() {
+                self.transport_closed = true;
+                return;
+            }
+            if !inbox.is_empty() {
+                let bytes = std::mem::take(inbox);
+                self.conn.handle_read(&bytes, now);
+            } else if peer_closed && !eof_fed {
+                eof_fed = true;
+                self.conn.handle_eof(now);
+            } else {
+                return; // blocked on the transport
+            }
+        }
+        panic!("the loop never blocked");
+    }
+}
+
+#[test]
+fn the_documented_run_loop_never_blocks_with_replies_unsent() {
+    let now = Instant::now();
+    let mut client =
+        Endpoint { conn: Connection::new(Role::Client, &config(), now), events: vec![], transport_closed: false };
+    let mut server =
+        Endpoint { conn: Connection::new(Role::Server, &config(), now), events: vec![], transport_closed: false };
+    let (mut to_server, mut to_client) = (Vec::new(), Vec::new());
+
+    client.conn.ping(b"are you there").unwrap();
+    client.conn.send_text("echo me").unwrap();
+    client.run_until_blocked(&mut to_client, false, &mut to_server, false);
+    server.run_until_blocked(&mut to_server, false, &mut to_client, true);
+    client.run_until_blocked(&mut to_client, false, &mut to_server, false);
+    assert_eq!(
+        client.events,
+        [Event::Pong("are you there".into()), Event::Message(Message::from("echo me"))],
+        "the pong and the echo must be written in the iteration that produced them"
+    );
+
+    client.conn.close(CloseCode::NORMAL, "bye", now).unwrap();
+    client.run_until_blocked(&mut to_client, false, &mut to_server, false);
+    server.run_until_blocked(&mut to_server, false, &mut to_client, true);
+    assert!(server.transport_closed, "the server closes once its close reply is written");
+    client.run_until_blocked(&mut to_client, server.transport_closed, &mut to_server, false);
+    assert!(client.transport_closed, "the client closes after the server's EOF");
+    assert!(matches!(client.events.last(), Some(Event::Closed(reason)) if reason.was_clean()));
+    assert!(to_server.is_empty() && to_client.is_empty(), "nothing left unsent");
+}
+
+#[test]
+fn the_documented_run_loop_sends_the_close_frame_of_a_protocol_error() {
+    let now = Instant::now();
+    let mut server =
+        Endpoint { conn: Connection::new(Role::Server, &config(), now), events: vec![], transport_closed: false };
+    let mut inbox = client_frame(OpCode::Continuation, true, b"no message to continue");
+    let mut outbox = Vec::new();
+    server.run_until_blocked(&mut inbox, false, &mut outbox, true);
+    assert!(server.transport_closed);
+    let mut decoder = rfc6455::frame::FrameDecoder::new(Role::Client, 1 << 20);
+    let frame = decoder.decode(&mut bytes::BytesMut::from(&outbox[..])).unwrap().unwrap();
+    assert_eq!(close_code_of(&frame), Some(1002));
 }

@@ -241,7 +241,7 @@ fn rfc_example_full_handshake_with_subprotocol_selection() {
     assert_eq!(upgrade.protocols().collect::<Vec<_>>(), ["chat", "superchat"]);
     assert_eq!(upgrade.origin(), Some("http://example.com"));
     assert_eq!(upgrade.key().as_str(), SAMPLE_KEY);
-    let mut server = server_hs.accept(&Accept::new().protocol("chat"), now).unwrap();
+    let mut server = server_hs.accept(&Accept::new().protocol("chat").unwrap(), now).unwrap();
 
     let response_wire = take(&mut server);
     assert_eq!(
@@ -391,6 +391,8 @@ fn client_fed_one_byte_at_a_time_completes_on_the_last_head_byte_and_keeps_early
 
     let request = chat_request();
     let mut hs = client_handshake(&request);
+    let written = hs.poll_transmit().len();
+    hs.advance_transmit(written);
     for (i, byte) in wire.iter().enumerate() {
         hs.handle_read(&[*byte]);
         let status = hs.poll_response().unwrap();
@@ -1032,7 +1034,7 @@ fn client_refuses_an_extension_it_did_not_offer() {
         client_error(&plain, &switching_response(&[], &["Sec-WebSocket-Extensions: permessage-deflate"])),
         HandshakeError::UnofferedExtension("permessage-deflate".into())
     );
-    let offered = chat_request().extension(ExtensionOffer::new("x-foo").unwrap());
+    let offered = chat_request().extension(ExtensionOffer::new("x-foo").unwrap()).unwrap();
     assert_eq!(
         text(client_handshake(&offered).poll_transmit()),
         "GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -1175,21 +1177,21 @@ fn accepting_an_unoffered_subprotocol_is_a_usage_error_and_the_handshake_survive
     assert!(server_hs.poll_request().unwrap().is_complete());
 
     assert_eq!(
-        server_hs.accept(&Accept::new().protocol("mqtt"), now).unwrap_err(),
+        server_hs.accept(&Accept::new().protocol("mqtt").unwrap(), now).unwrap_err(),
         UsageError::ProtocolNotOffered("mqtt".into())
     );
     assert_eq!(
-        server_hs.accept(&Accept::new().protocol("Chat"), now).unwrap_err(),
+        server_hs.accept(&Accept::new().protocol("Chat").unwrap(), now).unwrap_err(),
         UsageError::ProtocolNotOffered("Chat".into())
     );
     assert_eq!(
-        server_hs.accept(&Accept::new().extension(ExtensionOffer::new("x-foo").unwrap()), now).unwrap_err(),
+        server_hs.accept(&Accept::new().extension(ExtensionOffer::new("x-foo").unwrap()).unwrap(), now).unwrap_err(),
         UsageError::ExtensionNotOffered("x-foo".into())
     );
     assert!(server_hs.poll_transmit().is_empty(), "nothing may be sent by a refused accept");
     assert!(server_hs.poll_request().unwrap().is_complete());
 
-    let mut server = server_hs.accept(&Accept::new().protocol("chat"), now).unwrap();
+    let mut server = server_hs.accept(&Accept::new().protocol("chat").unwrap(), now).unwrap();
     client_hs.handle_read(&take(&mut server));
     let Ok(Status::Complete(response)) = client_hs.poll_response() else {
         panic!("the corrected accept must complete the handshake")
@@ -1202,7 +1204,7 @@ fn accepting_an_unoffered_subprotocol_is_a_usage_error_and_the_handshake_survive
     server_hs.handle_read(&request_with(&[], &[]));
     assert!(server_hs.poll_request().unwrap().is_complete());
     assert_eq!(
-        server_hs.accept(&Accept::new().protocol("chat"), now).unwrap_err(),
+        server_hs.accept(&Accept::new().protocol("chat").unwrap(), now).unwrap_err(),
         UsageError::ProtocolNotOffered("chat".into())
     );
     assert!(server_hs.accept(&Accept::new(), now).is_ok());
@@ -1212,14 +1214,17 @@ fn accepting_an_unoffered_subprotocol_is_a_usage_error_and_the_handshake_survive
 fn accepted_extension_and_headers_reach_the_client() {
     let now = Instant::now();
     let offer = ExtensionOffer::new("x-foo").unwrap().with_param("level", Some("3")).unwrap();
-    let request = chat_request().extension(offer);
+    let request = chat_request().extension(offer).unwrap();
     let mut client_hs = client_handshake(&request);
     let mut server_hs = ServerHandshake::new(&config());
     server_hs.handle_read(client_hs.poll_transmit());
     let Ok(Status::Complete(upgrade)) = server_hs.poll_request() else { panic!("request refused") };
     assert_eq!(upgrade.extensions()[0].param("level"), Some(Some("3")));
-    let accept =
-        Accept::new().extension(ExtensionOffer::new("X-Foo").unwrap()).header("Set-Cookie", "session=1").unwrap();
+    let accept = Accept::new()
+        .extension(ExtensionOffer::new("X-Foo").unwrap())
+        .unwrap()
+        .header("Set-Cookie", "session=1")
+        .unwrap();
     let mut server = server_hs.accept(&accept, now).unwrap();
     let wire = take(&mut server);
     assert_eq!(
@@ -1243,4 +1248,83 @@ fn reject_status_must_be_a_final_non_upgrade_status() {
     for status in [200, 400, 599] {
         assert_eq!(Reject::new(status).unwrap().status(), status);
     }
+}
+
+#[test]
+fn unwritten_request_bytes_move_to_the_connection() {
+    let request = chat_request();
+    let mut client_hs = client_handshake(&request);
+    let full = client_hs.poll_transmit().to_vec();
+    client_hs.advance_transmit(10); // a partial write, then the response arrives
+    client_hs.handle_read(&switching_response(&[], &[]));
+    assert!(client_hs.poll_response().unwrap().is_complete());
+    let mut client = client_hs.into_connection(Instant::now()).unwrap();
+    assert_eq!(client.poll_transmit(), &full[10..]);
+}
+
+#[test]
+fn poll_request_keeps_answering_after_accept_and_reject() {
+    let mut hs = ServerHandshake::new(&config());
+    hs.handle_read(&request_with(&[], &[]));
+    let first = hs.poll_request().unwrap();
+    hs.accept(&Accept::new(), Instant::now()).unwrap();
+    assert_eq!(hs.poll_request().unwrap(), first);
+
+    let mut hs = ServerHandshake::new(&config());
+    hs.handle_read(&request_with(&[("Sec-WebSocket-Version", Some("8"))], &[]));
+    let err = hs.poll_request().unwrap_err();
+    hs.reject(&Reject::from_error(&err));
+    assert_eq!(hs.poll_request().unwrap_err(), err);
+}
+
+#[test]
+fn server_buffers_at_most_the_head_limit_before_polling() {
+    let mut config = config();
+    config.max_handshake_bytes = 1024;
+    let mut hs = ServerHandshake::new(&config);
+    let chunk = vec![b'a'; 64 << 10];
+    for _ in 0..512 {
+        hs.handle_read(&chunk); // 32 MiB offered without a single poll
+    }
+    assert_eq!(hs.recv_buffer().len(), chunk.len(), "only the first read, before the limit, is kept");
+    assert_eq!(hs.poll_request().unwrap_err(), HandshakeError::HeadTooLarge { limit: 1024 });
+    assert!(hs.recv_buffer().is_empty());
+}
+
+#[test]
+fn early_data_before_accept_is_bounded() {
+    let mut config = config();
+    config.max_handshake_bytes = 1024;
+    let mut hs = ServerHandshake::new(&config);
+    hs.handle_read(&request_with(&[], &[]));
+    assert!(hs.poll_request().unwrap().is_complete());
+    hs.handle_read(&[0x81; 1000]); // a client that does not wait for the 101
+    assert!(hs.poll_request().unwrap().is_complete(), "a little early data is tolerated");
+    hs.handle_read(&[0x81; 100]);
+    assert_eq!(hs.poll_request().unwrap_err(), HandshakeError::TooMuchEarlyData { limit: 1024 });
+    assert_eq!(hs.accept(&Accept::new(), Instant::now()).unwrap_err(), UsageError::HandshakeIncomplete);
+}
+
+#[test]
+fn extensions_the_connection_cannot_run_are_refused() {
+    let deflate = || ExtensionOffer::new("permessage-deflate").unwrap();
+    let unsupported = UsageError::UnsupportedExtension("permessage-deflate".into());
+    assert_eq!(chat_request().extension(deflate()).unwrap_err(), unsupported);
+    assert_eq!(Accept::new().extension(deflate()).unwrap_err(), unsupported);
+    // A browser's offer is still visible to the application, and accepting
+    // without it works.
+    let mut hs = ServerHandshake::new(&config());
+    hs.handle_read(&request_with(&[], &["Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits"]));
+    let Status::Complete(request) = hs.poll_request().unwrap() else { panic!() };
+    assert_eq!(request.extensions()[0].name(), "permessage-deflate");
+    let mut conn = hs.accept(&Accept::new(), Instant::now()).unwrap();
+    assert!(!text(conn.poll_transmit()).contains("Extensions"));
+}
+
+#[test]
+fn accept_protocol_must_be_a_token() {
+    assert_eq!(
+        Accept::new().protocol("chat\r\nX-Injected: 1").unwrap_err(),
+        UsageError::InvalidHeader("subprotocol name (not an HTTP token)")
+    );
 }

@@ -115,3 +115,34 @@ fn a_ping_flood_to_a_peer_that_never_reads_stays_bounded() {
     // 10,000 pings answered with at most the limit plus one pong.
     assert!(server.buffered_amount() <= 4096 + 127, "{}", server.buffered_amount());
 }
+
+#[test]
+fn receive_buffer_grows_to_the_frame_not_to_double_it() {
+    let len = 3 << 20;
+    let wire = client_frame(OpCode::Binary, true, &vec![5; len]);
+    let mut server = Connection::new(Role::Server, &config(), Instant::now());
+    let mut peak = 0;
+    for piece in wire.chunks(64 << 10) {
+        server.handle_read(piece, Instant::now());
+        peak = peak.max(server.recv_buffer(0).capacity());
+        if let Some(Event::Message(message)) = server.poll_event() {
+            assert_eq!(message.len(), len);
+        }
+    }
+    // Plain doubling would reach 4 MiB; growth stops at the frame's end.
+    assert!(peak <= len + (64 << 10), "peak capacity {peak}");
+}
+
+#[test]
+fn a_message_at_the_limit_is_assembled_with_growth_capped_by_the_limit() {
+    let config = limited(1 << 20, 3_000_000);
+    let mut server = Connection::new(Role::Server, &config, Instant::now());
+    let piece = vec![b'a'; 1 << 20];
+    server.handle_read(&client_frame(OpCode::Binary, false, &piece), Instant::now());
+    server.handle_read(&client_frame(OpCode::Continuation, false, &piece), Instant::now());
+    let tail = vec![b'b'; 3_000_000 - (2 << 20)];
+    server.handle_read(&client_frame(OpCode::Continuation, true, &tail), Instant::now());
+    let events = events(&mut server);
+    let [Event::Message(Message::Binary(data))] = &events[..] else { panic!("{events:?}") };
+    assert_eq!(data.len(), 3_000_000);
+}

@@ -225,3 +225,12 @@ fn a_failed_connection_ignores_everything_after_the_error() {
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(frames.len(), 1, "only the close frame");
 }
+
+#[test]
+fn a_zero_write_buffer_limit_still_answers_pings() {
+    let mut config = config();
+    config.write_buffer_limit = 0;
+    let (_, frames) = feed(Role::Server, &config, &client_frame(OpCode::Ping, true, b"x"));
+    assert_eq!(frames.len(), 1);
+    assert_eq!((frames[0].header.opcode, &frames[0].payload[..]), (OpCode::Pong, &b"x"[..]));
+}

@@ -10,8 +10,10 @@ use crate::{CloseReason, Utf8Bytes};
 pub enum Event {
     /// A complete text or binary message.
     Message(Message),
-    /// The peer sent a ping. With `Config::auto_pong` (the default) the pong
-    /// is already queued; this event is informational.
+    /// The peer sent a ping. With `Config::auto_pong` (the default) the
+    /// pong is queued automatically (unless we already sent a close frame;
+    /// while the write buffer is over its limit only the latest pong waits),
+    /// so this event is informational.
     Ping(Bytes),
     /// The peer sent a pong (in answer to our ping, or unsolicited).
     Pong(Bytes),

@@ -75,7 +75,7 @@ impl MessageAssembler {
             return Err(ProtocolError::UnexpectedContinuation);
         };
         if !frame.header.fin {
-            self.fragments.extend_from_slice(&frame.payload);
+            self.append(&frame.payload);
             return Ok(None);
         }
         self.current = None;
@@ -83,7 +83,7 @@ impl MessageAssembler {
         let payload = if self.fragments.is_empty() {
             frame.payload
         } else {
-            self.fragments.extend_from_slice(&frame.payload);
+            self.append(&frame.payload);
             self.fragments.split().freeze()
         };
         Ok(Some(match kind {
@@ -93,6 +93,12 @@ impl MessageAssembler {
                 Message::Text(Utf8Bytes::from_validated(payload))
             }
         }))
+    }
+
+    /// Appends a fragment; the size was checked against the limit at its header.
+    fn append(&mut self, payload: &[u8]) {
+        super::buffer::reserve(&mut self.fragments, payload.len(), self.max_message_size);
+        self.fragments.extend_from_slice(payload);
     }
 
     /// Drops any message in progress and its memory.

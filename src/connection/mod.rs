@@ -3,6 +3,7 @@
 //! [`Connection`] takes bytes and time in and gives bytes, events and a
 //! deadline out. It never touches a socket or reads the clock.
 
+mod buffer;
 mod close;
 mod event;
 mod message;
@@ -52,10 +53,11 @@ pub enum Role {
 ///   [`buffered_amount`](Self::buffered_amount),
 ///   [`should_close_transport`](Self::should_close_transport), ...
 ///
-/// The run loop: after any input or command, drain [`poll_event`](Self::poll_event)
-/// until `None` and write out [`poll_transmit`](Self::poll_transmit); then wait
-/// for the transport or for [`poll_timeout`](Self::poll_timeout), whichever
-/// comes first. Incoming frames are decoded lazily by `poll_event`, so bytes
+/// The run loop (see the crate docs): after any input or command, drain
+/// [`poll_event`](Self::poll_event) until `None`, *then* write out
+/// [`poll_transmit`](Self::poll_transmit) (draining may have queued pongs
+/// and close replies), then wait for the transport or for
+/// [`poll_timeout`](Self::poll_timeout), whichever comes first. Incoming frames are decoded lazily by `poll_event`, so bytes
 /// handed to `handle_read` cost nothing until the events are wanted, and a
 /// peer cannot make events pile up: read from the transport only when
 /// `poll_event` returns `None`.
@@ -74,6 +76,8 @@ pub struct Connection {
     deadline: Option<Instant>,
     now: Instant,
     eof: bool,
+    /// The close-handshake timer fired; applied once buffered frames are decoded.
+    close_timer_fired: bool,
 
     recv: BytesMut,
     decoder: FrameDecoder,
@@ -126,6 +130,7 @@ impl Connection {
             deadline: None,
             now,
             eof: false,
+            close_timer_fired: false,
             recv,
             decoder,
             incoming: MessageAssembler::new(config.max_message_size),
@@ -144,26 +149,33 @@ impl Connection {
 
     // ----- inputs -------------------------------------------------------------
 
-    /// Hands over bytes read from the transport at time `now`.
+    /// Hands over bytes read from the transport at time `now`. Then drain
+    /// [`poll_event`](Self::poll_event).
     ///
-    /// The bytes are only buffered; [`poll_event`](Self::poll_event) decodes
-    /// them. After the connection is [`State::Closed`] incoming bytes are
-    /// discarded.
+    /// The bytes are only buffered; `poll_event` decodes them. The buffer has
+    /// no bound of its own: read from the transport only when `poll_event`
+    /// has returned `None` (it needs more bytes), and memory stays within one
+    /// frame plus one read. After the connection is [`State::Closed`],
+    /// incoming bytes are discarded.
     pub fn handle_read(&mut self, data: &[u8], now: Instant) {
         self.now = now;
         if self.state != State::Closed {
+            self.reserve_recv(data.len());
             self.recv.extend_from_slice(data);
         }
     }
 
-    /// The receive buffer, for reading from the transport without an extra
-    /// copy: append to it (e.g. with tokio's `read_buf`, or `BufMut`), then
-    /// call [`handle_received`](Self::handle_received).
+    /// The receive buffer with at least `min_spare` bytes of spare capacity,
+    /// for reading from the transport without an extra copy: append to it
+    /// (e.g. with tokio's `read_buf`, or `BufMut`), then call
+    /// [`handle_received`](Self::handle_received).
     ///
-    /// Only append. Removing or changing bytes already in the buffer corrupts
-    /// the stream (the connection will not panic, but will fail with a
-    /// protocol error or deliver garbage).
-    pub fn recv_buffer(&mut self) -> &mut BytesMut {
+    /// Growing it through this method keeps its capacity within the frame
+    /// being received. Only append: removing or changing bytes already in the
+    /// buffer corrupts the stream (the connection will not panic, but will
+    /// fail with a protocol error or deliver garbage).
+    pub fn recv_buffer(&mut self, min_spare: usize) -> &mut BytesMut {
+        self.reserve_recv(min_spare);
         &mut self.recv
     }
 
@@ -190,6 +202,9 @@ impl Connection {
     /// Fires the timers that are due at `now`. Calling it early, late or
     /// repeatedly is harmless. Then drain [`poll_event`](Self::poll_event) and
     /// check [`should_close_transport`](Self::should_close_transport).
+    ///
+    /// Frames already received are decoded first: a close reply that arrived
+    /// just before the deadline still completes the close handshake.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = now;
         let Some(deadline) = self.deadline else {
@@ -199,10 +214,9 @@ impl Connection {
             return;
         }
         self.deadline = None;
-        if self.state == State::CloseSent {
-            self.enter_closed(Transition::CloseTimeout, CloseReason::Timeout(TimeoutKind::CloseHandshake));
-        } else {
-            self.teardown = self.teardown.on_deadline();
+        match self.state {
+            State::CloseSent => self.close_timer_fired = true,
+            State::Open | State::Closed => self.teardown = self.teardown.on_deadline(),
         }
     }
 
@@ -231,13 +245,17 @@ impl Connection {
                     self.enter_closed(Transition::TransportEnded, CloseReason::Abnormal);
                     continue;
                 }
+                Progress::NeedMore if self.close_timer_fired => {
+                    self.enter_closed(Transition::CloseTimeout, CloseReason::Timeout(TimeoutKind::CloseHandshake));
+                    continue;
+                }
                 Progress::NeedMore => return None,
                 Progress::Header(header) => self.incoming.on_header(&header),
                 Progress::Payload { start, end } => {
                     let fresh = self.recv.get(start..end).unwrap_or_default();
                     self.incoming.on_payload(fresh)
                 }
-                Progress::Frame(frame) => match self.on_frame(frame) {
+                Progress::Frame(frame) => match self.on_frame_complete(frame) {
                     Ok(Some(event)) => return Some(event),
                     Ok(None) => Ok(()),
                     Err(err) => Err(err),
@@ -273,6 +291,9 @@ impl Connection {
     /// The next instant at which [`handle_timeout`](Self::handle_timeout)
     /// should be called, if any timer is armed.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.should_close_transport() {
+            return None;
+        }
         self.deadline
     }
 
@@ -342,7 +363,8 @@ impl Connection {
     }
 
     /// Queues a pong with up to 125 bytes of payload: the answer to a ping
-    /// when `Config::auto_pong` is off, or an unsolicited heartbeat.
+    /// when `Config::auto_pong` is off, or an unsolicited heartbeat. Then
+    /// write out [`poll_transmit`](Self::poll_transmit).
     pub fn pong(&mut self, payload: &[u8]) -> Result<(), UsageError> {
         let payload = ControlPayload::new(payload)?;
         self.check_open()?;
@@ -352,7 +374,8 @@ impl Connection {
 
     /// Starts the close handshake: queues a close frame with `code` and
     /// `reason` (at most 123 bytes) and arms `Config::close_timeout` from
-    /// `now`. Messages that arrive before the peer's close are still
+    /// `now`; write out [`poll_transmit`](Self::poll_transmit) and keep
+    /// reading. Messages that arrive before the peer's close are still
     /// delivered; [`Event::Closed`] follows the peer's answer.
     ///
     /// `code` must satisfy [`CloseCode::is_sendable`], or be
@@ -370,7 +393,7 @@ impl Connection {
         self.pending_pong = None;
         self.push_frame(OpCode::Close, true, payload.as_slice());
         self.transition(Transition::SendClose);
-        self.deadline = Some(now + self.close_timeout);
+        self.deadline = now.checked_add(self.close_timeout);
         Ok(())
     }
 
@@ -413,6 +436,18 @@ impl Connection {
     }
 
     // ----- internals ----------------------------------------------------------
+
+    fn on_frame_complete(&mut self, frame: Frame) -> Result<Option<Event>, ProtocolError> {
+        // Once a large frame has been split off, a big receive buffer is mostly
+        // empty tail: move the few remaining bytes to a small one, so small
+        // messages kept by the application do not pin the large allocation.
+        if self.recv.capacity() > SHRINK_RECV_ABOVE && self.recv.len() <= buffer::MIN_CAPACITY {
+            let mut small = BytesMut::with_capacity(buffer::MIN_CAPACITY);
+            small.extend_from_slice(&self.recv);
+            self.recv = small;
+        }
+        self.on_frame(frame)
+    }
 
     fn on_frame(&mut self, frame: Frame) -> Result<Option<Event>, ProtocolError> {
         match frame.header.opcode {
@@ -462,7 +497,9 @@ impl Connection {
         if self.eof {
             self.teardown = self.teardown.on_peer_eof();
         }
-        self.deadline = Some(self.now + self.close_timeout);
+        self.close_timer_fired = false;
+        // Bound the wait for the flush or for the peer's TCP close.
+        self.deadline = self.now.checked_add(self.close_timeout);
         self.pending_pong = None;
         self.outgoing = None;
         self.recv = BytesMut::new();
@@ -525,12 +562,19 @@ impl Connection {
     }
 
     fn flush_pending_pong(&mut self) {
-        if self.send.len() >= self.write_buffer_limit {
+        if !self.send.is_empty() && self.send.len() >= self.write_buffer_limit {
             return;
         }
         if let Some(pong) = self.pending_pong.take() {
             self.push_frame(OpCode::Pong, true, pong.as_slice());
         }
+    }
+
+    /// Grows the receive buffer for `additional` bytes, never past the end of
+    /// the frame being received (unless the bytes themselves go further).
+    fn reserve_recv(&mut self, additional: usize) {
+        let ceiling = self.decoder.frame_end().unwrap_or(usize::MAX);
+        buffer::reserve(&mut self.recv, additional, ceiling);
     }
 
     fn push_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) {
@@ -547,3 +591,6 @@ const MAX_CLOSE_REASON: usize = 123;
 
 /// Send-buffer capacity kept after draining, however small the limit.
 const MIN_RETAINED: usize = 64 << 10;
+
+/// Receive-buffer capacity above which a mostly empty buffer is replaced.
+const SHRINK_RECV_ABOVE: usize = 256 << 10;

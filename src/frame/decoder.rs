@@ -74,6 +74,15 @@ impl FrameDecoder {
         self.allowed_rsv = rsv & 0x70;
     }
 
+    /// While a frame's payload is being received: how many bytes, from the
+    /// start of the buffer, the rest of that payload occupies.
+    pub fn frame_end(&self) -> Option<usize> {
+        match self.state {
+            State::Header => None,
+            State::Payload { len, .. } => Some(len),
+        }
+    }
+
     /// True while a frame has been started but not finished.
     pub fn is_mid_frame(&self) -> bool {
         matches!(self.state, State::Payload { .. })

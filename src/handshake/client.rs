@@ -49,11 +49,13 @@ impl ClientRequest {
     }
 
     /// Offers an extension. The connection itself implements no extension
-    /// yet: offer only extensions that use no RSV bits, or frames using them
-    /// will fail the connection with 1002.
-    pub fn extension(mut self, offer: ExtensionOffer) -> Self {
+    /// yet, so extensions known to need RSV bits (permessage-deflate) are
+    /// refused with [`UsageError::UnsupportedExtension`]; others are passed
+    /// through for applications that handle them above the frame layer.
+    pub fn extension(mut self, offer: ExtensionOffer) -> Result<Self, UsageError> {
+        super::check_supported_extension(offer.name())?;
         self.extensions.push(offer);
-        self
+        Ok(self)
     }
 
     /// Adds a header to the request. The name must be a token and the value
@@ -231,10 +233,19 @@ impl ClientHandshake {
     /// Hands over bytes read from the transport. Then call
     /// [`poll_response`](Self::poll_response).
     ///
-    /// Bytes that arrive after the handshake failed are discarded, so a
-    /// caller that keeps reading cannot grow memory.
+    /// While the head is incomplete, bytes past `Config::max_handshake_bytes`
+    /// are dropped (the next `poll_response` fails with
+    /// [`HandshakeError::HeadTooLarge`]); after a failure everything is
+    /// dropped, so a caller that keeps reading cannot grow memory. Once the
+    /// response is complete, call [`into_connection`](Self::into_connection)
+    /// before reading further.
     pub fn handle_read(&mut self, data: &[u8]) {
-        if !matches!(self.outcome, Some(Err(_))) {
+        let keep = match self.outcome {
+            None => self.recv.buf.len() < self.config.max_handshake_bytes,
+            Some(Ok(_)) => true,
+            Some(Err(_)) => false,
+        };
+        if keep {
             self.recv.buf.extend_from_slice(data);
         }
     }
@@ -321,11 +332,14 @@ impl ClientHandshake {
     }
 
     /// The connection, once [`poll_response`](Self::poll_response) has
-    /// succeeded, with any bytes that followed the response already received.
+    /// succeeded, with any bytes that followed the response already received
+    /// (drain its [`poll_event`](Connection::poll_event) now) and any
+    /// request bytes not yet written still queued in its
+    /// [`poll_transmit`](Connection::poll_transmit).
     pub fn into_connection(self, now: Instant) -> Result<Connection, UsageError> {
         match self.outcome {
             Some(Ok(_)) => {
-                Ok(Connection::from_parts(Role::Client, &self.config, now, self.recv.buf, BytesMut::new(), self.rng))
+                Ok(Connection::from_parts(Role::Client, &self.config, now, self.recv.buf, self.send, self.rng))
             }
             _ => Err(UsageError::HandshakeIncomplete),
         }

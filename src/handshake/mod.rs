@@ -77,6 +77,19 @@ pub(crate) fn trim(bytes: &[u8]) -> &[u8] {
     bytes.get(start..end).unwrap_or_default()
 }
 
+/// Extensions that need RSV bits or frame transforms this version of the
+/// connection does not implement: offering or accepting one would make the
+/// connection fail with 1002 on the first compressed frame.
+const UNSUPPORTED_EXTENSIONS: [&str; 3] = ["permessage-deflate", "x-webkit-deflate-frame", "deflate-frame"];
+
+/// Refuses extensions the connection cannot run.
+pub(crate) fn check_supported_extension(name: &str) -> Result<(), crate::UsageError> {
+    if UNSUPPORTED_EXTENSIONS.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+        return Err(crate::UsageError::UnsupportedExtension(name.to_owned()));
+    }
+    Ok(())
+}
+
 /// Checks a caller-supplied extra header.
 pub(crate) fn check_extra_header(name: &str, value: &str) -> Result<(), crate::UsageError> {
     const RESERVED: [&str; 10] = [

@@ -123,7 +123,7 @@ impl UpgradeRequest {
 ///
 /// ```
 /// use rfc6455::handshake::Accept;
-/// let accept = Accept::new().protocol("chat").header("Set-Cookie", "session=1; HttpOnly")?;
+/// let accept = Accept::new().protocol("chat")?.header("Set-Cookie", "session=1; HttpOnly")?;
 /// # Ok::<(), rfc6455::UsageError>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -139,18 +139,24 @@ impl Accept {
         Self::default()
     }
 
-    /// Selects one of the subprotocols the client offered.
-    pub fn protocol(mut self, name: &str) -> Self {
+    /// Selects one of the subprotocols the client offered; it must be an
+    /// HTTP token.
+    pub fn protocol(mut self, name: &str) -> Result<Self, UsageError> {
+        if !is_token(name.as_bytes()) {
+            return Err(UsageError::InvalidHeader("subprotocol name (not an HTTP token)"));
+        }
         self.protocol = Some(name.to_owned());
-        self
+        Ok(self)
     }
 
     /// Accepts one of the extensions the client offered, with the response
-    /// parameters. The connection itself implements no extension yet: accept
-    /// only extensions that use no RSV bits.
-    pub fn extension(mut self, response: ExtensionOffer) -> Self {
+    /// parameters. The connection itself implements no extension yet, so
+    /// extensions known to need RSV bits (permessage-deflate, which browsers
+    /// offer) are refused with [`UsageError::UnsupportedExtension`].
+    pub fn extension(mut self, response: ExtensionOffer) -> Result<Self, UsageError> {
+        super::check_supported_extension(response.name())?;
         self.extensions.push(response);
-        self
+        Ok(self)
     }
 
     /// Adds a response header (e.g. `Set-Cookie`). Same rules as
@@ -318,7 +324,6 @@ enum Phase {
     Reading,
     Received(UpgradeRequest),
     Failed(HandshakeError),
-    Answered,
 }
 
 /// A server's opening handshake as a sans-IO state machine.
@@ -336,28 +341,53 @@ pub struct ServerHandshake {
     recv: HeadBuffer,
     send: BytesMut,
     phase: Phase,
+    /// `accept` or `reject` was called.
+    answered: bool,
 }
 
 impl ServerHandshake {
     /// A handshake waiting for the client's request.
     pub fn new(config: &Config) -> Self {
-        Self { config: config.clone(), recv: HeadBuffer::default(), send: BytesMut::new(), phase: Phase::Reading }
+        Self {
+            config: config.clone(),
+            recv: HeadBuffer::default(),
+            send: BytesMut::new(),
+            phase: Phase::Reading,
+            answered: false,
+        }
     }
 
     /// Hands over bytes read from the transport. Then call
     /// [`poll_request`](Self::poll_request).
     ///
-    /// Bytes that arrive after the request failed or was answered are
-    /// discarded, so a caller that keeps reading cannot grow memory.
+    /// Memory stays bounded whatever the caller does: while the head is
+    /// incomplete, bytes past `Config::max_handshake_bytes` are dropped (the
+    /// next `poll_request` fails with [`HandshakeError::HeadTooLarge`]);
+    /// once the request is complete, a client that sends more than that
+    /// before being answered fails the handshake with
+    /// [`HandshakeError::TooMuchEarlyData`]; after a failure or an answer,
+    /// everything is dropped. Stop reading once the request is complete,
+    /// until you accept.
     pub fn handle_read(&mut self, data: &[u8]) {
-        if matches!(self.phase, Phase::Reading | Phase::Received(_)) {
-            self.recv.buf.extend_from_slice(data);
+        let limit = self.config.max_handshake_bytes;
+        match &self.phase {
+            _ if self.answered => {}
+            Phase::Reading if self.recv.buf.len() < limit => self.recv.buf.extend_from_slice(data),
+            Phase::Received(_) if self.recv.buf.len() + data.len() <= limit => self.recv.buf.extend_from_slice(data),
+            Phase::Received(_) => {
+                self.recv.buf = BytesMut::new();
+                self.phase = Phase::Failed(HandshakeError::TooMuchEarlyData { limit });
+            }
+            Phase::Reading | Phase::Failed(_) => {}
         }
     }
 
-    /// The receive buffer, to read into without a copy. Only append to it.
+    /// The receive buffer, to read into without a copy. Only append to it,
+    /// and prefer [`handle_read`](Self::handle_read) unless the copy matters:
+    /// this path cannot enforce the limits until the next
+    /// [`poll_request`](Self::poll_request).
     pub fn recv_buffer(&mut self) -> &mut BytesMut {
-        if matches!(self.phase, Phase::Failed(_) | Phase::Answered) {
+        if self.answered || matches!(self.phase, Phase::Failed(_)) {
             self.recv.buf.clear();
         }
         &mut self.recv.buf
@@ -369,8 +399,16 @@ impl ServerHandshake {
     /// method (GET), HTTP/1.1 or later, `Host`, `Upgrade: websocket`,
     /// `Connection: Upgrade`, `Sec-WebSocket-Version: 13` and a 16-byte
     /// `Sec-WebSocket-Key`, and the syntax of the offered subprotocols and
-    /// extensions. Once complete or failed, later calls return the same result.
+    /// extensions. Once complete or failed, later calls return the same
+    /// result, also after the request was answered.
     pub fn poll_request(&mut self) -> Result<Status<UpgradeRequest>, HandshakeError> {
+        if let Phase::Received(_) = self.phase {
+            let limit = self.config.max_handshake_bytes;
+            if !self.answered && self.recv.buf.len() > limit {
+                self.recv.buf = BytesMut::new();
+                self.phase = Phase::Failed(HandshakeError::TooMuchEarlyData { limit });
+            }
+        }
         if matches!(self.phase, Phase::Reading) {
             match self.recv.find_end(self.config.max_handshake_bytes) {
                 Ok(None) => return Ok(Status::Partial),
@@ -385,7 +423,7 @@ impl ServerHandshake {
             }
         }
         match &self.phase {
-            Phase::Reading | Phase::Answered => Ok(Status::Partial),
+            Phase::Reading => Ok(Status::Partial),
             Phase::Received(request) => Ok(Status::Complete(request.clone())),
             Phase::Failed(err) => Err(err.clone()),
         }
@@ -393,22 +431,24 @@ impl ServerHandshake {
 
     /// Accepts the request: the returned [`Connection`] starts with the `101`
     /// response queued in [`poll_transmit`](Connection::poll_transmit) and with
-    /// any bytes the client sent after its request already received.
+    /// any bytes the client sent after its request already received (drain
+    /// its [`poll_event`](Connection::poll_event), then write out its
+    /// `poll_transmit`).
     ///
     /// Fails, leaving the handshake as it was, if the request has not been
     /// received, or if `accept` selects a subprotocol or extension the client
     /// did not offer.
     pub fn accept(&mut self, accept: &Accept, now: Instant) -> Result<Connection, UsageError> {
         let request = match &self.phase {
+            _ if self.answered => return Err(UsageError::HandshakeAnswered),
             Phase::Received(request) => request,
-            Phase::Answered => return Err(UsageError::HandshakeAnswered),
             Phase::Reading | Phase::Failed(_) => return Err(UsageError::HandshakeIncomplete),
         };
         accept.check_against(request)?;
         let mut send = std::mem::take(&mut self.send);
         accept.write(request.key(), &mut send);
         let recv = std::mem::take(&mut self.recv.buf);
-        self.phase = Phase::Answered;
+        self.answered = true;
         Ok(Connection::from_parts(Role::Server, &self.config, now, recv, send, self.config.rng()))
     }
 
@@ -416,12 +456,12 @@ impl ServerHandshake {
     /// [`poll_transmit`](Self::poll_transmit). Write it out, then close the
     /// transport. Has no effect once the handshake was answered.
     pub fn reject(&mut self, reject: &Reject) {
-        if matches!(self.phase, Phase::Answered) {
+        if self.answered {
             return;
         }
         reject.write(&mut self.send);
         self.recv.buf = BytesMut::new();
-        self.phase = Phase::Answered;
+        self.answered = true;
     }
 
     /// Bytes to write to the transport (a rejection, once [`reject`](Self::reject) was called).
@@ -451,7 +491,7 @@ Sec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n";
         assert_eq!(request.host(), "server.example.com");
         assert_eq!(request.origin(), Some("http://example.com"));
         assert_eq!(request.protocols().collect::<Vec<_>>(), ["chat", "superchat"]);
-        let mut conn = hs.accept(&Accept::new().protocol("chat"), Instant::now()).unwrap();
+        let mut conn = hs.accept(&Accept::new().protocol("chat").unwrap(), Instant::now()).unwrap();
         assert_eq!(
             std::str::from_utf8(conn.poll_transmit()).unwrap(),
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -465,12 +505,12 @@ Sec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n";
         hs.handle_read(RFC_REQUEST);
         assert!(hs.poll_request().is_ok());
         assert_eq!(
-            hs.accept(&Accept::new().protocol("mqtt"), Instant::now()).unwrap_err(),
+            hs.accept(&Accept::new().protocol("mqtt").unwrap(), Instant::now()).unwrap_err(),
             UsageError::ProtocolNotOffered("mqtt".into())
         );
         let ext = ExtensionOffer::new("x-foo").unwrap();
         assert_eq!(
-            hs.accept(&Accept::new().extension(ext), Instant::now()).unwrap_err(),
+            hs.accept(&Accept::new().extension(ext).unwrap(), Instant::now()).unwrap_err(),
             UsageError::ExtensionNotOffered("x-foo".into())
         );
         assert!(hs.accept(&Accept::new(), Instant::now()).is_ok());

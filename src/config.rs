@@ -35,7 +35,8 @@ pub struct Config {
     /// reaches it, sending data returns
     /// [`UsageError::WriteBufferFull`](crate::UsageError::WriteBufferFull)
     /// until the transport drains it, and automatic pongs are coalesced to the
-    /// latest one. Default 1 MiB.
+    /// latest one. An empty queue always accepts one message, so 0 means
+    /// "one message at a time". Default 1 MiB.
     pub write_buffer_limit: usize,
     /// Answer every ping with a pong automatically. Default true; when false,
     /// the application answers [`Event::Ping`](crate::Event::Ping) itself

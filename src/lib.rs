@@ -109,6 +109,8 @@ mod error;
 pub mod extensions;
 pub mod frame;
 pub mod handshake;
+#[cfg(any(feature = "blocking", feature = "tokio"))]
+pub mod io;
 mod utf8;
 
 pub use config::Config;

@@ -415,6 +415,14 @@ impl Connection {
         self.send.len()
     }
 
+    /// True while queued bytes are at or above `Config::write_buffer_limit`:
+    /// data sends are refused with [`UsageError::WriteBufferFull`] until the
+    /// transport drains the queue. An empty queue always takes one message,
+    /// however large.
+    pub fn is_write_buffer_full(&self) -> bool {
+        !self.send.is_empty() && self.send.len() >= self.write_buffer_limit
+    }
+
     /// Why the connection closed, once it has.
     pub fn close_reason(&self) -> Option<&CloseReason> {
         self.close_reason.as_ref()
@@ -535,7 +543,7 @@ impl Connection {
 
     fn check_can_send_data(&self) -> Result<(), UsageError> {
         self.check_open()?;
-        if self.send.len() >= self.write_buffer_limit {
+        if self.is_write_buffer_full() {
             return Err(UsageError::WriteBufferFull { buffered: self.send.len(), limit: self.write_buffer_limit });
         }
         Ok(())
@@ -562,7 +570,7 @@ impl Connection {
     }
 
     fn flush_pending_pong(&mut self) {
-        if !self.send.is_empty() && self.send.len() >= self.write_buffer_limit {
+        if self.is_write_buffer_full() {
             return;
         }
         if let Some(pong) = self.pending_pong.take() {

@@ -1,0 +1,94 @@
+//! An echo server: every text and binary message comes back unchanged.
+//! Also the Autobahn|Testsuite testee for the server role.
+//!
+//! Run: `cargo run --release --example echo_server -- --addr 127.0.0.1:9001 [--blocking]`
+//!
+//! The tokio adapter by default; `--blocking` uses the blocking adapter with
+//! a thread per connection. Prints `listening on ADDR` once it accepts.
+
+use std::io::Write;
+use std::net::SocketAddr;
+
+use rfc6455::io::{blocking, tokio as ws, Error};
+
+struct Args {
+    addr: SocketAddr,
+    blocking: bool,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args { addr: SocketAddr::from(([127, 0, 0, 1], 9001)), blocking: false };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--addr" => {
+                let value = it.next().ok_or("--addr needs an address, e.g. 127.0.0.1:9001")?;
+                args.addr = value.parse().map_err(|e| format!("invalid --addr {value:?}: {e}"))?;
+            }
+            "--blocking" => args.blocking = true,
+            other => return Err(format!("unknown argument {other:?}; usage: echo_server [--addr ADDR] [--blocking]")),
+        }
+    }
+    Ok(args)
+}
+
+fn announce(addr: SocketAddr) {
+    println!("listening on {addr}");
+    let _ = std::io::stdout().flush();
+}
+
+fn run_blocking(addr: SocketAddr) -> std::io::Result<()> {
+    let listener = std::net::TcpListener::bind(addr)?;
+    announce(listener.local_addr()?);
+    for stream in listener.incoming() {
+        let stream = stream?;
+        std::thread::spawn(move || -> Result<(), Error> {
+            stream.set_nodelay(true)?;
+            let mut socket = blocking::accept(stream)?;
+            socket.set_stream_hooks(blocking::StreamHooks::tcp());
+            while let Some(message) = socket.read()? {
+                socket.send(message)?;
+            }
+            Ok(())
+        });
+    }
+    Ok(())
+}
+
+async fn run_tokio(addr: SocketAddr) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    announce(listener.local_addr()?);
+    loop {
+        let (stream, _) = listener.accept().await?;
+        tokio::spawn(async move {
+            stream.set_nodelay(true)?;
+            let mut socket = ws::accept(stream).await?;
+            while let Some(message) = socket.recv().await? {
+                socket.send(message).await?;
+            }
+            Ok::<_, Error>(())
+        });
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("{message}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let result = if args.blocking {
+        run_blocking(args.addr)
+    } else {
+        tokio::runtime::Runtime::new().and_then(|rt| rt.block_on(run_tokio(args.addr)))
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("echo_server: {err}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

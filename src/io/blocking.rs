@@ -1,0 +1,317 @@
+//! The blocking adapter: a [`Connection`] over any `std::io::Read + Write`.
+//!
+//! ```no_run
+//! use rfc6455::io::blocking;
+//! use std::net::TcpListener;
+//!
+//! let listener = TcpListener::bind("127.0.0.1:9001")?;
+//! for stream in listener.incoming() {
+//!     std::thread::spawn(move || -> Result<(), rfc6455::io::Error> {
+//!         let mut ws = blocking::accept(stream?)?;
+//!         while let Some(message) = ws.read()? {
+//!             ws.send(message)?; // echo
+//!         }
+//!         Ok(())
+//!     });
+//! }
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! The handshake functions block until the handshake is done. The
+//! [`WebSocket`] itself also works over a non-blocking stream: a `WouldBlock`
+//! from the stream comes back as [`Error::Io`] and nothing is lost; call
+//! again when the stream is ready.
+
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::time::{Duration, Instant};
+
+use super::{end_of_stream, read_into, server_step, Error, ServerStep, READ_CHUNK};
+use crate::handshake::{Accept, ClientHandshake, ClientRequest, Reject, Response, ServerHandshake, UpgradeRequest};
+use crate::{CloseCode, Config, Connection, Event, Message, Status, UsageError};
+
+/// What the adapter may do with a stream besides reading and writing.
+///
+/// With hooks, the connection's timers (the close timeout) fire on an idle
+/// connection, and the transport is shut down when the close handshake
+/// ends. Without them, timers fire only when the stream returns from a read,
+/// and the stream is closed when the [`WebSocket`] is dropped.
+/// [`connect`] installs [`StreamHooks::tcp`]; after [`accept`] on a
+/// `TcpStream`, install them with [`WebSocket::set_stream_hooks`].
+#[derive(Debug)]
+pub struct StreamHooks<S> {
+    /// Sets how long the next read may block (`None`: no limit), like
+    /// [`TcpStream::set_read_timeout`].
+    pub set_read_timeout: fn(&S, Option<Duration>) -> io::Result<()>,
+    /// Closes the transport, like `TcpStream::shutdown(Shutdown::Both)`.
+    pub shutdown: fn(&S) -> io::Result<()>,
+}
+
+impl StreamHooks<TcpStream> {
+    /// The hooks for a `TcpStream`.
+    pub fn tcp() -> Self {
+        Self { set_read_timeout: TcpStream::set_read_timeout, shutdown: |s| s.shutdown(Shutdown::Both) }
+    }
+}
+
+/// A WebSocket over a blocking (or non-blocking) stream.
+#[derive(Debug)]
+pub struct WebSocket<S> {
+    stream: S,
+    conn: Connection,
+    hooks: Option<StreamHooks<S>>,
+    /// The read timeout last given to the stream, to skip redundant calls.
+    read_timeout: Option<Duration>,
+    finished: bool,
+}
+
+impl<S: Read + Write> WebSocket<S> {
+    /// Wraps a connection whose handshake is done (bytes that came with the
+    /// handshake must already be in it).
+    pub fn from_connection(stream: S, conn: Connection) -> Self {
+        Self { stream, conn, hooks: None, read_timeout: None, finished: false }
+    }
+
+    /// Lets the adapter set read timeouts and shut the stream down; see [`StreamHooks`].
+    pub fn set_stream_hooks(&mut self, hooks: StreamHooks<S>) {
+        self.hooks = Some(hooks);
+    }
+
+    /// Reads the next message, answering pings and completing the close
+    /// handshake on the way.
+    ///
+    /// Returns `Ok(None)` once the connection has closed cleanly (and the
+    /// transport was shut down), [`Error::Closed`] if it ended otherwise
+    /// (protocol error, lost transport: code 1006, timeout). With a
+    /// non-blocking stream, `WouldBlock` comes back as [`Error::Io`]; call
+    /// again later, nothing is lost.
+    pub fn read(&mut self) -> Result<Option<Message>, Error> {
+        loop {
+            while let Some(event) = self.conn.poll_event() {
+                if let Event::Message(message) = event {
+                    return Ok(Some(message));
+                }
+            }
+            if self.finished {
+                return end_of_stream(&self.conn);
+            }
+            let result = self.write_out().and_then(|()| {
+                if self.conn.should_close_transport() {
+                    self.finished = true;
+                    if let Some(hooks) = &self.hooks {
+                        let _ = (hooks.shutdown)(&self.stream);
+                    }
+                    return Ok(());
+                }
+                self.fill()
+            });
+            match result {
+                // The transport broke after the WebSocket had closed: nothing is lost.
+                Err(err) if self.conn.is_closed() && err.kind() != ErrorKind::WouldBlock => self.finished = true,
+                other => other?,
+            }
+        }
+    }
+
+    /// Queues a message and writes it out.
+    ///
+    /// `Ok` means the message is queued: with a non-blocking stream it may
+    /// still be partly unwritten (see [`buffered_amount`](Self::buffered_amount));
+    /// [`flush`](Self::flush) when the stream is writable. An `Err` means it
+    /// was not queued.
+    pub fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
+        let message = message.into();
+        match self.conn.send(&message) {
+            Ok(()) => {}
+            Err(UsageError::WriteBufferFull { .. }) => {
+                self.write_out()?;
+                self.conn.send(&message)?;
+            }
+            Err(err) => return Err(err.into()),
+        }
+        self.flush_queued()
+    }
+
+    /// Starts the close handshake with `code` and `reason`; keep calling
+    /// [`read`](Self::read) until it returns `Ok(None)`, which happens once the
+    /// peer has answered (or the close timeout ran out).
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        self.conn.close(code, reason, Instant::now())?;
+        self.flush_queued()
+    }
+
+    /// Writes out everything queued (pongs, close frames, messages) and
+    /// flushes the stream.
+    pub fn flush(&mut self) -> Result<(), Error> {
+        Ok(self.write_out()?)
+    }
+
+    /// Bytes queued but not yet written.
+    pub fn buffered_amount(&self) -> usize {
+        self.conn.buffered_amount()
+    }
+
+    /// The protocol state machine underneath.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The stream.
+    pub fn get_ref(&self) -> &S {
+        &self.stream
+    }
+
+    /// The stream, mutably. Reading or writing it directly corrupts the connection.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.stream
+    }
+
+    /// The stream and the connection, for whoever takes over.
+    pub fn into_parts(self) -> (S, Connection) {
+        (self.stream, self.conn)
+    }
+
+    /// Writes queued bytes; a would-block stream leaves them queued.
+    fn flush_queued(&mut self) -> Result<(), Error> {
+        match self.write_out() {
+            Err(err) if err.kind() == ErrorKind::WouldBlock => Ok(()),
+            other => Ok(other?),
+        }
+    }
+
+    fn write_out(&mut self) -> io::Result<()> {
+        loop {
+            let queued = self.conn.poll_transmit();
+            if queued.is_empty() {
+                return self.stream.flush();
+            }
+            match self.stream.write(queued) {
+                Ok(0) => return Err(ErrorKind::WriteZero.into()),
+                Ok(n) => self.conn.advance_transmit(n),
+                Err(err) if err.kind() == ErrorKind::Interrupted => {}
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// One read from the stream into the connection, or the timers that are due.
+    fn fill(&mut self) -> io::Result<()> {
+        let now = Instant::now();
+        self.arm_read_timeout(now)?;
+        let result = read_into(self.conn.recv_buffer(READ_CHUNK), READ_CHUNK, |buf| self.stream.read(buf));
+        let now = Instant::now();
+        match result {
+            Ok(0) => self.conn.handle_eof(now),
+            Ok(_) => self.conn.handle_received(now),
+            Err(err) if err.kind() == ErrorKind::Interrupted => {}
+            Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                // A read timeout (ours or the caller's) or a non-blocking stream.
+                match self.conn.poll_timeout() {
+                    Some(deadline) if deadline <= now => self.conn.handle_timeout(now),
+                    _ => return Err(err),
+                }
+            }
+            Err(err) => return Err(err),
+        }
+        Ok(())
+    }
+
+    fn arm_read_timeout(&mut self, now: Instant) -> io::Result<()> {
+        let Some(hooks) = &self.hooks else { return Ok(()) };
+        let timeout = self
+            .conn
+            .poll_timeout()
+            .map(|deadline| deadline.saturating_duration_since(now).max(Duration::from_millis(1)));
+        if timeout != self.read_timeout {
+            (hooks.set_read_timeout)(&self.stream, timeout)?;
+            self.read_timeout = timeout;
+        }
+        Ok(())
+    }
+}
+
+/// Connects to a `ws://` URL over TCP (with `TCP_NODELAY`) and performs the
+/// client handshake. For `wss://`, connect a TLS stream yourself and use [`client`].
+pub fn connect(url: &str) -> Result<(WebSocket<TcpStream>, Response), Error> {
+    connect_with(&ClientRequest::new(url)?, &Config::default())
+}
+
+/// [`connect`] with a prepared request (subprotocols, headers) and a config.
+pub fn connect_with(request: &ClientRequest, config: &Config) -> Result<(WebSocket<TcpStream>, Response), Error> {
+    if request.is_secure() {
+        return Err(UsageError::InvalidUrl("wss:// needs TLS: connect a TLS stream yourself and use client()").into());
+    }
+    let stream = TcpStream::connect((request.host(), request.port()))?;
+    stream.set_nodelay(true)?;
+    let (mut ws, response) = client(request, stream, config)?;
+    ws.set_stream_hooks(StreamHooks::tcp());
+    Ok((ws, response))
+}
+
+/// Performs the client handshake over `stream` (blocking until done).
+pub fn client<S: Read + Write>(
+    request: &ClientRequest,
+    mut stream: S,
+    config: &Config,
+) -> Result<(WebSocket<S>, Response), Error> {
+    let mut hs = ClientHandshake::new(request, config);
+    stream.write_all(hs.poll_transmit())?;
+    stream.flush()?;
+    hs.advance_transmit(hs.poll_transmit().len());
+    let response = loop {
+        if let Status::Complete(response) = hs.poll_response()? {
+            break response;
+        }
+        if read_into(hs.recv_buffer(), READ_CHUNK, |buf| read_retrying(&mut stream, buf))? == 0 {
+            return Err(eof_during_handshake());
+        }
+    };
+    let conn = hs.into_connection(Instant::now())?;
+    Ok((WebSocket::from_connection(stream, conn), response))
+}
+
+/// Performs the server handshake over `stream`, accepting any valid request.
+pub fn accept<S: Read + Write>(stream: S) -> Result<WebSocket<S>, Error> {
+    accept_with(stream, &Config::default(), |_| Ok(Accept::new()))
+}
+
+/// Performs the server handshake, letting `hook` inspect the request (path,
+/// headers, `Origin`, offered subprotocols) and accept or reject it. A
+/// rejection, or an invalid request, is answered over `stream` and returned
+/// as an error.
+pub fn accept_with<S, F>(mut stream: S, config: &Config, hook: F) -> Result<WebSocket<S>, Error>
+where
+    S: Read + Write,
+    F: FnOnce(&UpgradeRequest) -> Result<Accept, Reject>,
+{
+    let mut hs = ServerHandshake::new(config);
+    let mut hook = Some(hook);
+    loop {
+        match server_step(&mut hs, &mut hook, Instant::now()) {
+            ServerStep::Accepted(conn) => return Ok(WebSocket::from_connection(stream, *conn)),
+            ServerStep::Refused(err) => {
+                stream.write_all(hs.poll_transmit())?;
+                stream.flush()?;
+                return Err(err);
+            }
+            ServerStep::NeedMore => {
+                if read_into(hs.recv_buffer(), READ_CHUNK, |buf| read_retrying(&mut stream, buf))? == 0 {
+                    return Err(eof_during_handshake());
+                }
+            }
+        }
+    }
+}
+
+fn read_retrying(stream: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match stream.read(buf) {
+            Err(err) if err.kind() == ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    }
+}
+
+fn eof_during_handshake() -> Error {
+    io::Error::new(ErrorKind::UnexpectedEof, "the peer closed the connection during the handshake").into()
+}

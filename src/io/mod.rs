@@ -1,0 +1,133 @@
+//! Adapters that put a [`Connection`] on a real transport.
+//!
+//! This directory is the only part of the crate that does I/O or reads the
+//! clock. The adapters are thin: each is the run loop of the crate docs
+//! written for one kind of stream. They move bytes between the stream and the
+//! connection and drive its one timer; every protocol decision (what to send,
+//! when to close, what a frame means) is the [`Connection`]'s.
+//!
+//! * [`blocking`] (feature `blocking`, on by default): `std::io::{Read, Write}`.
+//! * [`tokio`](mod@crate::io::tokio) (feature `tokio`): `AsyncRead + AsyncWrite`, with futures `Stream`/`Sink`.
+
+#[cfg(feature = "blocking")]
+pub mod blocking;
+#[cfg(feature = "tokio")]
+pub mod tokio;
+
+use std::io;
+use std::time::Instant;
+
+use bytes::BytesMut;
+
+use crate::handshake::{Accept, Reject, ServerHandshake, UpgradeRequest};
+use crate::{CloseReason, Connection, HandshakeError, Status, UsageError};
+
+/// How many bytes an adapter asks the stream for at a time.
+pub(crate) const READ_CHUNK: usize = 16 << 10;
+
+/// An error from an adapter.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The stream failed. `WouldBlock` from a non-blocking stream arrives here
+    /// too: nothing was lost, call again when the stream is ready.
+    #[error("I/O error: {0}")]
+    Io(#[from] io::Error),
+    /// The opening handshake failed.
+    #[error("WebSocket handshake failed: {0}")]
+    Handshake(#[from] HandshakeError),
+    /// The call is not allowed in the connection's current state.
+    #[error(transparent)]
+    Usage(#[from] UsageError),
+    /// The server's hook refused the upgrade; the rejection was sent to the client.
+    #[error("the upgrade request was refused with status {0}")]
+    Refused(u16),
+    /// The connection ended without a clean close handshake (the peer broke
+    /// the protocol, the transport dropped, or a timer ran out). A clean close
+    /// is not an error: reads then return `Ok(None)`.
+    #[error("{0}")]
+    Closed(CloseReason),
+}
+
+impl From<Error> for io::Error {
+    fn from(err: Error) -> Self {
+        match err {
+            Error::Io(err) => err,
+            Error::Closed(CloseReason::Abnormal) => io::Error::new(io::ErrorKind::UnexpectedEof, err),
+            Error::Closed(CloseReason::Timeout(_)) => io::Error::new(io::ErrorKind::TimedOut, err),
+            Error::Handshake(_) | Error::Closed(_) => io::Error::new(io::ErrorKind::InvalidData, err),
+            other => io::Error::other(other),
+        }
+    }
+}
+
+/// What the end of a connection means for a read: a clean close is the end
+/// of the stream (`None`), anything else an error.
+pub(crate) fn end_of_stream(conn: &Connection) -> Result<Option<crate::Message>, Error> {
+    match conn.close_reason() {
+        Some(reason) if !reason.was_clean() => Err(Error::Closed(reason.clone())),
+        _ => Ok(None),
+    }
+}
+
+/// One step of a server handshake, shared by both adapters.
+pub(crate) enum ServerStep {
+    /// Read more bytes from the client.
+    NeedMore,
+    /// The upgrade was accepted; the 101 is queued in the connection.
+    Accepted(Box<Connection>),
+    /// The upgrade was refused; write out `poll_transmit` of the handshake,
+    /// then return this error.
+    Refused(Error),
+}
+
+/// Parses what has arrived and, once the request is complete, lets `hook`
+/// decide. Called after every read; `hook` is taken on first use.
+pub(crate) fn server_step<F>(hs: &mut ServerHandshake, hook: &mut Option<F>, now: Instant) -> ServerStep
+where
+    F: FnOnce(&UpgradeRequest) -> Result<Accept, Reject>,
+{
+    let request = match hs.poll_request() {
+        Ok(Status::Partial) => return ServerStep::NeedMore,
+        Ok(Status::Complete(request)) => request,
+        Err(err) => {
+            hs.reject(&Reject::from_error(&err));
+            return ServerStep::Refused(Error::Handshake(err));
+        }
+    };
+    let Some(hook) = hook.take() else {
+        return ServerStep::Refused(Error::Usage(UsageError::HandshakeAnswered));
+    };
+    match hook(&request) {
+        Ok(accept) => match hs.accept(&accept, now) {
+            Ok(conn) => ServerStep::Accepted(Box::new(conn)),
+            Err(err) => {
+                // The hook chose something the client did not offer: our bug, not theirs.
+                if let Ok(reject) = Reject::new(500) {
+                    hs.reject(&reject);
+                }
+                ServerStep::Refused(Error::Usage(err))
+            }
+        },
+        Err(reject) => {
+            hs.reject(&reject);
+            ServerStep::Refused(Error::Refused(reject.status()))
+        }
+    }
+}
+
+/// Appends up to `max` bytes from `read` to `buf`.
+/// `read` gets zeroed spare space (so plain `std::io::Read` can fill it);
+/// a reader that claims more than it was given is clamped.
+pub(crate) fn read_into(
+    buf: &mut BytesMut,
+    max: usize,
+    read: impl FnOnce(&mut [u8]) -> io::Result<usize>,
+) -> io::Result<usize> {
+    let start = buf.len();
+    buf.resize(start + max, 0);
+    let result = buf.get_mut(start..).map_or(Ok(0), read);
+    let filled = result.as_ref().map_or(0, |n| (*n).min(max));
+    buf.truncate(start + filled);
+    result.map(|_| filled)
+}

@@ -145,3 +145,8 @@ impl<T> Status<T> {
         }
     }
 }
+
+/// The README's examples, compiled as doctests so they stay true.
+#[cfg(all(doctest, feature = "tokio"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -288,7 +288,11 @@ where
     let mut hook = Some(hook);
     loop {
         match server_step(&mut hs, &mut hook, Instant::now()) {
-            ServerStep::Accepted(conn) => return Ok(WebSocket::from_connection(stream, *conn)),
+            ServerStep::Accepted(conn) => {
+                let mut socket = WebSocket::from_connection(stream, *conn);
+                socket.write_out()?; // the 101 response
+                return Ok(socket);
+            }
             ServerStep::Refused(err) => {
                 stream.write_all(hs.poll_transmit())?;
                 stream.flush()?;

@@ -186,13 +186,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         cx: &mut Context<'_>,
         op: impl FnOnce(&mut Context<'_>) -> Poll<io::Result<T>>,
     ) -> Poll<io::Result<T>> {
-        let shared = Waker::from(Arc::clone(wakers));
-        let result = op(&mut Context::from_waker(&shared));
-        if result.is_pending() {
-            let mut waiting = wakers.0.lock().unwrap_or_else(PoisonError::into_inner);
+        // Register before polling: the stream may wake before it returns Pending.
+        let register = |waiting: &mut Vec<Waker>| {
             if !waiting.iter().any(|w| w.will_wake(cx.waker())) {
                 waiting.push(cx.waker().clone());
             }
+        };
+        register(&mut wakers.0.lock().unwrap_or_else(PoisonError::into_inner));
+        let shared = Waker::from(Arc::clone(wakers));
+        let result = op(&mut Context::from_waker(&shared));
+        if result.is_ready() {
+            let mut waiting = wakers.0.lock().unwrap_or_else(PoisonError::into_inner);
+            waiting.retain(|w| !w.will_wake(cx.waker()));
         }
         result
     }
@@ -450,7 +455,11 @@ where
     let mut hook = Some(hook);
     loop {
         match server_step(&mut hs, &mut hook, now()) {
-            ServerStep::Accepted(conn) => return Ok(WebSocketStream::from_connection(stream, *conn)),
+            ServerStep::Accepted(conn) => {
+                let mut socket = WebSocketStream::from_connection(stream, *conn);
+                socket.flush().await?; // the 101 response
+                return Ok(socket);
+            }
             ServerStep::Refused(err) => {
                 stream.write_all(hs.poll_transmit()).await?;
                 stream.shutdown().await?;

@@ -1,0 +1,790 @@
+//! Plumbing tests for the blocking adapter (`rfc6455::io::blocking`): short
+//! reads and writes, `WouldBlock` and `Interrupted` at every position, EOF,
+//! misbehaving streams, and real loopback TCP. Protocol rules are tested in
+//! the core; here we only check that the adapter moves every byte exactly once.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+mod common;
+
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use common::{client_frame, close_payload, config, server_frame};
+use rfc6455::frame::{FrameDecoder, OpCode};
+use rfc6455::handshake::{ClientRequest, Reject};
+use rfc6455::io::blocking::{self, StreamHooks, WebSocket};
+use rfc6455::io::Error;
+use rfc6455::{
+    CloseCode, CloseFrame, CloseReason, Config, Connection, HandshakeError, Initiator, Message, Role, TimeoutKind,
+};
+
+// ----- a scripted stream ---------------------------------------------------------------------------------------------
+
+/// A stream that serves `input` in short reads and records what is written in
+/// short writes. A fault position fires once: the read (or write) that would
+/// start at that offset of the input (or output) fails with `fault_kind`
+/// instead, and no read or write crosses a pending fault position, so every
+/// fault is hit exactly where it was placed.
+#[derive(Debug)]
+struct Mock {
+    input: Vec<u8>,
+    read_pos: usize,
+    /// Reads return 1..=max_read bytes, cycling (`usize::MAX`: as much as asked).
+    max_read: usize,
+    read_calls: usize,
+    read_faults: Vec<usize>,
+    /// After the input: `Ok(0)` if true, else `WouldBlock` (nothing arrived yet).
+    eof: bool,
+    output: Vec<u8>,
+    max_write: usize,
+    write_calls: usize,
+    write_faults: Vec<usize>,
+    fault_kind: ErrorKind,
+    /// Indices of `flush` calls that fail with `WouldBlock`.
+    flush_faults: Vec<usize>,
+    flush_calls: usize,
+    /// Faults that fired.
+    fired: usize,
+}
+
+impl Mock {
+    fn new(input: Vec<u8>) -> Self {
+        Self {
+            input,
+            read_pos: 0,
+            max_read: usize::MAX,
+            read_calls: 0,
+            read_faults: Vec::new(),
+            eof: false,
+            output: Vec::new(),
+            max_write: usize::MAX,
+            write_calls: 0,
+            write_faults: Vec::new(),
+            fault_kind: ErrorKind::WouldBlock,
+            flush_faults: Vec::new(),
+            flush_calls: 0,
+            fired: 0,
+        }
+    }
+
+    /// Length of the next short read or write.
+    fn step(calls: usize, max: usize) -> usize {
+        if max == usize::MAX {
+            usize::MAX
+        } else {
+            1 + calls % max
+        }
+    }
+
+    /// Fires the fault at `pos`, if any; else how far the next transfer may go.
+    fn check_fault(faults: &mut Vec<usize>, pos: usize, fired: &mut usize, kind: ErrorKind) -> io::Result<usize> {
+        if let Some(i) = faults.iter().position(|&p| p == pos) {
+            faults.remove(i);
+            *fired += 1;
+            return Err(kind.into());
+        }
+        Ok(faults.iter().filter(|&&p| p > pos).min().map_or(usize::MAX, |p| p - pos))
+    }
+}
+
+impl Read for Mock {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let room = Self::check_fault(&mut self.read_faults, self.read_pos, &mut self.fired, self.fault_kind)?;
+        let left = self.input.len() - self.read_pos;
+        if left == 0 {
+            return if self.eof { Ok(0) } else { Err(ErrorKind::WouldBlock.into()) };
+        }
+        let n = buf.len().min(left).min(room).min(Self::step(self.read_calls, self.max_read));
+        self.read_calls += 1;
+        buf[..n].copy_from_slice(&self.input[self.read_pos..self.read_pos + n]);
+        self.read_pos += n;
+        Ok(n)
+    }
+}
+
+impl Write for Mock {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let room = Self::check_fault(&mut self.write_faults, self.output.len(), &mut self.fired, self.fault_kind)?;
+        let n = buf.len().min(room).min(Self::step(self.write_calls, self.max_write));
+        self.write_calls += 1;
+        self.output.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let call = self.flush_calls;
+        self.flush_calls += 1;
+        if let Some(i) = self.flush_faults.iter().position(|&k| k == call) {
+            self.flush_faults.remove(i);
+            self.fired += 1;
+            return Err(ErrorKind::WouldBlock.into());
+        }
+        Ok(())
+    }
+}
+
+fn server_ws<S: Read + Write>(stream: S) -> WebSocket<S> {
+    server_ws_with(stream, &config())
+}
+
+fn server_ws_with<S: Read + Write>(stream: S, config: &Config) -> WebSocket<S> {
+    WebSocket::from_connection(stream, Connection::new(Role::Server, config, Instant::now()))
+}
+
+/// Decodes everything a server wrote, as its client would; no partial frame may remain.
+fn frames_sent_by_server(bytes: &[u8]) -> Vec<(OpCode, Vec<u8>)> {
+    let mut decoder = FrameDecoder::new(Role::Client, usize::MAX);
+    let mut buf = BytesMut::from(bytes);
+    let mut frames = Vec::new();
+    while let Some(frame) = decoder.decode(&mut buf).expect("the server's output must decode") {
+        assert!(frame.header.fin);
+        frames.push((frame.header.opcode, frame.payload.to_vec()));
+    }
+    assert!(buf.is_empty() && !decoder.is_mid_frame(), "a partial frame was written");
+    frames
+}
+
+fn is_would_block(err: &Error) -> bool {
+    matches!(err, Error::Io(e) if e.kind() == ErrorKind::WouldBlock)
+}
+
+/// What a run of `read()` calls produced.
+#[derive(Debug)]
+struct Run {
+    messages: Vec<Message>,
+    would_blocks: usize,
+    /// `Ok` for `Ok(None)`, else the first error that was not `WouldBlock`.
+    end: Result<(), Error>,
+}
+
+/// Calls `read()` (retrying after `WouldBlock`) until the end of the stream.
+fn read_to_end<S: Read + Write>(ws: &mut WebSocket<S>) -> Run {
+    let mut run = Run { messages: Vec::new(), would_blocks: 0, end: Ok(()) };
+    for _ in 0..100_000 {
+        match ws.read() {
+            Ok(Some(message)) => run.messages.push(message),
+            Ok(None) => return run,
+            Err(err) if is_would_block(&err) => run.would_blocks += 1,
+            Err(err) => {
+                run.end = Err(err);
+                return run;
+            }
+        }
+    }
+    panic!("read() never reached the end: {run:?}");
+}
+
+// ----- the script ----------------------------------------------------------------------------------------------------
+
+fn binary_payload() -> Vec<u8> {
+    (0..300u32).map(|i| (i * 7 % 251) as u8).collect()
+}
+
+/// What a client sends: data, pings (one in the middle of a fragmented
+/// message), and a close.
+fn client_wire() -> Vec<u8> {
+    [
+        client_frame(OpCode::Text, true, b"hello"),
+        client_frame(OpCode::Ping, true, b"p1"),
+        client_frame(OpCode::Binary, true, &binary_payload()),
+        client_frame(OpCode::Text, false, b"frag"),
+        client_frame(OpCode::Ping, true, b"p2"),
+        client_frame(OpCode::Continuation, true, "ment \u{2713}".as_bytes()),
+        client_frame(OpCode::Close, true, &close_payload(1000, b"bye")),
+    ]
+    .concat()
+}
+
+fn expected_messages() -> Vec<Message> {
+    vec![Message::from("hello"), Message::from(binary_payload()), Message::from("fragment \u{2713}")]
+}
+
+/// What the server must answer: one pong per ping, one close reply, nothing else.
+fn expected_replies() -> Vec<(OpCode, Vec<u8>)> {
+    vec![(OpCode::Pong, b"p1".to_vec()), (OpCode::Pong, b"p2".to_vec()), (OpCode::Close, close_payload(1000, b""))]
+}
+
+/// Runs the script over `mock` and checks every outcome; `would_blocks` is
+/// how many `WouldBlock` errors `read()` must have surfaced.
+fn run_script(mock: Mock, would_blocks: usize, what: &str) {
+    let mut ws = server_ws(mock);
+    let run = read_to_end(&mut ws);
+    assert!(run.end.is_ok(), "{what}: {:?}", run.end);
+    assert_eq!(run.messages, expected_messages(), "{what}");
+    assert_eq!(run.would_blocks, would_blocks, "{what}");
+    match ws.connection().close_reason() {
+        Some(CloseReason::Clean { initiator: Initiator::Remote, remote }) => {
+            assert_eq!((remote.code, remote.reason.as_str()), (CloseCode::NORMAL, "bye"), "{what}");
+        }
+        other => panic!("{what}: expected a clean close, got {other:?}"),
+    }
+    let (mock, _) = ws.into_parts();
+    assert_eq!(mock.fired, would_blocks, "{what}: every fault must have been hit");
+    assert_eq!(mock.read_pos, mock.input.len(), "{what}: input left unread");
+    assert_eq!(frames_sent_by_server(&mock.output), expected_replies(), "{what}");
+}
+
+// ----- WouldBlock / Interrupted --------------------------------------------------------------------------------------
+
+#[test]
+fn clean_run_without_faults() {
+    for max_read in [1, 2, 3, usize::MAX] {
+        for max_write in [1, 2, usize::MAX] {
+            let mut mock = Mock::new(client_wire());
+            (mock.max_read, mock.max_write) = (max_read, max_write);
+            run_script(mock, 0, &format!("max_read {max_read}, max_write {max_write}"));
+        }
+    }
+}
+
+#[test]
+fn read_surfaces_would_block_at_every_input_position_and_loses_nothing() {
+    let len = client_wire().len();
+    for max_read in [1, 3, usize::MAX] {
+        for pos in 0..len {
+            let mut mock = Mock::new(client_wire());
+            mock.max_read = max_read;
+            mock.max_write = 2;
+            mock.read_faults = vec![pos];
+            run_script(mock, 1, &format!("read WouldBlock at {pos}/{len}, max_read {max_read}"));
+        }
+    }
+}
+
+#[test]
+fn read_surfaces_would_block_at_every_position_of_the_pongs_and_close_reply() {
+    let out_len: usize = expected_replies().iter().map(|(_, payload)| 2 + payload.len()).sum();
+    for max_write in [1, 2, 3, usize::MAX] {
+        for pos in 0..out_len {
+            let mut mock = Mock::new(client_wire());
+            mock.max_write = max_write;
+            mock.write_faults = vec![pos];
+            run_script(mock, 1, &format!("write WouldBlock at {pos}/{out_len}, max_write {max_write}"));
+        }
+        // Two faults at once, at every pair of positions.
+        for first in 0..out_len {
+            for second in first..out_len {
+                let mut mock = Mock::new(client_wire());
+                mock.max_write = max_write;
+                mock.write_faults = vec![first, second];
+                run_script(mock, 2, &format!("write WouldBlock at {first} and {second}, max_write {max_write}"));
+            }
+        }
+    }
+}
+
+#[test]
+fn read_surfaces_would_block_from_every_flush() {
+    let mut clean = server_ws(Mock::new(client_wire()));
+    assert!(read_to_end(&mut clean).end.is_ok());
+    let flushes = clean.get_ref().flush_calls;
+    assert!(flushes > 0);
+    for call in 0..flushes {
+        let mut mock = Mock::new(client_wire());
+        mock.max_write = 3;
+        mock.flush_faults = vec![call];
+        run_script(mock, 1, &format!("flush WouldBlock at call {call}/{flushes}"));
+    }
+}
+
+#[test]
+fn interrupted_reads_and_writes_are_retried() {
+    let in_len = client_wire().len();
+    let out_len: usize = expected_replies().iter().map(|(_, payload)| 2 + payload.len()).sum();
+    for (max_read, max_write) in [(1, 1), (2, 3), (usize::MAX, usize::MAX)] {
+        let mut mock = Mock::new(client_wire());
+        (mock.max_read, mock.max_write) = (max_read, max_write);
+        mock.fault_kind = ErrorKind::Interrupted;
+        mock.read_faults = (0..in_len).collect();
+        mock.write_faults = (0..out_len).collect();
+        let mut ws = server_ws(mock);
+        let run = read_to_end(&mut ws);
+        assert!(run.end.is_ok(), "{:?}", run.end);
+        assert_eq!(run.would_blocks, 0);
+        assert_eq!(run.messages, expected_messages());
+        let (mock, _) = ws.into_parts();
+        assert_eq!(mock.fired, in_len + out_len, "every Interrupted must have been hit and retried");
+        assert_eq!(frames_sent_by_server(&mock.output), expected_replies());
+    }
+}
+
+#[test]
+fn send_queues_despite_would_block_and_flush_surfaces_it() {
+    let text = "a message long enough to need a few short writes";
+    let frame = server_frame(OpCode::Text, true, text.as_bytes());
+    for max_write in [1, 3, usize::MAX] {
+        for pos in 0..frame.len() {
+            let what = format!("WouldBlock twice at {pos}/{}, max_write {max_write}", frame.len());
+            let mut mock = Mock::new(Vec::new());
+            mock.max_write = max_write;
+            mock.write_faults = vec![pos, pos];
+            let mut ws = server_ws(mock);
+            // `send` reports the message as queued: a would-block stream keeps the rest queued.
+            ws.send(text).unwrap();
+            assert_eq!(ws.buffered_amount(), frame.len() - pos, "{what}");
+            assert_eq!(ws.get_ref().output, frame[..pos], "{what}");
+            let err = ws.flush().unwrap_err();
+            assert!(is_would_block(&err), "{what}: {err:?}");
+            assert_eq!(ws.buffered_amount(), frame.len() - pos, "{what}");
+            ws.flush().unwrap();
+            assert_eq!(ws.buffered_amount(), 0, "{what}");
+            assert_eq!(ws.get_ref().fired, 2, "{what}");
+            assert_eq!(ws.get_ref().output, frame, "{what}: every byte exactly once");
+        }
+    }
+}
+
+#[test]
+fn send_into_a_full_write_buffer_surfaces_would_block_and_does_not_queue() {
+    let mut config = config();
+    config.write_buffer_limit = 16;
+    let first = "the first message, longer than the write buffer limit";
+    let second = "the second";
+    let frames =
+        [server_frame(OpCode::Text, true, first.as_bytes()), server_frame(OpCode::Text, true, second.as_bytes())];
+    let len = frames[0].len();
+    // Positions that leave at least `write_buffer_limit` bytes of the first frame queued.
+    for pos in 0..=len - 16 {
+        let what = format!("WouldBlock twice at {pos}/{len}");
+        let mut mock = Mock::new(Vec::new());
+        mock.max_write = 5;
+        mock.write_faults = vec![pos, pos];
+        let mut ws = server_ws_with(mock, &config);
+        ws.send(first).unwrap();
+        assert_eq!(ws.buffered_amount(), len - pos, "{what}");
+        assert!(ws.connection().is_write_buffer_full(), "{what}");
+        let err = ws.send(second).unwrap_err();
+        assert!(is_would_block(&err), "{what}: {err:?}");
+        assert_eq!(ws.buffered_amount(), len - pos, "{what}: the refused message must not be queued");
+        ws.send(second).unwrap();
+        assert_eq!(ws.buffered_amount(), 0, "{what}");
+        assert_eq!(ws.get_ref().output, frames.concat(), "{what}: each message exactly once");
+    }
+}
+
+#[test]
+fn server_close_survives_would_block_at_every_position() {
+    let close = server_frame(OpCode::Close, true, &close_payload(1001, b"server bye"));
+    let reply = client_frame(OpCode::Close, true, &close_payload(1001, b""));
+    for max_write in [1, 2, usize::MAX] {
+        for pos in 0..close.len() {
+            let what = format!("WouldBlock twice at {pos}/{}, max_write {max_write}", close.len());
+            let mut mock = Mock::new(reply.clone());
+            mock.max_write = max_write;
+            // The first fault is absorbed by `close`, the second comes out of `read`.
+            mock.write_faults = vec![pos, pos];
+            let mut ws = server_ws(mock);
+            ws.close(CloseCode::GOING_AWAY, "server bye").unwrap();
+            assert_eq!(ws.buffered_amount(), close.len() - pos, "{what}");
+            let run = read_to_end(&mut ws);
+            assert!(run.end.is_ok(), "{what}: {:?}", run.end);
+            assert!(run.messages.is_empty(), "{what}");
+            assert_eq!(run.would_blocks, 1, "{what}");
+            match ws.connection().close_reason() {
+                Some(CloseReason::Clean { initiator: Initiator::Local, remote }) => {
+                    assert_eq!(remote.code, CloseCode::GOING_AWAY, "{what}");
+                }
+                other => panic!("{what}: expected a clean close, got {other:?}"),
+            }
+            assert_eq!(ws.get_ref().output, close, "{what}: exactly one close frame");
+        }
+    }
+}
+
+#[test]
+fn a_would_block_read_past_the_deadline_fires_the_close_timeout() {
+    let close = server_frame(OpCode::Close, true, &close_payload(1000, b""));
+    let mut config = config();
+    config.close_timeout = Duration::from_millis(50);
+    // No hooks: the timer can fire only when a read returns, here with WouldBlock.
+    let mut ws = server_ws_with(Mock::new(Vec::new()), &config);
+    ws.close(CloseCode::NORMAL, "").unwrap();
+    let err = ws.read().unwrap_err();
+    assert!(is_would_block(&err), "before the deadline: {err:?}");
+    thread::sleep(Duration::from_millis(60));
+    match ws.read() {
+        Err(Error::Closed(CloseReason::Timeout(TimeoutKind::CloseHandshake))) => {}
+        other => panic!("expected a close-handshake timeout, got {other:?}"),
+    }
+    assert!(matches!(ws.read(), Err(Error::Closed(CloseReason::Timeout(TimeoutKind::CloseHandshake)))));
+    assert_eq!(ws.get_ref().output, close, "exactly one close frame");
+}
+
+// ----- EOF -----------------------------------------------------------------------------------------------------------
+
+fn assert_abnormal(result: Result<Option<Message>, Error>, what: &str) {
+    match result {
+        Err(Error::Closed(CloseReason::Abnormal)) => {}
+        other => panic!("{what}: expected Err(Closed(Abnormal)), got {other:?}"),
+    }
+}
+
+#[test]
+fn eof_mid_frame_is_abnormal() {
+    // A 16-bit extended length, so the cut also falls inside the length and the mask.
+    let wire = client_frame(OpCode::Binary, true, &binary_payload());
+    for max_read in [1, usize::MAX] {
+        for cut in 1..wire.len() {
+            let what = format!("EOF after {cut}/{} bytes, max_read {max_read}", wire.len());
+            let mut mock = Mock::new(wire[..cut].to_vec());
+            mock.max_read = max_read;
+            mock.eof = true;
+            let mut ws = server_ws(mock);
+            assert_abnormal(ws.read(), &what);
+            // The end is sticky.
+            assert_abnormal(ws.read(), &what);
+            assert!(ws.get_ref().output.is_empty(), "{what}: nothing may be sent after EOF");
+        }
+    }
+}
+
+#[test]
+fn eof_at_a_frame_boundary_without_close_is_abnormal() {
+    let mut mock = Mock::new(Vec::new());
+    mock.eof = true;
+    assert_abnormal(server_ws(mock).read(), "EOF at once");
+
+    let wire = [client_frame(OpCode::Text, true, b"one"), client_frame(OpCode::Binary, true, b"two")].concat();
+    let mut mock = Mock::new(wire);
+    mock.eof = true;
+    mock.max_read = 3;
+    let mut ws = server_ws(mock);
+    assert_eq!(ws.read().unwrap(), Some(Message::from("one")));
+    assert_eq!(ws.read().unwrap(), Some(Message::from(&b"two"[..])));
+    assert_abnormal(ws.read(), "EOF after two frames");
+    assert_abnormal(ws.read(), "EOF after two frames, again");
+}
+
+// ----- misbehaving streams -------------------------------------------------------------------------------------------
+
+/// A reader that writes `data` and then claims `claim(buf.len())` bytes.
+#[derive(Debug)]
+struct LyingReader {
+    data: Vec<u8>,
+    claim: fn(usize) -> usize,
+    reads: usize,
+}
+
+impl Read for LyingReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.reads += 1;
+        if self.reads > 1 {
+            return Ok(0);
+        }
+        let n = self.data.len().min(buf.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        Ok((self.claim)(buf.len()))
+    }
+}
+
+impl Write for LyingReader {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_reader_claiming_more_than_its_buffer_does_not_panic() {
+    let claims: [fn(usize) -> usize; 3] = [|len| len + 1, |len| len * 2, |_| usize::MAX];
+    for claim in claims {
+        let stream = LyingReader { data: client_frame(OpCode::Text, true, b"real"), claim, reads: 0 };
+        let mut ws = server_ws(stream);
+        // The real frame comes through; the made-up bytes after it (zeros) are not
+        // a valid client frame, so the connection fails instead of panicking.
+        assert_eq!(ws.read().unwrap(), Some(Message::from("real")));
+        match ws.read() {
+            Err(Error::Closed(CloseReason::Protocol(_))) => {}
+            other => panic!("expected a protocol failure, got {other:?}"),
+        }
+    }
+}
+
+/// A writer that claims to have written more than it was given.
+#[derive(Debug, Default)]
+struct LyingWriter {
+    written: Vec<u8>,
+}
+
+impl Read for LyingWriter {
+    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+        Err(ErrorKind::WouldBlock.into())
+    }
+}
+
+impl Write for LyingWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.written.extend_from_slice(buf);
+        Ok(usize::MAX)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_writer_claiming_more_than_it_was_given_does_not_panic() {
+    let mut ws = server_ws(LyingWriter::default());
+    ws.send("first").unwrap();
+    ws.send("second").unwrap();
+    assert_eq!(ws.buffered_amount(), 0);
+    let expected = [server_frame(OpCode::Text, true, b"first"), server_frame(OpCode::Text, true, b"second")].concat();
+    assert_eq!(ws.get_ref().written, expected);
+}
+
+// ----- loopback TCP --------------------------------------------------------------------------------------------------
+
+/// Bound on every wait in the TCP tests.
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Runs `f` on a thread; [`finish`] waits for it, at most [`WAIT`].
+fn spawn<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> mpsc::Receiver<T> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx
+}
+
+fn finish<T>(rx: &mpsc::Receiver<T>, what: &str) -> T {
+    match rx.recv_timeout(WAIT) {
+        Ok(value) => value,
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what} did not finish within {WAIT:?}"),
+        Err(mpsc::RecvTimeoutError::Disconnected) => panic!("{what} panicked"),
+    }
+}
+
+fn listener() -> (TcpListener, u16) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    (listener, port)
+}
+
+/// Accepts one TCP connection and the WebSocket upgrade, with stream hooks.
+fn accept_one(listener: &TcpListener) -> WebSocket<TcpStream> {
+    let (stream, _) = listener.accept().unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let mut ws = blocking::accept(stream).unwrap();
+    ws.set_stream_hooks(StreamHooks::tcp());
+    ws
+}
+
+/// A client whose close timeout is far beyond [`WAIT`]: if its `read()`
+/// returns `Ok(None)` in time, it saw the server close the TCP connection.
+fn connect_to(port: u16) -> WebSocket<TcpStream> {
+    let mut config = Config::default();
+    config.close_timeout = Duration::from_secs(600);
+    let request = ClientRequest::new(&format!("ws://127.0.0.1:{port}/chat")).unwrap();
+    let (ws, response) = blocking::connect_with(&request, &config).unwrap();
+    assert_eq!(response.status(), 101);
+    ws.get_ref().set_read_timeout(Some(WAIT)).unwrap();
+    ws
+}
+
+/// The server's side: echoes until the end, returns what it saw.
+#[derive(Debug)]
+struct ServerOutcome {
+    received: Vec<Message>,
+    end: Result<Option<Message>, Error>,
+    reason: Option<CloseReason>,
+    /// Kept open until the test has the client's outcome: the client must see
+    /// EOF because the adapter shut the stream down, not because it was dropped.
+    _ws: WebSocket<TcpStream>,
+}
+
+fn tcp_messages() -> Vec<Message> {
+    vec![Message::from("hello over TCP"), Message::from(binary_payload()), Message::from(vec![0u8; 200_000])]
+}
+
+fn clean_close(reason: Option<CloseReason>, initiator: Initiator, code: CloseCode, text: &str) {
+    match reason {
+        Some(CloseReason::Clean { initiator: got, remote: CloseFrame { code: got_code, reason } }) => {
+            assert_eq!((got, got_code, reason.as_str()), (initiator, code, text));
+        }
+        other => panic!("expected a clean close by {initiator:?}, got {other:?}"),
+    }
+}
+
+#[test]
+fn tcp_messages_both_ways_then_the_client_closes() {
+    let (listener, port) = listener();
+    let server = spawn(move || {
+        let mut ws = accept_one(&listener);
+        let mut received = Vec::new();
+        let end = loop {
+            match ws.read() {
+                Ok(Some(message)) => {
+                    ws.send(message.clone()).unwrap();
+                    received.push(message);
+                }
+                other => break other,
+            }
+        };
+        ServerOutcome { received, end, reason: ws.connection().close_reason().cloned(), _ws: ws }
+    });
+    let client = spawn(move || {
+        let mut ws = connect_to(port);
+        let mut echoes = Vec::new();
+        for message in tcp_messages() {
+            ws.send(message).unwrap();
+            echoes.push(ws.read().unwrap().expect("an echo"));
+        }
+        ws.close(CloseCode::NORMAL, "client bye").unwrap();
+        let started = Instant::now();
+        let end = ws.read();
+        (echoes, end, ws.connection().close_reason().cloned(), started.elapsed())
+    });
+    let (echoes, end, reason, waited) = finish(&client, "the client");
+    let server = finish(&server, "the server");
+
+    assert_eq!(echoes, tcp_messages());
+    assert!(matches!(end, Ok(None)), "client end: {end:?}");
+    assert!(waited < WAIT, "the client must have seen the server's TCP close, not its close timeout");
+    clean_close(reason, Initiator::Local, CloseCode::NORMAL, "");
+
+    assert_eq!(server.received, tcp_messages());
+    assert!(matches!(server.end, Ok(None)), "server end: {:?}", server.end);
+    clean_close(server.reason, Initiator::Remote, CloseCode::NORMAL, "client bye");
+}
+
+#[test]
+fn tcp_server_initiated_close() {
+    let (listener, port) = listener();
+    let server = spawn(move || {
+        let mut ws = accept_one(&listener);
+        let first = ws.read().unwrap();
+        ws.send("goodbye").unwrap();
+        ws.close(CloseCode::GOING_AWAY, "server bye").unwrap();
+        let mut received: Vec<Message> = first.into_iter().collect();
+        let end = loop {
+            match ws.read() {
+                Ok(Some(message)) => received.push(message),
+                other => break other,
+            }
+        };
+        ServerOutcome { received, end, reason: ws.connection().close_reason().cloned(), _ws: ws }
+    });
+    let client = spawn(move || {
+        let mut ws = connect_to(port);
+        ws.send("please close").unwrap();
+        let started = Instant::now();
+        let mut received = Vec::new();
+        let end = loop {
+            match ws.read() {
+                Ok(Some(message)) => received.push(message),
+                other => break other,
+            }
+        };
+        (received, end, ws.connection().close_reason().cloned(), started.elapsed())
+    });
+    let (received, end, reason, waited) = finish(&client, "the client");
+    let server = finish(&server, "the server");
+
+    assert_eq!(received, vec![Message::from("goodbye")]);
+    assert!(matches!(end, Ok(None)), "client end: {end:?}");
+    clean_close(reason, Initiator::Remote, CloseCode::GOING_AWAY, "server bye");
+    assert!(waited < WAIT, "the client must have seen the server's TCP close, not its close timeout");
+
+    assert_eq!(server.received, vec![Message::from("please close")]);
+    assert!(matches!(server.end, Ok(None)), "server end: {:?}", server.end);
+    clean_close(server.reason, Initiator::Local, CloseCode::GOING_AWAY, "");
+}
+
+#[test]
+fn tcp_rejected_upgrade() {
+    let (listener, port) = listener();
+    let server = spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        let mut path = String::new();
+        let result = blocking::accept_with(stream, &Config::default(), |request| {
+            path = request.path().to_owned();
+            Err(Reject::new(403).unwrap())
+        });
+        (path, result.map(|_| ()))
+    });
+    let client = spawn(move || blocking::connect(&format!("ws://127.0.0.1:{port}/private")).map(|_| ()));
+    let client = finish(&client, "the client");
+    let (path, server) = finish(&server, "the server");
+
+    assert_eq!(path, "/private");
+    match server {
+        Err(Error::Refused(403)) => {}
+        other => panic!("server: expected Err(Refused(403)), got {other:?}"),
+    }
+    match client {
+        Err(Error::Handshake(HandshakeError::Rejected(response))) => assert_eq!(response.status(), 403),
+        other => panic!("client: expected a rejected handshake, got {other:?}"),
+    }
+}
+
+#[test]
+fn tcp_close_timeout_uses_the_stream_hooks() {
+    let (listener, port) = listener();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    // A server that completes the handshake, then neither reads nor answers.
+    let server = spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        let mut ws = blocking::accept(stream).unwrap();
+        // Writes the 101 (see `accept_writes_the_101_before_returning`).
+        ws.flush().unwrap();
+        let _ = done_rx.recv_timeout(WAIT);
+        drop(ws);
+    });
+    let client = spawn(move || {
+        let mut config = Config::default();
+        config.close_timeout = Duration::from_millis(300);
+        let request = ClientRequest::new(&format!("ws://127.0.0.1:{port}/")).unwrap();
+        let (mut ws, _) = blocking::connect_with(&request, &config).unwrap();
+        ws.close(CloseCode::NORMAL, "").unwrap();
+        let started = Instant::now();
+        // `connect_with` installed the hooks: the adapter's own read timeout
+        // wakes the read at the deadline.
+        let result = ws.read();
+        (result, started.elapsed())
+    });
+    let (result, waited) = finish(&client, "the client");
+    done_tx.send(()).unwrap();
+    finish(&server, "the server");
+    match result {
+        Err(Error::Closed(CloseReason::Timeout(TimeoutKind::CloseHandshake))) => {}
+        other => panic!("expected a close-handshake timeout, got {other:?}"),
+    }
+    assert!(waited >= Duration::from_millis(300) && waited < Duration::from_secs(3), "waited {waited:?}");
+}
+
+// `accept`/`accept_with` write the 101 before returning: a server that accepts
+// and then waits before any I/O must not leave the client's handshake hanging.
+#[test]
+fn accept_writes_the_101_before_returning() {
+    let (listener, port) = listener();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let server = spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        let ws = blocking::accept(stream).unwrap();
+        // The handshake is done: hold the connection without further I/O for now.
+        let _ = done_rx.recv_timeout(WAIT);
+        drop(ws);
+    });
+    let client = spawn(move || {
+        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let request = ClientRequest::new(&format!("ws://127.0.0.1:{port}/")).unwrap();
+        blocking::client(&request, stream, &Config::default()).map(|(_, response)| response.status())
+    });
+    let client = finish(&client, "the client");
+    let _ = done_tx.send(());
+    finish(&server, "the server");
+    match client {
+        Ok(101) => {}
+        other => panic!("the client got no 101 while the server held the accepted connection: {other:?}"),
+    }
+}

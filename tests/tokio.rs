@@ -1,0 +1,716 @@
+//! Plumbing tests for the tokio adapter (`rfc6455::io::tokio`): loopback TCP
+//! against both adapters, partial writes and EOF over `tokio::io::duplex`,
+//! split halves, cancel safety, `Stream`/`Sink`, and the close timeout in
+//! paused time. Protocol rules are tested in the core.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+mod common;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use common::{client_frame, close_payload, config};
+use futures_util::{SinkExt, StreamExt};
+use rfc6455::frame::{FrameDecoder, OpCode};
+use rfc6455::handshake::{ClientRequest, Reject};
+use rfc6455::io::tokio::WebSocketStream;
+use rfc6455::io::{blocking, Error};
+use rfc6455::{
+    CloseCode, CloseFrame, CloseReason, Config, Connection, HandshakeError, Initiator, Message, Role, TimeoutKind,
+};
+use tokio::io::{duplex, AsyncReadExt, AsyncWriteExt, DuplexStream};
+
+/// Bound on every test (and on every blocking read in them).
+const WAIT: Duration = Duration::from_secs(20);
+
+async fn bounded<T>(test: impl Future<Output = T>) -> T {
+    tokio::time::timeout(WAIT, test).await.expect("the test did not finish in time")
+}
+
+/// The current time on tokio's clock, which the adapter uses.
+fn tokio_now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+fn server_over(io: DuplexStream, config: &Config) -> WebSocketStream<DuplexStream> {
+    WebSocketStream::from_connection(io, Connection::new(Role::Server, config, tokio_now()))
+}
+
+fn client_over(io: DuplexStream, config: &Config) -> WebSocketStream<DuplexStream> {
+    WebSocketStream::from_connection(io, Connection::new(Role::Client, config, tokio_now()))
+}
+
+/// Waits for a std thread without blocking the runtime (bounded by [`bounded`]).
+async fn join<T>(handle: std::thread::JoinHandle<T>) -> T {
+    while !handle.is_finished() {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    handle.join().expect("the thread panicked")
+}
+
+fn pattern(len: usize, seed: u32) -> Vec<u8> {
+    (0..len).map(|i| ((i as u32).wrapping_mul(31).wrapping_add(seed) % 251) as u8).collect()
+}
+
+fn clean_close(reason: Option<CloseReason>, initiator: Initiator, code: CloseCode, text: &str) {
+    match reason {
+        Some(CloseReason::Clean { initiator: got, remote: CloseFrame { code: got_code, reason } }) => {
+            assert_eq!((got, got_code, reason.as_str()), (initiator, code, text));
+        }
+        other => panic!("expected a clean close by {initiator:?}, got {other:?}"),
+    }
+}
+
+// ----- loopback TCP, every pair of adapters --------------------------------------------------------------------------
+
+fn loopback_messages() -> Vec<Message> {
+    vec![
+        Message::from("hello \u{1F30D}"),
+        Message::from(pattern(300, 1)),
+        Message::from(pattern(1 << 20, 2)),
+        Message::from("x".repeat(70_000)),
+    ]
+}
+
+/// What one end saw.
+#[derive(Debug)]
+struct Outcome {
+    received: Vec<Message>,
+    end: Result<Option<Message>, Error>,
+    reason: Option<CloseReason>,
+    /// A server's socket, kept open until the test has the client's outcome:
+    /// the client must see EOF because the adapter shut the stream down, not
+    /// because it was dropped.
+    _keep: Option<Box<dyn std::any::Any + Send>>,
+}
+
+/// A client config whose close timeout is far beyond [`WAIT`]: a client that
+/// returns `Ok(None)` in time saw the server close the TCP connection.
+fn client_config() -> Config {
+    let mut config = Config::default();
+    config.close_timeout = Duration::from_secs(600);
+    config
+}
+
+fn request(port: u16) -> ClientRequest {
+    ClientRequest::new(&format!("ws://127.0.0.1:{port}/echo")).unwrap()
+}
+
+/// Sends each message and waits for its echo, then closes.
+async fn tokio_client(port: u16) -> Outcome {
+    let (mut ws, response) = rfc6455::io::tokio::connect_with(&request(port), &client_config()).await.unwrap();
+    assert_eq!(response.status(), 101);
+    let mut received = Vec::new();
+    for message in loopback_messages() {
+        ws.send(message).await.unwrap();
+        received.push(ws.recv().await.unwrap().expect("an echo"));
+    }
+    ws.close(CloseCode::NORMAL, "done").await.unwrap();
+    let end = ws.recv().await;
+    Outcome { received, end, reason: ws.connection().close_reason().cloned(), _keep: None }
+}
+
+fn blocking_client(port: u16) -> Outcome {
+    let (mut ws, response) = blocking::connect_with(&request(port), &client_config()).unwrap();
+    assert_eq!(response.status(), 101);
+    ws.get_ref().set_read_timeout(Some(WAIT)).unwrap();
+    let mut received = Vec::new();
+    for message in loopback_messages() {
+        ws.send(message).unwrap();
+        received.push(ws.read().unwrap().expect("an echo"));
+    }
+    ws.close(CloseCode::NORMAL, "done").unwrap();
+    let end = ws.read();
+    Outcome { received, end, reason: ws.connection().close_reason().cloned(), _keep: None }
+}
+
+/// Echoes until the end of the stream.
+async fn tokio_server(listener: tokio::net::TcpListener) -> Outcome {
+    let (tcp, _) = listener.accept().await.unwrap();
+    let mut ws = rfc6455::io::tokio::accept(tcp).await.unwrap();
+    let mut received = Vec::new();
+    let end = loop {
+        match ws.recv().await {
+            Ok(Some(message)) => {
+                ws.send(message.clone()).await.unwrap();
+                received.push(message);
+            }
+            other => break other,
+        }
+    };
+    let reason = ws.connection().close_reason().cloned();
+    Outcome { received, end, reason, _keep: Some(Box::new(ws)) }
+}
+
+fn blocking_server(listener: std::net::TcpListener) -> Outcome {
+    let (tcp, _) = listener.accept().unwrap();
+    tcp.set_read_timeout(Some(WAIT)).unwrap();
+    let mut ws = blocking::accept(tcp).unwrap();
+    ws.set_stream_hooks(blocking::StreamHooks::tcp());
+    let mut received = Vec::new();
+    let end = loop {
+        match ws.read() {
+            Ok(Some(message)) => {
+                ws.send(message.clone()).unwrap();
+                received.push(message);
+            }
+            other => break other,
+        }
+    };
+    let reason = ws.connection().close_reason().cloned();
+    Outcome { received, end, reason, _keep: Some(Box::new(ws)) }
+}
+
+fn check_loopback(client: Outcome, server: Outcome) {
+    assert_eq!(client.received, loopback_messages(), "the client's echoes");
+    assert!(matches!(client.end, Ok(None)), "client end: {:?}", client.end);
+    clean_close(client.reason, Initiator::Local, CloseCode::NORMAL, "");
+    assert_eq!(server.received, loopback_messages(), "what the server received");
+    assert!(matches!(server.end, Ok(None)), "server end: {:?}", server.end);
+    clean_close(server.reason, Initiator::Remote, CloseCode::NORMAL, "done");
+}
+
+#[tokio::test]
+async fn tokio_client_tokio_server() {
+    bounded(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(tokio_server(listener));
+        let client = tokio_client(port).await;
+        check_loopback(client, server.await.unwrap());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn blocking_client_tokio_server() {
+    bounded(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let client = std::thread::spawn(move || blocking_client(port));
+        let server = tokio_server(listener).await;
+        check_loopback(join(client).await, server);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn tokio_client_blocking_server() {
+    bounded(async {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || blocking_server(listener));
+        let client = tokio_client(port).await;
+        check_loopback(client, join(server).await);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn blocking_client_blocking_server() {
+    bounded(async {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || blocking_server(listener));
+        let client = std::thread::spawn(move || blocking_client(port));
+        let client = join(client).await;
+        check_loopback(client, join(server).await);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn tokio_rejected_upgrade() {
+    bounded(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            rfc6455::io::tokio::accept_with(tcp, &Config::default(), |_| Err(Reject::new(403).unwrap()))
+                .await
+                .map(|_| ())
+        });
+        let client = rfc6455::io::tokio::connect(&format!("ws://127.0.0.1:{port}/")).await.map(|_| ());
+        match client {
+            Err(Error::Handshake(HandshakeError::Rejected(response))) => assert_eq!(response.status(), 403),
+            other => panic!("client: expected a rejected handshake, got {other:?}"),
+        }
+        match server.await.unwrap() {
+            Err(Error::Refused(403)) => {}
+            other => panic!("server: expected Err(Refused(403)), got {other:?}"),
+        }
+    })
+    .await;
+}
+
+// As in the blocking adapter, `accept`/`accept_with` write the 101 before returning.
+#[tokio::test]
+async fn tokio_accept_writes_the_101_before_returning() {
+    bounded(async {
+        let (server_io, client_io) = duplex(4096);
+        let client = tokio::spawn(async move {
+            let request = ClientRequest::new("ws://localhost/").unwrap();
+            let config = config();
+            let handshake = rfc6455::io::tokio::client(&request, client_io, &config);
+            let result = tokio::time::timeout(Duration::from_secs(2), handshake).await;
+            result.map(|done| done.map(|(_, response)| response.status()))
+        });
+        let server = rfc6455::io::tokio::accept(server_io).await.unwrap();
+        // The handshake is done: hold the connection without further I/O for now.
+        let status = client.await.unwrap();
+        drop(server);
+        match status {
+            Ok(Ok(101)) => {}
+            other => panic!("the client got no 101 while the server held the accepted connection: {other:?}"),
+        }
+    })
+    .await;
+}
+
+// ----- duplex: partial writes and EOF --------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn partial_writes_through_a_64_byte_pipe() {
+    bounded(async {
+        let (a, b) = duplex(64);
+        let mut server = server_over(a, &config());
+        let mut client = client_over(b, &config());
+        let messages = vec![
+            Message::from("\u{e9}t\u{e9} \u{2713} ".repeat(10_000)),
+            Message::from(pattern(300_000, 3)),
+            Message::from("small"),
+            Message::from(Vec::new()),
+        ];
+        let echo = tokio::spawn(async move {
+            let mut received = Vec::new();
+            let end = loop {
+                match server.recv().await {
+                    Ok(Some(message)) => {
+                        server.send(message.clone()).await.unwrap();
+                        received.push(message);
+                    }
+                    other => break other,
+                }
+            };
+            let reason = server.connection().close_reason().cloned();
+            Outcome { received, end, reason, _keep: Some(Box::new(server)) }
+        });
+        let mut echoes = Vec::new();
+        for message in &messages {
+            client.send(message.clone()).await.unwrap();
+            echoes.push(client.recv().await.unwrap().expect("an echo"));
+        }
+        client.close(CloseCode::NORMAL, "").await.unwrap();
+        assert!(matches!(client.recv().await, Ok(None)));
+        clean_close(client.connection().close_reason().cloned(), Initiator::Local, CloseCode::NORMAL, "");
+        assert_eq!(echoes, messages);
+
+        let server = echo.await.unwrap();
+        assert_eq!(server.received, messages);
+        assert!(matches!(server.end, Ok(None)), "{:?}", server.end);
+        clean_close(server.reason, Initiator::Remote, CloseCode::NORMAL, "");
+    })
+    .await;
+}
+
+fn assert_abnormal(result: Result<Option<Message>, Error>, what: &str) {
+    match result {
+        Err(Error::Closed(CloseReason::Abnormal)) => {}
+        other => panic!("{what}: expected Err(Closed(Abnormal)), got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn eof_mid_frame_is_abnormal() {
+    bounded(async {
+        // A 16-bit extended length: cuts fall in the header, the length, the mask and the payload.
+        let wire = client_frame(OpCode::Binary, true, &pattern(300, 4));
+        for cut in 1..wire.len() {
+            let what = format!("EOF after {cut}/{} bytes", wire.len());
+            let (io, mut peer) = duplex(1024);
+            let mut server = server_over(io, &config());
+            peer.write_all(&wire[..cut]).await.unwrap();
+            drop(peer);
+            assert_abnormal(server.recv().await, &what);
+            assert_abnormal(server.recv().await, &what);
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn eof_at_a_frame_boundary_without_close_is_abnormal() {
+    bounded(async {
+        let (io, mut peer) = duplex(1024);
+        let mut server = server_over(io, &config());
+        peer.write_all(&client_frame(OpCode::Text, true, b"last words")).await.unwrap();
+        drop(peer);
+        assert_eq!(server.recv().await.unwrap(), Some(Message::from("last words")));
+        assert_abnormal(server.recv().await, "EOF after a frame");
+        assert_abnormal(server.recv().await, "EOF after a frame, again");
+    })
+    .await;
+}
+
+// ----- a raw peer ----------------------------------------------------------------------------------------------------
+
+/// The client end of a duplex, speaking raw frames: decodes what the server sends.
+struct RawClient {
+    io: DuplexStream,
+    decoder: FrameDecoder,
+    buf: BytesMut,
+}
+
+impl RawClient {
+    fn new(io: DuplexStream) -> Self {
+        Self { io, decoder: FrameDecoder::new(Role::Client, usize::MAX), buf: BytesMut::new() }
+    }
+
+    async fn send(&mut self, opcode: OpCode, payload: &[u8]) {
+        self.io.write_all(&client_frame(opcode, true, payload)).await.unwrap();
+    }
+
+    /// The next frame from the server, or `None` at EOF (with no partial frame).
+    async fn next_frame(&mut self) -> Option<(OpCode, Vec<u8>)> {
+        loop {
+            if let Some(frame) = self.decoder.decode(&mut self.buf).unwrap() {
+                assert!(frame.header.fin);
+                return Some((frame.header.opcode, frame.payload.to_vec()));
+            }
+            if self.io.read_buf(&mut self.buf).await.unwrap() == 0 {
+                assert!(self.buf.is_empty() && !self.decoder.is_mid_frame(), "EOF inside a frame");
+                return None;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn split_reader_answers_pings_and_completes_the_close_while_the_app_only_writes() {
+    bounded(async {
+        const UPDATES: usize = 30;
+        const PINGS: usize = 5;
+        let (io, peer) = duplex(256);
+        let mut peer = RawClient::new(peer);
+        let (mut reader, mut writer) = server_over(io, &config()).split();
+
+        let writer_task = tokio::spawn(async move {
+            for i in 0..UPDATES {
+                writer.send(format!("update {i}")).await?;
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            Ok::<_, Error>(writer)
+        });
+        let reader_task = tokio::spawn(async move {
+            let mut received = Vec::new();
+            loop {
+                match reader.recv().await {
+                    Ok(Some(message)) => received.push(message),
+                    other => return (received, other),
+                }
+            }
+        });
+
+        let (mut texts, mut pongs) = (Vec::new(), Vec::new());
+        for i in 0..PINGS {
+            peer.send(OpCode::Ping, format!("ping {i}").as_bytes()).await;
+            loop {
+                match peer.next_frame().await.expect("a frame") {
+                    (OpCode::Text, payload) => texts.push(String::from_utf8(payload).unwrap()),
+                    (OpCode::Pong, payload) => {
+                        pongs.push(String::from_utf8(payload).unwrap());
+                        break;
+                    }
+                    other => panic!("unexpected frame {other:?}"),
+                }
+            }
+        }
+        while texts.len() < UPDATES {
+            match peer.next_frame().await.expect("a frame") {
+                (OpCode::Text, payload) => texts.push(String::from_utf8(payload).unwrap()),
+                other => panic!("unexpected frame {other:?}"),
+            }
+        }
+        let writer = writer_task.await.unwrap().unwrap();
+
+        peer.send(OpCode::Close, &close_payload(1000, b"peer bye")).await;
+        assert_eq!(peer.next_frame().await, Some((OpCode::Close, close_payload(1000, b""))));
+        assert_eq!(peer.next_frame().await, None, "the server must close the transport");
+        let (received, end) = reader_task.await.unwrap();
+        assert!(received.is_empty());
+        assert!(matches!(end, Ok(None)), "{end:?}");
+        drop(writer);
+
+        let expected_pongs: Vec<String> = (0..PINGS).map(|i| format!("ping {i}")).collect();
+        let expected_texts: Vec<String> = (0..UPDATES).map(|i| format!("update {i}")).collect();
+        assert_eq!(pongs, expected_pongs);
+        assert_eq!(texts, expected_texts);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn recv_keeps_reading_while_the_peer_does_not_read() {
+    bounded(async {
+        const PINGS: usize = 300;
+        // The peer writes far more than the pipe holds and reads nothing until
+        // the server has received its message, so the server's pongs cannot be
+        // written meanwhile: recv must keep reading anyway.
+        let (io, peer_io) = duplex(64);
+        let mut server = server_over(io, &config());
+        let writer = tokio::spawn(async move {
+            let mut peer = RawClient::new(peer_io);
+            for i in 0..PINGS {
+                peer.send(OpCode::Ping, format!("ping {i}").as_bytes()).await;
+            }
+            peer.send(OpCode::Text, b"after the pings").await;
+            peer
+        });
+        assert_eq!(server.recv().await.unwrap(), Some(Message::from("after the pings")));
+        let mut peer = writer.await.unwrap();
+
+        let read_pongs = async {
+            let mut pongs = Vec::new();
+            while pongs.len() < PINGS {
+                match peer.next_frame().await.expect("a frame") {
+                    (OpCode::Pong, payload) => pongs.push(String::from_utf8(payload).unwrap()),
+                    other => panic!("unexpected frame {other:?}"),
+                }
+            }
+            pongs
+        };
+        let (flushed, pongs) = tokio::join!(server.flush(), read_pongs);
+        flushed.unwrap();
+        assert_eq!(pongs, (0..PINGS).map(|i| format!("ping {i}")).collect::<Vec<_>>());
+        assert_eq!(server.connection().buffered_amount(), 0);
+    })
+    .await;
+}
+
+// ----- cancel safety -------------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn recv_is_cancel_safe_while_bytes_trickle_in() {
+    bounded(async {
+        let (io, peer_io) = duplex(1 << 16);
+        let mut server = server_over(io, &config());
+        let frames = vec![
+            client_frame(OpCode::Text, true, b"a"),
+            client_frame(OpCode::Binary, true, &pattern(125, 5)),
+            client_frame(OpCode::Binary, true, &pattern(126, 6)),
+            client_frame(OpCode::Text, false, "fragmented \u{2713}".as_bytes()),
+            client_frame(OpCode::Ping, true, b"mid"),
+            client_frame(OpCode::Continuation, true, " \u{1F30D} text".as_bytes()),
+            client_frame(OpCode::Binary, true, &pattern(70_000, 7)),
+            client_frame(OpCode::Text, true, b"last"),
+            client_frame(OpCode::Close, true, &close_payload(1000, b"")),
+        ];
+        let expected = vec![
+            Message::from("a"),
+            Message::from(pattern(125, 5)),
+            Message::from(pattern(126, 6)),
+            Message::from("fragmented \u{2713} \u{1F30D} text"),
+            Message::from(pattern(70_000, 7)),
+            Message::from("last"),
+        ];
+        // One byte per write; the start of every frame arrives slowly (a sleep
+        // after each byte), the rest with yields and an occasional sleep.
+        let peer = tokio::spawn(async move {
+            let mut peer_io = peer_io;
+            for frame in frames {
+                for (i, byte) in frame.iter().enumerate() {
+                    peer_io.write_all(&[*byte]).await.unwrap();
+                    if i < 24 || i % 4096 == 0 {
+                        tokio::time::sleep(Duration::from_millis(2)).await;
+                    } else {
+                        tokio::task::yield_now().await;
+                    }
+                }
+            }
+            peer_io
+        });
+
+        let (mut received, mut cancelled) = (Vec::new(), 0usize);
+        let end = loop {
+            tokio::select! {
+                result = server.recv() => match result {
+                    Ok(Some(message)) => received.push(message),
+                    other => break other,
+                },
+                () = tokio::time::sleep(Duration::from_millis(1)) => cancelled += 1,
+            }
+        };
+        assert_eq!(received, expected, "no message lost or corrupted");
+        assert!(matches!(end, Ok(None)), "{end:?}");
+        assert!(cancelled > 20, "recv() was cancelled only {cancelled} times: the test did not exercise cancellation");
+
+        let mut peer = RawClient::new(peer.await.unwrap());
+        assert_eq!(peer.next_frame().await, Some((OpCode::Pong, b"mid".to_vec())));
+        assert_eq!(peer.next_frame().await, Some((OpCode::Close, close_payload(1000, b""))));
+        assert_eq!(peer.next_frame().await, None);
+    })
+    .await;
+}
+
+// ----- Stream / Sink -------------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn stream_and_sink() {
+    bounded(async {
+        let (a, b) = duplex(4096);
+        let mut server = server_over(a, &config());
+        let mut client = client_over(b, &config());
+        let messages = vec![Message::from("one"), Message::from(pattern(10_000, 8)), Message::from("three")];
+
+        let echo = tokio::spawn(async move {
+            let mut received = Vec::new();
+            while let Some(item) = StreamExt::next(&mut server).await {
+                let message = item.unwrap();
+                SinkExt::send(&mut server, message.clone()).await.unwrap();
+                received.push(message);
+            }
+            let again = StreamExt::next(&mut server).await.map(|item| item.map_err(|e| e.to_string()));
+            (received, again, server.connection().close_reason().cloned())
+        });
+
+        let mut echoes = Vec::new();
+        for message in &messages {
+            SinkExt::send(&mut client, message.clone()).await.unwrap();
+            echoes.push(StreamExt::next(&mut client).await.expect("an echo").unwrap());
+        }
+        SinkExt::close(&mut client).await.unwrap();
+        let end = StreamExt::next(&mut client).await;
+        assert!(end.is_none(), "the stream must end after a clean close, got {end:?}");
+        assert!(StreamExt::next(&mut client).await.is_none(), "and stay ended");
+        clean_close(client.connection().close_reason().cloned(), Initiator::Local, CloseCode::NORMAL, "");
+        assert_eq!(echoes, messages);
+
+        let (received, again, reason) = echo.await.unwrap();
+        assert_eq!(received, messages);
+        assert_eq!(again, None);
+        clean_close(reason, Initiator::Remote, CloseCode::NORMAL, "");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_stream_ends_after_an_error() {
+    bounded(async {
+        let (io, mut peer) = duplex(1024);
+        let mut server = server_over(io, &config());
+        let wire = client_frame(OpCode::Text, true, b"cut short");
+        peer.write_all(&wire[..wire.len() - 1]).await.unwrap();
+        drop(peer);
+        match StreamExt::next(&mut server).await {
+            Some(Err(Error::Closed(CloseReason::Abnormal))) => {}
+            other => panic!("expected Some(Err(Closed(Abnormal))), got {other:?}"),
+        }
+        assert!(StreamExt::next(&mut server).await.is_none(), "the stream must end after its error");
+        assert!(StreamExt::next(&mut server).await.is_none());
+    })
+    .await;
+}
+
+// ----- close timeout in paused time ----------------------------------------------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn close_timeout_in_paused_time() {
+    bounded(async {
+        let mut config = config();
+        config.close_timeout = Duration::from_secs(7);
+        let (io, peer_io) = duplex(4096);
+        let mut server = server_over(io, &config);
+        let start = tokio::time::Instant::now();
+        server.close(CloseCode::NORMAL, "bye").await.unwrap();
+
+        // Not before the timeout (recv is cancel-safe, so cutting it short is fine) ...
+        let early = tokio::time::timeout(Duration::from_millis(6_900), server.recv()).await;
+        assert!(early.is_err(), "recv finished before the close timeout: {early:?}");
+
+        // ... and right at it.
+        match server.recv().await {
+            Err(Error::Closed(CloseReason::Timeout(TimeoutKind::CloseHandshake))) => {}
+            other => panic!("expected a close-handshake timeout, got {other:?}"),
+        }
+        let waited = start.elapsed();
+        assert!(waited >= Duration::from_secs(7) && waited < Duration::from_millis(7_100), "waited {waited:?}");
+        assert!(matches!(server.recv().await, Err(Error::Closed(CloseReason::Timeout(TimeoutKind::CloseHandshake)))));
+
+        // The peer got exactly one close frame, then the transport closed.
+        let mut peer = RawClient::new(peer_io);
+        assert_eq!(peer.next_frame().await, Some((OpCode::Close, close_payload(1000, b"bye"))));
+        assert_eq!(peer.next_frame().await, None);
+    })
+    .await;
+}
+
+// ----- wakeups -------------------------------------------------------------------------------------------------------
+
+/// A stream whose first `poll_write` yields: it wakes the task at once and
+/// returns `Pending` (allowed by the `AsyncWrite` contract; it is how a
+/// cooperative-budget yield looks). Everything else goes to the duplex.
+struct YieldOnceWriter {
+    io: DuplexStream,
+    yielded: bool,
+}
+
+impl tokio::io::AsyncRead for YieldOnceWriter {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for YieldOnceWriter {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        if !self.yielded {
+            self.yielded = true;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+/// Counts wakeups.
+#[derive(Default)]
+struct WakeCounter(AtomicUsize);
+
+impl Wake for WakeCounter {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+// A stream may wake its waker before returning `Pending` (AsyncWrite allows it,
+// and an I/O driver on another thread can): the task must still be woken.
+#[tokio::test]
+async fn a_stream_that_wakes_before_returning_pending_does_not_lose_the_wakeup() {
+    let (io, _peer) = duplex(4096);
+    let stream = YieldOnceWriter { io, yielded: false };
+    let mut ws = WebSocketStream::from_connection(stream, Connection::new(Role::Server, &config(), tokio_now()));
+    let counter = Arc::new(WakeCounter::default());
+    let waker = Waker::from(Arc::clone(&counter));
+    let mut cx = Context::from_waker(&waker);
+    let mut send = std::pin::pin!(ws.send("hello"));
+    assert!(send.as_mut().poll(&mut cx).is_pending(), "the stream yields once");
+    assert!(
+        counter.0.load(Ordering::SeqCst) > 0,
+        "the stream woke its waker before returning Pending, but the task was never woken: the wakeup was lost"
+    );
+    assert!(matches!(send.as_mut().poll(&mut cx), Poll::Ready(Ok(()))));
+}

@@ -9,7 +9,7 @@ the testee (index.json is then `{}` or missing), so this script is what decides.
 
 A case passes when its `behavior` and its `behaviorClose` are both OK or INFORMATIONAL (wstest
 marks 7.1.6, 7.13.1 and 7.13.2 INFORMATIONAL for everyone). FAILED, WRONG CODE, UNCLEAN,
-NON-STRICT and UNIMPLEMENTED fail, except UNIMPLEMENTED in the sections listed just below.
+NON-STRICT and UNIMPLEMENTED fail.
 A case the report lacks counts as failed.
 
 Prints a per-section table, every failing case, and as its last line `N passed, N failed`.
@@ -20,10 +20,6 @@ import argparse
 import json
 import os
 import sys
-
-# permessage-deflate (RFC 7692) is not implemented yet, and sections 12 and 13 test it: there, and
-# only there, UNIMPLEMENTED is tolerated. Delete this once permessage-deflate is implemented.
-UNIMPLEMENTED_TOLERATED_SECTIONS = {12, 13}
 
 PASSING = {"OK", "INFORMATIONAL"}
 
@@ -47,9 +43,7 @@ def section_of(case_id):
 
 def case_passes(case_id, behavior, behavior_close):
     """True when the case counts as passed (see the module docstring)."""
-    tolerated = (behavior == "UNIMPLEMENTED"
-                 and section_of(case_id) in UNIMPLEMENTED_TOLERATED_SECTIONS)
-    return (behavior in PASSING or tolerated) and behavior_close in PASSING
+    return behavior in PASSING and behavior_close in PASSING
 
 
 def column_of(behavior, behavior_close):

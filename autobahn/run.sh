@@ -9,7 +9,7 @@
 #   --fast   skip sections 9 (large messages), 12 and 13 (permessage-deflate), for development
 #
 # Environment: AUTOBAHN_PREFIX       where install.sh puts wstest (default: target/autobahn-env)
-#              AUTOBAHN_RUN_TIMEOUT  seconds one run may take before it is killed (default: 600)
+#              AUTOBAHN_RUN_TIMEOUT  seconds one run may take before it is killed (default: 1800)
 #              AUTOBAHN_IMAGE        the Docker image (default: crossbario/autobahn-testsuite)
 # Reports: <target dir>/autobahn/reports/<run>/index.html, logs in <target dir>/autobahn/logs.
 set -euo pipefail
@@ -39,7 +39,7 @@ else
   exclude_cases=()
   expected_cases=517
 fi
-run_timeout=${AUTOBAHN_RUN_TIMEOUT:-600}
+run_timeout=${AUTOBAHN_RUN_TIMEOUT:-1800}
 startup_timeout=60 # seconds for a server to start listening
 prefix=${AUTOBAHN_PREFIX:-$repo/target/autobahn-env}
 image=${AUTOBAHN_IMAGE:-crossbario/autobahn-testsuite}

@@ -53,6 +53,11 @@ pub struct Config {
     /// Seed for the generator of masking keys. `None` (the default) seeds it
     /// from the operating system; set it only for reproducible tests.
     pub rng_seed: Option<[u8; 32]>,
+    /// permessage-deflate (RFC 7692): offered by clients and accepted by
+    /// servers when `Some` (the default with the `deflate` feature); `None`
+    /// turns it off.
+    #[cfg(feature = "deflate")]
+    pub deflate: Option<crate::extensions::deflate::DeflateConfig>,
 }
 
 impl Default for Config {
@@ -67,6 +72,8 @@ impl Default for Config {
             accept_unmasked_frames: false,
             close_timeout: Duration::from_secs(10),
             rng_seed: None,
+            #[cfg(feature = "deflate")]
+            deflate: Some(crate::extensions::deflate::DeflateConfig::default()),
         }
     }
 }

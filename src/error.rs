@@ -46,6 +46,15 @@ pub enum ProtocolError {
     /// A client received a frame with a masking key.
     #[error("server sent a masked frame")]
     MaskedFrame,
+    /// A control frame had RSV1 (the permessage-deflate bit) set.
+    #[error("peer sent a compressed control frame")]
+    CompressedControlFrame,
+    /// A continuation frame had RSV1 set (only a message's first frame may).
+    #[error("peer set the compression bit on a continuation frame")]
+    CompressedContinuation,
+    /// A compressed message did not inflate.
+    #[error("peer sent compressed data that does not inflate")]
+    InvalidCompressedData,
     /// A continuation frame arrived while no fragmented message was in progress.
     #[error("peer sent a continuation frame with no message to continue")]
     UnexpectedContinuation,
@@ -80,11 +89,12 @@ pub enum ProtocolError {
 }
 
 impl ProtocolError {
-    /// The close code to send for this error: 1007 for invalid UTF-8, 1009 for
-    /// size limits, 1002 for everything else.
+    /// The close code to send for this error: 1007 for invalid UTF-8 or
+    /// compressed data that does not inflate, 1009 for size limits, 1002 for
+    /// everything else.
     pub fn close_code(&self) -> CloseCode {
         match self {
-            Self::InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
+            Self::InvalidUtf8 | Self::InvalidCompressedData => CloseCode::INVALID_PAYLOAD,
             Self::FrameTooLarge { .. } | Self::MessageTooLarge { .. } => CloseCode::MESSAGE_TOO_BIG,
             _ => CloseCode::PROTOCOL_ERROR,
         }
@@ -152,6 +162,13 @@ pub enum HandshakeError {
     /// The server accepted an extension we did not offer.
     #[error("server accepted extension {0:?}, which we did not offer")]
     UnofferedExtension(String),
+    /// The server's permessage-deflate parameters break RFC 7692 §7.1 or
+    /// grant more than we offered.
+    #[error("invalid permessage-deflate response: {0}")]
+    InvalidDeflateResponse(&'static str),
+    /// The server accepted permessage-deflate more than once.
+    #[error("the server accepted permessage-deflate more than once")]
+    DuplicateDeflate,
     /// The server answered with a status other than 101.
     #[error("server refused the upgrade with status {}", .0.status())]
     Rejected(Box<Response>),
@@ -251,8 +268,8 @@ pub enum UsageError {
     /// The server tried to accept an extension the client did not offer.
     #[error("extension {0:?} was not offered by the client")]
     ExtensionNotOffered(String),
-    /// The extension changes framing in a way this version does not implement.
-    #[error("extension {0:?} is not supported by this version of the connection")]
+    /// The extension may not be offered or accepted by hand (see the message).
+    #[error("extension {0:?} cannot be added by hand: permessage-deflate is negotiated from Config::deflate (feature `deflate`); other deflate variants are not implemented")]
     UnsupportedExtension(String),
     /// The server tried to select a subprotocol the client did not offer.
     #[error("subprotocol {0:?} was not offered by the client")]

@@ -19,7 +19,8 @@ pub use close::CloseFrame;
 pub use event::{Event, Message};
 pub use state::State;
 
-use crate::frame::{encode_frame, CloseCode, DataKind, Frame, FrameDecoder, MaskKey, OpCode, Progress};
+use crate::extensions::Deflater;
+use crate::frame::{encode_frame, CloseCode, DataKind, Frame, FrameDecoder, FrameHeader, MaskKey, OpCode, Progress};
 use crate::utf8::Utf8Validator;
 use crate::{CloseReason, Config, ProtocolError, TimeoutKind, UsageError};
 use close::{truncate_utf8, ControlPayload};
@@ -88,6 +89,12 @@ pub struct Connection {
     /// Kind of the fragmented message we are sending, if one is open.
     outgoing: Option<DataKind>,
     outgoing_utf8: Utf8Validator,
+    /// The permessage-deflate compressor, when negotiated.
+    deflater: Option<Deflater>,
+    /// The fragmented message we are sending is compressed.
+    outgoing_compressed: bool,
+    /// Reused buffer for compressed payloads.
+    scratch: Vec<u8>,
 
     rng: StdRng,
     auto_pong: bool,
@@ -138,6 +145,9 @@ impl Connection {
             pending_pong: None,
             outgoing: None,
             outgoing_utf8: Utf8Validator::default(),
+            deflater: None,
+            outgoing_compressed: false,
+            scratch: Vec::new(),
             rng,
             auto_pong: config.auto_pong,
             write_buffer_limit: config.write_buffer_limit,
@@ -145,6 +155,32 @@ impl Connection {
             close_reason: None,
             close_reported: false,
         }
+    }
+
+    /// Turns on permessage-deflate with the parameters the handshake agreed
+    /// on (the handshake types do this for you). Call before any frame is
+    /// exchanged. `config` supplies the compression level and threshold.
+    #[cfg(feature = "deflate")]
+    pub fn with_deflate(
+        mut self,
+        params: &crate::extensions::deflate::DeflateParams,
+        config: &crate::extensions::deflate::DeflateConfig,
+    ) -> Self {
+        use crate::extensions::Inflater;
+        let (ours, theirs) = match self.role {
+            Role::Server => (
+                (params.server_max_window_bits, params.server_no_context_takeover),
+                (params.client_max_window_bits, params.client_no_context_takeover),
+            ),
+            Role::Client => (
+                (params.client_max_window_bits, params.client_no_context_takeover),
+                (params.server_max_window_bits, params.server_no_context_takeover),
+            ),
+        };
+        self.deflater = Some(Deflater::new(ours.0, config.level.min(9), ours.1, config.threshold));
+        self.incoming.set_inflater(Inflater::new(theirs.0, theirs.1));
+        self.decoder.set_allowed_rsv(FrameHeader::RSV1);
+        self
     }
 
     // ----- inputs -------------------------------------------------------------
@@ -347,9 +383,13 @@ impl Connection {
             }
             self.outgoing_utf8 = validator;
         }
+        if opcode != OpCode::Continuation {
+            // A message in pieces is compressed whole, whatever its size.
+            self.outgoing_compressed = self.deflater.is_some();
+        }
         self.outgoing = if fin { None } else { Some(kind) };
         self.flush_pending_pong();
-        self.push_frame(opcode, fin, data);
+        self.push_data(opcode, fin, data, self.outgoing_compressed);
         Ok(())
     }
 
@@ -510,6 +550,8 @@ impl Connection {
         self.deadline = self.now.checked_add(self.close_timeout);
         self.pending_pong = None;
         self.outgoing = None;
+        self.deflater = None;
+        self.scratch = Vec::new();
         self.recv = BytesMut::new();
         self.incoming.clear();
         self.close_reason = Some(reason);
@@ -555,8 +597,22 @@ impl Connection {
             return Err(UsageError::FragmentedMessageInProgress);
         }
         self.flush_pending_pong();
-        self.push_frame(opcode, true, data);
+        let compress = self.deflater.as_ref().is_some_and(|d| data.len() >= d.threshold());
+        self.push_data(opcode, true, data, compress);
         Ok(())
+    }
+
+    /// Queues a data frame, compressing its payload if asked (RSV1 goes on a
+    /// message's first frame only, RFC 7692 §6.1).
+    fn push_data(&mut self, opcode: OpCode, fin: bool, data: &[u8], compress: bool) {
+        let Some(deflater) = self.deflater.as_mut().filter(|_| compress) else {
+            return self.push_frame(opcode, fin, data);
+        };
+        let mut scratch = std::mem::take(&mut self.scratch);
+        deflater.compress(data, fin, &mut scratch);
+        let rsv = if opcode == OpCode::Continuation { 0 } else { FrameHeader::RSV1 };
+        self.encode(opcode, fin, rsv, &scratch);
+        self.scratch = scratch;
     }
 
     /// Answers a ping: at once while the send queue is under its limit,
@@ -586,11 +642,15 @@ impl Connection {
     }
 
     fn push_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) {
+        self.encode(opcode, fin, 0, payload);
+    }
+
+    fn encode(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: &[u8]) {
         let mask = match self.role {
             Role::Client => Some(MaskKey::from(self.rng.next_u32())),
             Role::Server => None,
         };
-        encode_frame(&mut self.send, opcode, fin, 0, mask, payload);
+        encode_frame(&mut self.send, opcode, fin, rsv, mask, payload);
     }
 }
 

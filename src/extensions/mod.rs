@@ -5,6 +5,16 @@
 //! token or a quoted string (whose unescaped content must itself be a token).
 //! Commas inside quoted strings do not separate extensions.
 
+#[cfg(feature = "deflate")]
+pub mod deflate;
+#[cfg(not(feature = "deflate"))]
+mod no_deflate;
+
+#[cfg(feature = "deflate")]
+pub(crate) use deflate::{Deflater, InflateError, Inflater};
+#[cfg(not(feature = "deflate"))]
+pub(crate) use no_deflate::{Deflater, InflateError, Inflater};
+
 use std::fmt;
 
 use crate::handshake::is_token;
@@ -60,6 +70,15 @@ impl ExtensionOffer {
         }
         self.params.push(ExtensionParam { name: name.to_owned(), value: value.map(str::to_owned) });
         Ok(self)
+    }
+
+    /// Builds an offer from parts this crate already knows to be tokens.
+    #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
+    pub(crate) fn from_parts(name: &str, params: Vec<(&str, Option<String>)>) -> Self {
+        Self {
+            name: name.to_owned(),
+            params: params.into_iter().map(|(name, value)| ExtensionParam { name: name.to_owned(), value }).collect(),
+        }
     }
 
     /// The extension's name.

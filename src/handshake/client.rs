@@ -129,9 +129,17 @@ pub struct Response {
     head: Head,
     protocol: Option<String>,
     extensions: Vec<ExtensionOffer>,
+    #[cfg(feature = "deflate")]
+    deflate: Option<crate::extensions::deflate::DeflateParams>,
 }
 
 impl Response {
+    /// The permessage-deflate parameters agreed on, if the server accepted our offer.
+    #[cfg(feature = "deflate")]
+    pub fn deflate(&self) -> Option<&crate::extensions::deflate::DeflateParams> {
+        self.deflate.as_ref()
+    }
+
     /// The HTTP status code.
     pub fn status(&self) -> u16 {
         self.status
@@ -200,6 +208,15 @@ impl ClientHandshake {
     }
 
     fn build(request: &ClientRequest, key: ClientKey, config: &Config, rng: StdRng) -> Self {
+        #[cfg(feature = "deflate")]
+        let request = &{
+            // permessage-deflate is offered from the config, never by hand.
+            let mut request = request.clone();
+            if let Some(deflate) = &config.deflate {
+                request.extensions.push(deflate.offer());
+            }
+            request
+        };
         let mut send = BytesMut::with_capacity(256);
         request.write(&key, &mut send);
         Self {
@@ -290,8 +307,15 @@ impl ClientHandshake {
         if line.minor_version < 1 {
             return Err(HandshakeError::UnsupportedHttpVersion);
         }
-        let mut response =
-            Response { status: line.status, reason: line.reason, head, protocol: None, extensions: Vec::new() };
+        let mut response = Response {
+            status: line.status,
+            reason: line.reason,
+            head,
+            protocol: None,
+            extensions: Vec::new(),
+            #[cfg(feature = "deflate")]
+            deflate: None,
+        };
         if response.status != 101 {
             return Err(HandshakeError::Rejected(Box::new(response)));
         }
@@ -312,6 +336,17 @@ impl ClientHandshake {
             for extension in ExtensionOffer::parse_list(value)? {
                 if !self.extension_names.iter().any(|n| n.eq_ignore_ascii_case(extension.name())) {
                     return Err(HandshakeError::UnofferedExtension(extension.name().to_owned()));
+                }
+                #[cfg(feature = "deflate")]
+                if let Some(config) =
+                    self.config.deflate.as_ref().filter(|_| {
+                        extension.name().eq_ignore_ascii_case(crate::extensions::deflate::PERMESSAGE_DEFLATE)
+                    })
+                {
+                    if response.deflate.is_some() {
+                        return Err(HandshakeError::DuplicateDeflate);
+                    }
+                    response.deflate = Some(config.accept_response(&extension)?);
                 }
                 extensions.push(extension);
             }
@@ -338,8 +373,14 @@ impl ClientHandshake {
     /// [`poll_transmit`](Connection::poll_transmit).
     pub fn into_connection(self, now: Instant) -> Result<Connection, UsageError> {
         match self.outcome {
-            Some(Ok(_)) => {
-                Ok(Connection::from_parts(Role::Client, &self.config, now, self.recv.buf, self.send, self.rng))
+            Some(Ok(_response)) => {
+                let conn = Connection::from_parts(Role::Client, &self.config, now, self.recv.buf, self.send, self.rng);
+                #[cfg(feature = "deflate")]
+                let conn = match (_response.deflate, &self.config.deflate) {
+                    (Some(params), Some(config)) => conn.with_deflate(&params, config),
+                    _ => conn,
+                };
+                Ok(conn)
             }
             _ => Err(UsageError::HandshakeIncomplete),
         }

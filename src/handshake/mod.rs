@@ -77,9 +77,10 @@ pub(crate) fn trim(bytes: &[u8]) -> &[u8] {
     bytes.get(start..end).unwrap_or_default()
 }
 
-/// Extensions that need RSV bits or frame transforms this version of the
-/// connection does not implement: offering or accepting one would make the
-/// connection fail with 1002 on the first compressed frame.
+/// Extensions that may not be offered or accepted by hand: permessage-deflate
+/// is negotiated from `Config::deflate` (feature `deflate`), and the others
+/// change framing in ways the connection does not implement (offering one
+/// would fail the connection with 1002 on its first frame).
 const UNSUPPORTED_EXTENSIONS: [&str; 3] = ["permessage-deflate", "x-webkit-deflate-frame", "deflate-frame"];
 
 /// Refuses extensions the connection cannot run.

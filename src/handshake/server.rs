@@ -445,11 +445,33 @@ impl ServerHandshake {
             Phase::Reading | Phase::Failed(_) => return Err(UsageError::HandshakeIncomplete),
         };
         accept.check_against(request)?;
+        #[cfg(feature = "deflate")]
+        let (accept, deflate) = &{
+            // permessage-deflate: the client's first acceptable offer (RFC 7692 §5).
+            let mut accept = accept.clone();
+            let negotiated = self.config.deflate.as_ref().and_then(|config| {
+                request
+                    .extensions()
+                    .iter()
+                    .find_map(|offer| config.accept_offer(offer).map(|params| (params, params.response(offer), config)))
+            });
+            let deflate = negotiated.map(|(params, response, config)| {
+                accept.extensions.push(response);
+                (params, config.clone())
+            });
+            (accept, deflate)
+        };
         let mut send = std::mem::take(&mut self.send);
         accept.write(request.key(), &mut send);
         let recv = std::mem::take(&mut self.recv.buf);
         self.answered = true;
-        Ok(Connection::from_parts(Role::Server, &self.config, now, recv, send, self.config.rng()))
+        let conn = Connection::from_parts(Role::Server, &self.config, now, recv, send, self.config.rng());
+        #[cfg(feature = "deflate")]
+        let conn = match deflate {
+            Some((params, config)) => conn.with_deflate(params, config),
+            None => conn,
+        };
+        Ok(conn)
     }
 
     /// Refuses the upgrade: queues `reject` in

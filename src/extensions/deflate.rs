@@ -1,0 +1,514 @@
+//! permessage-deflate (RFC 7692): negotiation and the per-message codec.
+//!
+//! Negotiation is pure: [`DeflateConfig::accept_offer`] (server) and
+//! [`DeflateConfig::accept_response`] (client) turn `Sec-WebSocket-Extensions`
+//! entries into [`DeflateParams`]. The codec compresses whole messages (or
+//! fragments) with a sync flush and strips the `00 00 ff ff` tail, and
+//! inflates with an output cap so that a small message cannot expand past
+//! `Config::max_message_size` (decompression bombs stop at the cap, not after).
+//!
+//! Backend: flate2 on zlib-rs, a pure-Rust zlib that supports raw deflate with
+//! window sizes 2^9..2^15 for both directions (flate2's default miniz_oxide
+//! backend has no window-size control). zlib cannot compress with a 2^8
+//! window; like zlib's own documentation suggests, a negotiated 8 compresses
+//! with 9, which is safe: zlib never emits a match distance above
+//! `2^bits - 262`, i.e. 250 bytes for 9, within what an 8-bit window peer accepts.
+
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+
+use super::ExtensionOffer;
+use crate::HandshakeError;
+
+/// The extension token.
+pub const PERMESSAGE_DEFLATE: &str = "permessage-deflate";
+
+/// What we want from permessage-deflate: put it in `Config::deflate`.
+///
+/// Parameter names follow RFC 7692: `server_*` is about what the server
+/// compresses, `client_*` about what the client compresses, whichever role
+/// we play.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeflateConfig {
+    /// Ask that the server reset its compression context after every message
+    /// (less memory held between messages, worse ratio). Default false.
+    pub server_no_context_takeover: bool,
+    /// Ask that the client reset its compression context after every message. Default false.
+    pub client_no_context_takeover: bool,
+    /// Largest LZ77 window (log2, 8..=15) the server may compress with. Default 15.
+    pub server_max_window_bits: u8,
+    /// Largest LZ77 window (log2, 8..=15) the client may compress with. Default 15.
+    pub client_max_window_bits: u8,
+    /// zlib compression level, 0 (store) to 9 (smallest). Default 1: on
+    /// short, chat-like messages it is about three times as fast as zlib's
+    /// usual 6 (`cargo bench --bench deflate`) for a slightly larger output.
+    pub level: u32,
+    /// Messages shorter than this many bytes are sent uncompressed. Default 64.
+    pub threshold: usize,
+}
+
+impl Default for DeflateConfig {
+    fn default() -> Self {
+        Self {
+            server_no_context_takeover: false,
+            client_no_context_takeover: false,
+            server_max_window_bits: 15,
+            client_max_window_bits: 15,
+            level: 1,
+            threshold: 64,
+        }
+    }
+}
+
+/// The permessage-deflate parameters both ends agreed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DeflateParams {
+    /// The server resets its compression context after every message.
+    pub server_no_context_takeover: bool,
+    /// The client resets its compression context after every message.
+    pub client_no_context_takeover: bool,
+    /// The server compresses with at most this window (log2).
+    pub server_max_window_bits: u8,
+    /// The client compresses with at most this window (log2).
+    pub client_max_window_bits: u8,
+}
+
+/// The parameters of one offer or response, parsed strictly.
+#[derive(Debug, Default)]
+struct Parsed {
+    server_no_context_takeover: bool,
+    client_no_context_takeover: bool,
+    server_max_window_bits: Option<u8>,
+    /// `Some(None)`: present without a value.
+    client_max_window_bits: Option<Option<u8>>,
+}
+
+fn parse(offer: &ExtensionOffer) -> Result<Parsed, &'static str> {
+    let mut parsed = Parsed::default();
+    for param in offer.params() {
+        let name = param.name.to_ascii_lowercase();
+        let value = param.value.as_deref();
+        let duplicate = match name.as_str() {
+            "server_no_context_takeover" | "client_no_context_takeover" if value.is_some() => {
+                return Err("a no_context_takeover parameter has a value")
+            }
+            "server_no_context_takeover" => std::mem::replace(&mut parsed.server_no_context_takeover, true),
+            "client_no_context_takeover" => std::mem::replace(&mut parsed.client_no_context_takeover, true),
+            "server_max_window_bits" => {
+                let bits = window_bits(value.ok_or("server_max_window_bits needs a value")?)?;
+                parsed.server_max_window_bits.replace(bits).is_some()
+            }
+            "client_max_window_bits" => {
+                let bits = value.map(window_bits).transpose()?;
+                parsed.client_max_window_bits.replace(bits).is_some()
+            }
+            _ => return Err("unknown permessage-deflate parameter"),
+        };
+        if duplicate {
+            return Err("duplicate permessage-deflate parameter");
+        }
+    }
+    Ok(parsed)
+}
+
+/// A window size: the decimal 8..=15, without sign or leading zeros.
+fn window_bits(value: &str) -> Result<u8, &'static str> {
+    match value {
+        "8" | "9" | "10" | "11" | "12" | "13" | "14" | "15" => value.parse().map_err(|_| "invalid window bits"),
+        _ => Err("window bits must be 8 to 15"),
+    }
+}
+
+impl DeflateConfig {
+    /// The server's side of negotiation: the parameters for `offer`, or
+    /// `None` to decline it (not permessage-deflate, or malformed, which RFC
+    /// 7692 §5 says to decline rather than fail). Try the client's offers in
+    /// order and take the first accepted.
+    pub fn accept_offer(&self, offer: &ExtensionOffer) -> Option<DeflateParams> {
+        if !offer.name().eq_ignore_ascii_case(PERMESSAGE_DEFLATE) {
+            return None;
+        }
+        let parsed = parse(offer).ok()?;
+        let ours = self.clamped();
+        Some(DeflateParams {
+            server_no_context_takeover: parsed.server_no_context_takeover || ours.server_no_context_takeover,
+            client_no_context_takeover: parsed.client_no_context_takeover || ours.client_no_context_takeover,
+            server_max_window_bits: parsed.server_max_window_bits.unwrap_or(15).min(ours.server_max_window_bits),
+            // We may limit the client's window only if it said it can be limited.
+            client_max_window_bits: match parsed.client_max_window_bits {
+                None => 15,
+                Some(bits) => bits.unwrap_or(15).min(ours.client_max_window_bits),
+            },
+        })
+    }
+
+    /// The client's offer.
+    pub fn offer(&self) -> ExtensionOffer {
+        let ours = self.clamped();
+        let mut params: Vec<(&str, Option<String>)> = Vec::new();
+        if ours.server_no_context_takeover {
+            params.push(("server_no_context_takeover", None));
+        }
+        if ours.client_no_context_takeover {
+            params.push(("client_no_context_takeover", None));
+        }
+        if ours.server_max_window_bits < 15 {
+            params.push(("server_max_window_bits", Some(ours.server_max_window_bits.to_string())));
+        }
+        // Always present: it tells the server it may limit our window.
+        let client_bits = (ours.client_max_window_bits < 15).then(|| ours.client_max_window_bits.to_string());
+        params.push(("client_max_window_bits", client_bits));
+        ExtensionOffer::from_parts(PERMESSAGE_DEFLATE, params)
+    }
+
+    /// The client's side of negotiation: checks the server's response to
+    /// [`offer`](Self::offer) (RFC 7692 §7.1) and returns the agreed parameters.
+    pub fn accept_response(&self, response: &ExtensionOffer) -> Result<DeflateParams, HandshakeError> {
+        let invalid = HandshakeError::InvalidDeflateResponse;
+        let parsed = parse(response).map_err(invalid)?;
+        let ours = self.clamped();
+        let server_max_window_bits = parsed.server_max_window_bits.unwrap_or(15);
+        if server_max_window_bits > ours.server_max_window_bits {
+            return Err(invalid("server_max_window_bits is larger than we asked for"));
+        }
+        let client_max_window_bits = match parsed.client_max_window_bits {
+            None => ours.client_max_window_bits,
+            Some(None) => return Err(invalid("client_max_window_bits in a response needs a value")),
+            Some(Some(bits)) => bits.min(ours.client_max_window_bits),
+        };
+        Ok(DeflateParams {
+            server_no_context_takeover: parsed.server_no_context_takeover,
+            client_no_context_takeover: parsed.client_no_context_takeover || ours.client_no_context_takeover,
+            server_max_window_bits,
+            client_max_window_bits,
+        })
+    }
+
+    fn clamped(&self) -> DeflateConfig {
+        DeflateConfig {
+            server_max_window_bits: self.server_max_window_bits.clamp(8, 15),
+            client_max_window_bits: self.client_max_window_bits.clamp(8, 15),
+            level: self.level.min(9),
+            ..self.clone()
+        }
+    }
+}
+
+impl DeflateParams {
+    /// The server's response header entry for these parameters, given the
+    /// offer they answer.
+    pub fn response(&self, offer: &ExtensionOffer) -> ExtensionOffer {
+        let offered = parse(offer).unwrap_or_default();
+        let mut params: Vec<(&str, Option<String>)> = Vec::new();
+        if self.server_no_context_takeover {
+            params.push(("server_no_context_takeover", None));
+        }
+        if self.client_no_context_takeover {
+            params.push(("client_no_context_takeover", None));
+        }
+        if offered.server_max_window_bits.is_some() || self.server_max_window_bits < 15 {
+            params.push(("server_max_window_bits", Some(self.server_max_window_bits.to_string())));
+        }
+        if offered.client_max_window_bits.is_some() && self.client_max_window_bits < 15 {
+            params.push(("client_max_window_bits", Some(self.client_max_window_bits.to_string())));
+        }
+        ExtensionOffer::from_parts(PERMESSAGE_DEFLATE, params)
+    }
+}
+
+/// Why inflating a message failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InflateError {
+    /// The output would exceed the limit.
+    TooLarge,
+    /// The compressed data is invalid.
+    Corrupt,
+}
+
+/// The tail a sync flush ends with; stripped by the sender, re-appended by the receiver.
+const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
+
+/// One direction's compressor, created on first use.
+#[derive(Debug)]
+pub(crate) struct Deflater {
+    compress: Option<Compress>,
+    window_bits: u8,
+    level: u32,
+    reset_after_message: bool,
+    threshold: usize,
+}
+
+impl Deflater {
+    pub(crate) fn new(window_bits: u8, level: u32, reset_after_message: bool, threshold: usize) -> Self {
+        Self { compress: None, window_bits: window_bits.clamp(9, 15), level, reset_after_message, threshold }
+    }
+
+    /// Messages shorter than this are sent uncompressed.
+    pub(crate) fn threshold(&self) -> usize {
+        self.threshold
+    }
+
+    /// Compresses one fragment of a message into `out` (cleared first). The
+    /// last fragment (`fin`) has the `00 00 ff ff` tail removed.
+    pub(crate) fn compress(&mut self, input: &[u8], fin: bool, out: &mut Vec<u8>) {
+        out.clear();
+        let (bits, level) = (self.window_bits, self.level);
+        let compress =
+            self.compress.get_or_insert_with(|| Compress::new_with_window_bits(Compression::new(level), false, bits));
+        let start = compress.total_in();
+        loop {
+            if out.capacity() - out.len() < 64 {
+                out.reserve(input.len() / 2 + 64);
+            }
+            let consumed = usize::try_from(compress.total_in() - start).unwrap_or(input.len()).min(input.len());
+            let rest = input.get(consumed..).unwrap_or_default();
+            if compress.compress_vec(rest, out, FlushCompress::Sync).is_err() {
+                // zlib reports errors only for misuse (our bug); send what we have.
+                break;
+            }
+            let consumed = usize::try_from(compress.total_in() - start).unwrap_or(input.len());
+            if consumed >= input.len() && out.len() < out.capacity() {
+                break; // the flush is complete once output space is left over
+            }
+        }
+        if fin {
+            if out.ends_with(&TAIL) {
+                out.truncate(out.len() - TAIL.len());
+            } else {
+                // Nothing was pending, so zlib flushed nothing: the receiver's
+                // appended tail needs a stored-block header before it, which a
+                // single 0x00 byte gives (RFC 7692 §7.2.3.6).
+                out.push(0x00);
+            }
+            if self.reset_after_message {
+                compress.reset();
+            }
+        }
+    }
+}
+
+/// One direction's decompressor, created on first use.
+#[derive(Debug)]
+pub(crate) struct Inflater {
+    decompress: Option<Decompress>,
+    window_bits: u8,
+    reset_after_message: bool,
+    ended: bool,
+}
+
+impl Inflater {
+    pub(crate) fn new(window_bits: u8, reset_after_message: bool) -> Self {
+        // A larger window than the peer uses is always safe; zlib has no 8.
+        Self { decompress: None, window_bits: window_bits.clamp(9, 15), reset_after_message, ended: false }
+    }
+
+    /// Inflates the next compressed piece of a message into `out`, never
+    /// letting `out` hold more than `limit` bytes (+1 to detect the excess).
+    pub(crate) fn inflate(&mut self, input: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<(), InflateError> {
+        let bits = self.window_bits;
+        let decompress = self.decompress.get_or_insert_with(|| Decompress::new_with_window_bits(false, bits));
+        let start = decompress.total_in();
+        loop {
+            if out.len() > limit {
+                return Err(InflateError::TooLarge);
+            }
+            if out.len() == out.capacity() {
+                // Grow geometrically, but never past the limit.
+                let target = out.capacity().saturating_mul(2).max(out.len() + 4096).min(limit.saturating_add(1));
+                out.reserve_exact(target - out.len());
+            }
+            let consumed = usize::try_from(decompress.total_in() - start).unwrap_or(input.len()).min(input.len());
+            let rest = input.get(consumed..).unwrap_or_default();
+            let status =
+                decompress.decompress_vec(rest, out, FlushDecompress::Sync).map_err(|_| InflateError::Corrupt)?;
+            if out.len() > limit {
+                return Err(InflateError::TooLarge);
+            }
+            let consumed_now = usize::try_from(decompress.total_in() - start).unwrap_or(input.len());
+            if status == Status::StreamEnd {
+                self.ended = true; // a final block: nothing may follow in this stream
+                if consumed_now < input.len() {
+                    return Err(InflateError::Corrupt);
+                }
+                return Ok(());
+            }
+            if consumed_now >= input.len() && out.len() < out.capacity() {
+                return Ok(());
+            }
+            if consumed_now == consumed && out.len() < out.capacity() && status == Status::BufError {
+                return Ok(()); // no progress possible without more input
+            }
+        }
+    }
+
+    /// Ends a message: inflates the stripped tail and resets if the context
+    /// is not carried over.
+    pub(crate) fn finish(&mut self, out: &mut Vec<u8>, limit: usize) -> Result<(), InflateError> {
+        if !self.ended {
+            self.inflate(&TAIL, out, limit)?;
+        }
+        if self.reset_after_message || self.ended {
+            if let Some(decompress) = &mut self.decompress {
+                decompress.reset(false);
+            }
+            self.ended = false;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn offer(text: &str) -> ExtensionOffer {
+        ExtensionOffer::parse_list(text).unwrap().remove(0)
+    }
+
+    #[test]
+    fn server_negotiation_table() {
+        let config = DeflateConfig::default();
+        let cases = [
+            ("permessage-deflate", Some((false, false, 15, 15)), "permessage-deflate"),
+            ("permessage-deflate; client_max_window_bits", Some((false, false, 15, 15)), "permessage-deflate"),
+            (
+                "permessage-deflate; server_max_window_bits=10",
+                Some((false, false, 10, 15)),
+                "permessage-deflate; server_max_window_bits=10",
+            ),
+            (
+                "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
+                Some((true, true, 15, 15)),
+                "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
+            ),
+            (
+                "permessage-deflate; client_max_window_bits=9; server_max_window_bits=8",
+                Some((false, false, 8, 9)),
+                "permessage-deflate; server_max_window_bits=8; client_max_window_bits=9",
+            ),
+            ("permessage-deflate; server_max_window_bits", None, ""),
+            ("permessage-deflate; server_max_window_bits=7", None, ""),
+            ("permessage-deflate; server_max_window_bits=16", None, ""),
+            ("permessage-deflate; server_max_window_bits=010", None, ""),
+            ("permessage-deflate; client_max_window_bits=0", None, ""),
+            ("permessage-deflate; server_no_context_takeover; server_no_context_takeover", None, ""),
+            ("permessage-deflate; server_no_context_takeover=1", None, ""),
+            ("permessage-deflate; mystery", None, ""),
+            ("x-webkit-deflate-frame", None, ""),
+        ];
+        for (text, expected, response) in cases {
+            let offered = offer(text);
+            let params = config.accept_offer(&offered);
+            let got = params.map(|p| {
+                (
+                    p.server_no_context_takeover,
+                    p.client_no_context_takeover,
+                    p.server_max_window_bits,
+                    p.client_max_window_bits,
+                )
+            });
+            assert_eq!(got, expected, "{text}");
+            if let Some(params) = params {
+                assert_eq!(params.response(&offered).to_string(), response, "{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn server_config_limits_what_it_grants() {
+        let config = DeflateConfig { server_max_window_bits: 12, client_max_window_bits: 10, ..Default::default() };
+        let offered = offer("permessage-deflate; client_max_window_bits");
+        let params = config.accept_offer(&offered).unwrap();
+        assert_eq!((params.server_max_window_bits, params.client_max_window_bits), (12, 10));
+        assert_eq!(
+            params.response(&offered).to_string(),
+            "permessage-deflate; server_max_window_bits=12; client_max_window_bits=10"
+        );
+        // Without client_max_window_bits in the offer, the client's window cannot be limited.
+        let params = config.accept_offer(&offer("permessage-deflate")).unwrap();
+        assert_eq!(params.client_max_window_bits, 15);
+    }
+
+    #[test]
+    fn client_offer_and_response_checks() {
+        let config = DeflateConfig { server_max_window_bits: 10, ..Default::default() };
+        assert_eq!(config.offer().to_string(), "permessage-deflate; server_max_window_bits=10; client_max_window_bits");
+        let ok =
+            config.accept_response(&offer("permessage-deflate; server_max_window_bits=9; client_max_window_bits=8"));
+        assert_eq!(
+            ok.unwrap(),
+            DeflateParams {
+                server_no_context_takeover: false,
+                client_no_context_takeover: false,
+                server_max_window_bits: 9,
+                client_max_window_bits: 8
+            }
+        );
+        for bad in [
+            "permessage-deflate",                            // server ignored our limit of 10
+            "permessage-deflate; server_max_window_bits=11", // larger than asked
+            "permessage-deflate; server_max_window_bits=10; client_max_window_bits", // no value
+            "permessage-deflate; server_max_window_bits=10; foo",
+            "permessage-deflate; server_max_window_bits=10; server_max_window_bits=10",
+        ] {
+            assert!(config.accept_response(&offer(bad)).is_err(), "{bad}");
+        }
+    }
+
+    fn round_trip(params_bits: (u8, u8), reset: bool, messages: &[Vec<u8>]) {
+        let mut deflater = Deflater::new(params_bits.0, 6, reset, 0);
+        let mut inflater = Inflater::new(params_bits.1.max(params_bits.0), reset);
+        let mut wire = Vec::new();
+        for message in messages {
+            deflater.compress(message, true, &mut wire);
+            assert!(!wire.ends_with(&TAIL));
+            let mut out = Vec::new();
+            inflater.inflate(&wire, &mut out, 1 << 24).unwrap();
+            inflater.finish(&mut out, 1 << 24).unwrap();
+            assert_eq!(&out, message);
+        }
+    }
+
+    #[test]
+    fn codec_round_trips_for_every_window_and_takeover() {
+        let text: Vec<u8> = b"hello permessage-deflate ".iter().cycle().take(5000).copied().collect();
+        let noise: Vec<u8> = (0..3000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+        let messages = vec![text.clone(), Vec::new(), Vec::new(), noise, text, b"x".to_vec(), Vec::new()];
+        for bits in 8..=15 {
+            for reset in [false, true] {
+                round_trip((bits, bits), reset, &messages);
+            }
+        }
+    }
+
+    #[test]
+    fn fragments_compress_as_one_stream() {
+        let mut deflater = Deflater::new(15, 6, false, 0);
+        let mut wire = Vec::new();
+        let mut piece = Vec::new();
+        for (chunk, fin) in [(&b"first part, "[..], false), (b"", false), (b"second part", true)] {
+            deflater.compress(chunk, fin, &mut piece);
+            wire.extend_from_slice(&piece);
+        }
+        let mut inflater = Inflater::new(15, false);
+        let mut out = Vec::new();
+        inflater.inflate(&wire, &mut out, 1000).unwrap();
+        inflater.finish(&mut out, 1000).unwrap();
+        assert_eq!(out, b"first part, second part");
+    }
+
+    #[test]
+    fn inflate_stops_at_the_limit() {
+        let bomb = vec![0u8; 10 << 20];
+        let mut deflater = Deflater::new(15, 9, false, 0);
+        let mut wire = Vec::new();
+        deflater.compress(&bomb, true, &mut wire);
+        assert!(wire.len() < 20 << 10, "10 MiB of zeros compress to {} bytes", wire.len());
+        let mut inflater = Inflater::new(15, false);
+        let mut out = Vec::new();
+        assert_eq!(inflater.inflate(&wire, &mut out, 1 << 20), Err(InflateError::TooLarge));
+        assert!(out.capacity() <= (1 << 20) + 1, "capacity {}", out.capacity());
+        let mut inflater = Inflater::new(15, false);
+        assert_eq!(inflater.inflate(&[0xff, 0xff, 0xff], &mut Vec::new(), 100), Err(InflateError::Corrupt));
+    }
+}

@@ -33,8 +33,12 @@ fn sample_key() -> ClientKey {
     ClientKey::from_nonce(*b"the sample nonce")
 }
 
+/// These tests are about RFC 6455 alone; permessage-deflate negotiation is
+/// tested in tests/deflate.rs.
 fn config() -> Config {
-    common::config()
+    let mut config = common::config();
+    config.deflate = None;
+    config
 }
 
 fn text(bytes: &[u8]) -> &str {

@@ -385,6 +385,34 @@ fn a_decompression_bomb_stops_at_the_limit() {
 }
 
 #[test]
+fn a_gigabyte_bomb_is_refused_after_inflating_no_more_than_the_limit() {
+    // About 1 MiB on the wire that would inflate to 1 GiB (deflate's ratio tops
+    // out near 1000:1, so this is as small as a 1 GiB bomb gets).
+    let mut compress = flate2::Compress::new(flate2::Compression::best(), false);
+    let zeros = vec![0u8; 1 << 20];
+    let mut bomb = Vec::with_capacity(2 << 20);
+    for i in 0..1024 {
+        let flush = if i == 1023 { flate2::FlushCompress::Sync } else { flate2::FlushCompress::None };
+        let start = compress.total_in();
+        while compress.total_in() - start < zeros.len() as u64 || (i == 1023 && bomb.len() == bomb.capacity()) {
+            bomb.reserve(64 << 10);
+            let done = (compress.total_in() - start) as usize;
+            compress.compress_vec(&zeros[done..], &mut bomb, flush).unwrap();
+        }
+    }
+    assert!(bomb.len() < 2 << 20, "{} bytes", bomb.len());
+    let mut server = server_with_deflate(1 << 20);
+    server.handle_read(&compressed_frame(OpCode::Binary, true, &bomb), Instant::now());
+    match protocol_error(&mut server) {
+        ProtocolError::MessageTooLarge { len, limit } => {
+            assert_eq!(limit, 1 << 20);
+            assert!(len <= (1 << 20) + 1, "inflated {len} bytes before stopping");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn many_small_compressed_fragments_cannot_exceed_the_limit() {
     // Each fragment inflates to 64 KiB; 20 of them pass a 1 MiB limit.
     let mut compress = flate2::Compress::new(flate2::Compression::best(), false);

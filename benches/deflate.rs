@@ -70,7 +70,7 @@ fn pair(level: u32) -> (Connection, Connection) {
 
 fn round_trip(c: &mut Criterion) {
     let now = Instant::now();
-    for level in [1, 6] {
+    for level in [1, 3, 6] {
         let mut group = c.benchmark_group(format!("deflate_level_{level}"));
         for (name, len) in [("1KiB", 1 << 10), ("64KiB", 64 << 10)] {
             let text = text_like(len);

@@ -140,7 +140,13 @@ pub(crate) struct InvalidUtf8;
 
 impl Utf8Validator {
     /// Checks the next piece of the text.
+    #[inline]
     pub(crate) fn feed(&mut self, mut input: &[u8]) -> Result<(), InvalidUtf8> {
+        // Most text is ASCII: a word-at-a-time check is far cheaper than full
+        // validation, especially for short messages.
+        if self.pending_len == 0 && input.is_ascii() {
+            return Ok(());
+        }
         if self.pending_len > 0 {
             let width = sequence_width(self.pending[0]);
             let take = (width - self.pending_len).min(input.len());

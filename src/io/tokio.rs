@@ -71,13 +71,14 @@ struct Inner<S> {
     conn: Connection,
     timer: Option<Pin<Box<Sleep>>>,
     timer_deadline: Option<Instant>,
-    write_wakers: Arc<WriteWakers>,
+    /// Set once split: both halves may write, so writes wake them all.
+    write_wakers: Option<Arc<WriteWakers>>,
     finished: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     fn new(stream: S, conn: Connection) -> Self {
-        Self { stream, conn, timer: None, timer_deadline: None, write_wakers: Arc::default(), finished: false }
+        Self { stream, conn, timer: None, timer_deadline: None, write_wakers: None, finished: false }
     }
 
     /// The run loop until the next message, the end of the stream, or a wait.
@@ -182,10 +183,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
 
     /// Runs a write-side poll with a waker that wakes every waiting writer.
     fn write_with<T>(
-        wakers: &Arc<WriteWakers>,
+        wakers: &Option<Arc<WriteWakers>>,
         cx: &mut Context<'_>,
         op: impl FnOnce(&mut Context<'_>) -> Poll<io::Result<T>>,
     ) -> Poll<io::Result<T>> {
+        let Some(wakers) = wakers else {
+            return op(cx); // not split: one task writes, its waker is enough
+        };
         // Register before polling: the stream may wake before it returns Pending.
         let register = |waiting: &mut Vec<Waker>| {
             if !waiting.iter().any(|w| w.will_wake(cx.waker())) {
@@ -258,7 +262,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// half answers pings and completes the close handshake on its own, so an
     /// application that only writes must still poll it.
     pub fn split(self) -> (WebSocketReader<S>, WebSocketWriter<S>) {
-        let shared = Arc::new(Mutex::new(self.inner));
+        let mut inner = self.inner;
+        inner.write_wakers = Some(Arc::default());
+        let shared = Arc::new(Mutex::new(inner));
         (WebSocketReader { shared: Arc::clone(&shared), ended: self.ended }, WebSocketWriter { shared })
     }
 }

@@ -1,0 +1,300 @@
+#!/usr/bin/env bash
+# End-to-end loopback comparison: rfc6455 (tokio and blocking adapters)
+# against tokio-tungstenite, fastwebsockets and tokio-websockets, then the
+# criterion micro benchmarks of benches/peers (if present).
+#
+#   benches/compare.sh [--quick|--full]     (default --quick)
+#
+# Every measurement starts a fresh echo server (benches/e2e echo_server) on
+# 127.0.0.1:0, reads its port back from its `listening on ADDR` line, and
+# runs benches/e2e loadgen against it; server and load generator are both
+# pinned to CPU 0 (`taskset -c 0`), so each server gets the same one core
+# shared with the same client. The servers are interleaved (A B C D E,
+# A B C D E, ...) so drift hits them all alike. Throughput is the best of
+# the rounds; latency and memory the lowest of the rounds.
+#
+# Rows: mode x message size x connections.
+#   pingpong  one message in flight per connection
+#   flood     64 messages in flight per connection (capped at 1 MiB)
+#   latency   1000 msgs/s in total over 10 connections; p50/p99 round trip
+#   idle      N idle connections; server RSS growth per connection (KiB)
+# Ratios are written so that > 1 means rfc6455 is better: ours/peer for
+# msgs/s, peer/ours for latency and memory.
+set -euo pipefail
+
+usage() { echo "usage: $0 [--quick|--full]" >&2; exit 2; }
+PROFILE=quick
+case "${1:-}" in
+  "" | --quick) PROFILE=quick ;;
+  --full) PROFILE=full ;;
+  *) usage ;;
+esac
+[[ $# -le 1 ]] || usage
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+E2E=$HERE/e2e
+IMPLS=(rfc6455-tokio rfc6455-blocking tungstenite fastwebsockets tokio-websockets)
+OURS=rfc6455-tokio
+START_TIME=$SECONDS
+
+if [[ $PROFILE == full ]]; then
+  ROUNDS=2 SECS=4 WARMUP=0.5 IDLE_CONNS=10000 IDLE_HOLD=3
+  ROWS=()
+  for mode in pingpong flood; do
+    for size in 20 1024 16384; do
+      for conns in 10 100 500; do ROWS+=("$mode $size $conns"); done
+    done
+  done
+  ROWS+=("latency 20 10" "latency 16384 10" "idle 20 $IDLE_CONNS")
+else
+  ROUNDS=1 SECS=1 WARMUP=0.5 IDLE_CONNS=1000 IDLE_HOLD=1.5
+  ROWS=("pingpong 20 100" "flood 20 100" "pingpong 16384 100" "flood 16384 100" "latency 20 10" "idle 20 $IDLE_CONNS")
+fi
+LATENCY_RATE=1000
+
+command -v taskset >/dev/null || { echo "compare.sh: taskset (util-linux) is required" >&2; exit 1; }
+
+# --- build -------------------------------------------------------------------
+echo "== building benches/e2e (release)"
+cargo build --release --locked --manifest-path "$E2E/Cargo.toml"
+BIN=${CARGO_TARGET_DIR:-$E2E/target}/release
+[[ -x $BIN/echo_server && -x $BIN/loadgen ]] || { echo "compare.sh: binaries not found in $BIN" >&2; exit 1; }
+
+# --- file descriptors for the idle row ---------------------------------------
+# Server and load generator each hold one descriptor per connection.
+hard=$(ulimit -Hn)
+if [[ $hard == unlimited ]]; then ulimit -n 1048576 2>/dev/null || ulimit -n 65536; else ulimit -n "$hard"; fi
+soft=$(ulimit -n)
+if ((soft < IDLE_CONNS + 256)); then
+  new=$((soft - 256))
+  echo "compare.sh: open-file limit is $soft (hard $hard): idle row uses $new connections instead of $IDLE_CONNS"
+  ROWS=("${ROWS[@]/idle 20 $IDLE_CONNS/idle 20 $new}")
+  IDLE_CONNS=$new
+fi
+
+# --- processes -----------------------------------------------------------------
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/rfc6455-e2e.XXXXXX")
+SERVER_PID=""
+LOADGEN_PID=""
+# shellcheck disable=SC2317 # called from the EXIT trap
+cleanup() {
+  local pid
+  for pid in "$LOADGEN_PID" "$SERVER_PID"; do
+    if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
+      kill "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    fi
+  done
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Starts a fresh server on CPU 0; sets SERVER_PID and ADDR.
+start_server() {
+  local impl=$1 i
+  : >"$TMP/server.out"
+  taskset -c 0 "$BIN/echo_server" --impl "$impl" --addr 127.0.0.1:0 >"$TMP/server.out" 2>"$TMP/server.err" &
+  SERVER_PID=$! # taskset execs the server: same pid
+  ADDR=""
+  for ((i = 0; i < 200; i++)); do
+    ADDR=$(sed -n 's/^listening on //p' "$TMP/server.out")
+    [[ -n $ADDR ]] && return 0
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.025
+  done
+  echo "compare.sh: $impl server did not start: $(cat "$TMP/server.err")" >&2
+  return 1
+}
+
+stop_server() {
+  if [[ -n $SERVER_PID ]]; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=""
+  fi
+}
+
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+
+# Extracts key=value from a RESULT line.
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
+
+FAILURES=0
+fail() { # row impl message
+  echo "  FAILED: $1 / $2: $3" >&2
+  [[ -s $TMP/server.err ]] && sed 's/^/    server: /' "$TMP/server.err" >&2
+  FAILURES=$((FAILURES + 1))
+}
+
+# Results: row <TAB> kind <TAB> impl <TAB> value1 <TAB> value2
+RESULTS=$TMP/results.tsv
+: >"$RESULTS"
+
+measure() { # mode size conns impl row
+  local mode=$1 size=$2 conns=$3 impl=$4 row=$5 out line
+  if ! start_server "$impl"; then
+    stop_server
+    printf '%s\t%s\t%s\tFAIL\tFAIL\n' "$row" "$mode" "$impl" >>"$RESULTS"
+    fail "$row" "$impl" "server start"
+    return 0
+  fi
+  if [[ $mode == idle ]]; then
+    sleep 0.2
+    local before after ready="" i
+    before=$(rss_kib "$SERVER_PID")
+    : >"$TMP/loadgen.out" # no stale READY from the previous run
+    taskset -c 0 "$BIN/loadgen" --addr "$ADDR" --mode idle --conns "$conns" --size "$size" --secs "$IDLE_HOLD" \
+      >"$TMP/loadgen.out" 2>"$TMP/loadgen.err" &
+    LOADGEN_PID=$!
+    for ((i = 0; i < 1200; i++)); do # up to 60 s to open the connections
+      ready=$(grep -m1 '^READY' "$TMP/loadgen.out" || true)
+      [[ -n $ready ]] && break
+      kill -0 "$LOADGEN_PID" 2>/dev/null || break
+      sleep 0.05
+    done
+    if [[ -n $ready ]]; then
+      sleep 1
+      after=$(rss_kib "$SERVER_PID")
+    fi
+    if [[ -z $ready ]] || ! wait "$LOADGEN_PID"; then
+      kill "$LOADGEN_PID" 2>/dev/null || true
+      wait "$LOADGEN_PID" 2>/dev/null || true
+      LOADGEN_PID=""
+      printf '%s\t%s\t%s\tFAIL\tFAIL\n' "$row" "$mode" "$impl" >>"$RESULTS"
+      fail "$row" "$impl" "$(cat "$TMP/loadgen.err")"
+      stop_server
+      return 0
+    fi
+    LOADGEN_PID=""
+    local per_conn
+    per_conn=$(awk -v a="$after" -v b="$before" -v n="$conns" 'BEGIN { printf "%.1f", (a - b) / n }')
+    printf '%s\t%s\t%s\t%s\t%s\n' "$row" "$mode" "$impl" "$per_conn" "$conns" >>"$RESULTS"
+    printf '  %-18s %8s KiB/conn (RSS %s -> %s KiB)\n' "$impl" "$per_conn" "$before" "$after"
+  else
+    local extra=()
+    [[ $mode == latency ]] && extra=(--rate "$LATENCY_RATE")
+    local limit
+    limit=$(awk -v s="$SECS" -v w="$WARMUP" 'BEGIN { printf "%d", s + w + 60 }')
+    if out=$(timeout "$limit" taskset -c 0 "$BIN/loadgen" --addr "$ADDR" --mode "$mode" --conns "$conns" \
+      --size "$size" --secs "$SECS" --warmup "$WARMUP" "${extra[@]}" 2>"$TMP/loadgen.err") &&
+      line=$(grep -m1 '^RESULT' <<<"$out"); then
+      local stalled
+      stalled=$(field stalled_conns "$line")
+      if [[ $mode == latency ]]; then
+        printf '%s\t%s\t%s\t%s\t%s\n' "$row" "$mode" "$impl" "$(field p50_us "$line")" "$(field p99_us "$line")" >>"$RESULTS"
+        printf '  %-18s p50 %8s us  p99 %8s us\n' "$impl" "$(field p50_us "$line")" "$(field p99_us "$line")"
+      else
+        printf '%s\t%s\t%s\t%s\t%s\n' "$row" "$mode" "$impl" "$(field msgs_per_s "$line")" "$(field mb_per_s "$line")" >>"$RESULTS"
+        printf '  %-18s %10s msgs/s %9s MB/s  p50 %8s us  p99 %9s us%s\n' "$impl" "$(field msgs_per_s "$line")" \
+          "$(field mb_per_s "$line")" "$(field p50_us "$line")" "$(field p99_us "$line")" \
+          "$([[ $stalled != 0 ]] && echo "  ($stalled conns got no echo)")"
+      fi
+    else
+      printf '%s\t%s\t%s\tFAIL\tFAIL\n' "$row" "$mode" "$impl" >>"$RESULTS"
+      fail "$row" "$impl" "loadgen: $(cat "$TMP/loadgen.err")"
+    fi
+  fi
+  if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+    fail "$row" "$impl" "the server died"
+  fi
+  stop_server
+}
+
+# --- run -------------------------------------------------------------------------
+echo "== end-to-end echo, $PROFILE: ${#ROWS[@]} rows x ${#IMPLS[@]} servers x $ROUNDS round(s)," \
+  "${SECS}s measured after ${WARMUP}s warm-up; server and loadgen on CPU 0 ($(nproc) CPUs, $(uname -r))"
+E2E_START=$SECONDS
+for spec in "${ROWS[@]}"; do
+  read -r mode size conns <<<"$spec"
+  row="$mode ${size}B x$conns"
+  for ((round = 1; round <= ROUNDS; round++)); do
+    echo "-- $row, round $round"
+    for impl in "${IMPLS[@]}"; do
+      measure "$mode" "$size" "$conns" "$impl" "$row"
+    done
+  done
+done
+E2E_SECS=$((SECONDS - E2E_START))
+
+# --- table -----------------------------------------------------------------------
+echo
+echo "== end-to-end results ($PROFILE, $ROUNDS round(s); msgs/s: best of rounds; latency, memory: lowest of rounds)"
+echo "   MB/s = echoed payload, 10^6 bytes/s one way. Ratios: > 1 means rfc6455 is better."
+echo "   tok = rfc6455-tokio, blk = rfc6455-blocking; tung = tokio-tungstenite, fws = fastwebsockets, tws = tokio-websockets"
+awk -F'\t' -v impls="${IMPLS[*]}" -v ours="$OURS" '
+  function better(kind, a, b) { return kind == "pingpong" || kind == "flood" ? a > b : a < b }
+  function num(x) { return x != "" && x != "FAIL" }
+  function fmt(x) { return num(x) ? (x >= 1000 ? sprintf("%.0f", x) : sprintf("%.2f", x)) : (x == "" ? "-" : x) }
+  # ratio so that > 1 means `a` (ours) is better than `b`
+  function ratio(kind, a, b) {
+    if (!num(a) || !num(b) || a == 0 || b == 0) return "-"
+    return sprintf("%.2f", (kind == "pingpong" || kind == "flood") ? a / b : b / a)
+  }
+  BEGIN { n = split(impls, imp, " ") }
+  {
+    key = $1 SUBSEP $3
+    if (!($1 in kindof)) { order[++rows] = $1; kindof[$1] = $2 }
+    if (!num($4)) { if (!(key in v1)) { v1[key] = "FAIL"; v2[key] = "FAIL" }; next }
+    if (!num(v1[key])) { v1[key] = $4; v2[key] = $5; next }
+    if ($2 == "pingpong" || $2 == "flood") {
+      if ($4 > v1[key]) { v1[key] = $4; v2[key] = $5 }
+    } else {
+      if ($4 < v1[key]) v1[key] = $4
+      if ($2 == "latency" && $5 < v2[key]) v2[key] = $5
+    }
+  }
+  END {
+    printf "%-28s", "row"
+    for (i = 1; i <= n; i++) printf " %16s", imp[i]
+    printf "  %8s %8s %8s  %8s %8s  %s\n", "tok/tung", "tok/fws", "tok/tws", "tok/best", "blk/best", "best peer"
+    min_ratio = ""; min_row = ""
+    for (r = 1; r <= rows; r++) {
+      row = order[r]; kind = kindof[row]
+      nlines = 1
+      if (kind == "pingpong" || kind == "flood") { label[1] = "msgs/s"; label[2] = "MB/s"; nlines = 2 }
+      else if (kind == "latency") { label[1] = "p50 us"; label[2] = "p99 us"; nlines = 2 }
+      else { label[1] = "KiB/conn" }
+      for (l = 1; l <= nlines; l++) {
+        best = ""; bestname = "-"
+        for (i = 1; i <= n; i++) {
+          val[i] = (l == 1 ? v1[row SUBSEP imp[i]] : v2[row SUBSEP imp[i]])
+          if (imp[i] ~ /^rfc6455/) { if (imp[i] == ours) o = val[i]; else ob = val[i]; continue }
+          if (num(val[i]) && (best == "" || better(kind, val[i], best))) { best = val[i]; bestname = imp[i] }
+        }
+        printf "%-28s", (l == 1 ? row : "") " " label[l]
+        for (i = 1; i <= n; i++) printf " %16s", fmt(val[i])
+        if (l == 2 && (kind == "pingpong" || kind == "flood")) { printf "\n"; continue } # MB/s: same ratios
+        # val[3..5]: tungstenite, fastwebsockets, tokio-websockets (the IMPLS order)
+        printf "  %8s %8s %8s  %8s %8s  %s\n", ratio(kind, o, val[3]), ratio(kind, o, val[4]), ratio(kind, o, val[5]),
+          ratio(kind, o, best), ratio(kind, ob, best), bestname
+        if (l == 1 && (kind == "pingpong" || kind == "flood")) {
+          x = ratio(kind, o, best)
+          if (x == "-") { min_ratio = "FAIL"; min_row = row }
+          else if (min_ratio != "FAIL" && (min_ratio == "" || x + 0 < min_ratio + 0)) { min_ratio = x; min_row = row }
+        }
+      }
+    }
+    printf "min ratio vs best peer: %s (%s)\n", (min_ratio == "" ? "-" : min_ratio), min_row
+  }' "$RESULTS"
+echo "(end-to-end part took ${E2E_SECS}s)"
+
+# --- micro benchmarks ------------------------------------------------------------
+STATUS=0
+if [[ -x $HERE/peers/run.sh ]]; then
+  echo
+  # Same flag as ours; a run.sh that knows no --full runs its full set without one.
+  PEER_ARGS=("--$PROFILE")
+  if [[ $PROFILE == full ]] && ! grep -q -e '--full' "$HERE/peers/run.sh"; then PEER_ARGS=(); fi
+  echo "== benches/peers/run.sh ${PEER_ARGS[*]}"
+  "$HERE/peers/run.sh" "${PEER_ARGS[@]}" || { echo "compare.sh: benches/peers/run.sh failed" >&2; STATUS=1; }
+else
+  echo "(benches/peers/run.sh not found or not executable: micro benchmarks skipped)"
+fi
+
+echo "(compare.sh --$PROFILE took $((SECONDS - START_TIME))s including the build)"
+if ((FAILURES > 0)); then
+  echo "compare.sh: $FAILURES measurement(s) failed, see above" >&2
+  STATUS=1
+fi
+exit "$STATUS"

@@ -1,0 +1,241 @@
+//! Echo server for the end-to-end benchmark: every text and binary message
+//! comes back unchanged, with one of five WebSocket implementations.
+//!
+//! `echo_server --impl IMPL [--addr 127.0.0.1:0]` prints `listening on ADDR`
+//! once it accepts, then serves until killed.
+//!
+//! IMPL is `rfc6455-tokio`, `rfc6455-blocking`, `tungstenite`
+//! (tokio-tungstenite), `fastwebsockets` or `tokio-websockets`.
+//!
+//! Common ground: every tokio server runs on a single-threaded runtime
+//! (`new_current_thread`), every accepted socket gets `TCP_NODELAY`, nobody
+//! negotiates compression (rfc6455 is built without `deflate`; the peers
+//! never offer it), and every library keeps its default limits, which all
+//! admit far more than the 16 KiB messages the benchmark sends. Each
+//! connection is a plain `tokio::spawn`ed task, so tokio's cooperative
+//! budget makes a busy connection yield to the others. (fastwebsockets' and
+//! tokio-websockets' own echo examples wrap connections in
+//! `tokio::task::unconstrained`; under flood that let one connection starve
+//! the rest here, so no server uses it.) Errors on a connection (the load
+//! generator exits without a close handshake) end that connection silently.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const IMPLS: &str = "rfc6455-tokio, rfc6455-blocking, tungstenite, fastwebsockets, tokio-websockets";
+
+#[derive(Clone, Copy, Debug)]
+enum Impl {
+    Rfc6455Tokio,
+    Rfc6455Blocking,
+    Tungstenite,
+    FastWebSockets,
+    TokioWebSockets,
+}
+
+impl Impl {
+    fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "rfc6455-tokio" => Self::Rfc6455Tokio,
+            "rfc6455-blocking" => Self::Rfc6455Blocking,
+            "tungstenite" => Self::Tungstenite,
+            "fastwebsockets" => Self::FastWebSockets,
+            "tokio-websockets" => Self::TokioWebSockets,
+            _ => return None,
+        })
+    }
+}
+
+fn parse_args() -> Result<(Impl, SocketAddr), String> {
+    let mut imp = None;
+    let mut addr = SocketAddr::from(([127, 0, 0, 1], 0));
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = || it.next().ok_or(format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--impl" => {
+                let name = value()?;
+                imp = Some(Impl::parse(&name).ok_or(format!("unknown --impl {name:?}; one of {IMPLS}"))?);
+            }
+            "--addr" => {
+                let v = value()?;
+                addr = v.parse().map_err(|e| format!("invalid --addr {v:?}: {e}"))?;
+            }
+            other => return Err(format!("unknown argument {other:?}; usage: echo_server --impl IMPL [--addr ADDR]")),
+        }
+    }
+    Ok((imp.ok_or(format!("--impl is required: one of {IMPLS}"))?, addr))
+}
+
+fn announce(addr: SocketAddr) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "listening on {addr}");
+    let _ = out.flush();
+}
+
+/// The echo loop for the three `Stream + Sink` libraries (rfc6455's tokio
+/// adapter, tokio-tungstenite, tokio-websockets), written the same way for
+/// each: a data message is `feed`ed (queued, no flush), and the sink is
+/// flushed only when the next message is not immediately available. A burst
+/// of requests that arrived together is therefore answered with one write.
+/// This is what `StreamExt::forward` does on split halves, without the lock
+/// that splitting puts between the halves.
+async fn echo_sink<W, M, E>(mut ws: W, is_data: fn(&M) -> bool) -> Result<(), E>
+where
+    W: Stream<Item = Result<M, E>> + Sink<M, Error = E> + Unpin,
+{
+    loop {
+        // One poll: `Some` if a message (or the end) is ready without waiting.
+        let next = match ws.next().now_or_never() {
+            Some(next) => next,
+            None => {
+                ws.flush().await?;
+                ws.next().await
+            }
+        };
+        match next {
+            Some(Ok(message)) if is_data(&message) => ws.feed(message).await?,
+            Some(Ok(_)) => {} // control frames: each library answers pings itself
+            Some(Err(err)) => return Err(err),
+            None => return ws.flush().await,
+        }
+    }
+}
+
+/// rfc6455, tokio adapter: `accept` with the default `Config`, then the
+/// shared feed-and-flush-when-idle loop over its `Stream + Sink` impl. Its
+/// stream yields only text and binary messages; pings are answered inside.
+async fn rfc6455_tokio(tcp: TcpStream) -> Result<(), rfc6455::io::Error> {
+    let ws = rfc6455::io::tokio::accept(tcp).await?;
+    echo_sink(ws, |_: &rfc6455::Message| true).await
+}
+
+/// tokio-tungstenite: `accept_async` with the default `WebSocketConfig`
+/// (128 KiB read buffer, writes buffered up to 128 KiB before they go out),
+/// then the shared loop. tungstenite queues the pong for a ping itself.
+async fn tungstenite(tcp: TcpStream) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+    let ws = tokio_tungstenite::accept_async(tcp).await?;
+    echo_sink(ws, |m: &tokio_tungstenite::tungstenite::Message| m.is_text() || m.is_binary()).await
+}
+
+/// tokio-websockets: `ServerBuilder::accept` with default `Config`/`Limits`
+/// (its sink flushes by itself once 8 KiB are queued), then the shared loop.
+/// Note that its `Stream` itself tries to write out queued frames before it
+/// reads the next one, so in practice each echo still costs its own write;
+/// that is the library's choice, not the loop's.
+async fn tokio_websockets(tcp: TcpStream) -> Result<(), tokio_websockets::Error> {
+    let (_request, ws) = tokio_websockets::ServerBuilder::new().accept(tcp).await?;
+    echo_sink(ws, |m: &tokio_websockets::Message| m.is_text() || m.is_binary()).await
+}
+
+/// fastwebsockets, as its README and `examples/echo_server.rs` do it: the
+/// upgrade through a hyper 1 HTTP/1 connection (`upgrade::upgrade` plus
+/// `with_upgrades`), then `read_frame`/`write_frame` on a `FragmentCollector`
+/// with automatic pong and close. fastwebsockets has no write queue: each
+/// `write_frame` is written out at once (vectored above 1 KiB), so there is
+/// no batching to exploit.
+mod fws {
+    use fastwebsockets::{upgrade, FragmentCollector, OpCode, WebSocketError};
+    use http_body_util::Empty;
+    use hyper::body::{Bytes, Incoming};
+    use hyper::{Request, Response};
+    use tokio::net::TcpStream;
+
+    async fn echo(fut: upgrade::UpgradeFut) -> Result<(), WebSocketError> {
+        let mut ws = FragmentCollector::new(fut.await?);
+        loop {
+            let frame = ws.read_frame().await?;
+            match frame.opcode {
+                OpCode::Close => return Ok(()),
+                OpCode::Text | OpCode::Binary => ws.write_frame(frame).await?,
+                _ => {}
+            }
+        }
+    }
+
+    async fn upgrade(mut request: Request<Incoming>) -> Result<Response<Empty<Bytes>>, WebSocketError> {
+        let (response, fut) = upgrade::upgrade(&mut request)?;
+        tokio::task::spawn(async move {
+            let _ = echo(fut).await;
+        });
+        Ok(response)
+    }
+
+    pub(crate) async fn serve(tcp: TcpStream) -> Result<(), hyper::Error> {
+        let io = hyper_util::rt::TokioIo::new(tcp);
+        hyper::server::conn::http1::Builder::new()
+            .serve_connection(io, hyper::service::service_fn(upgrade))
+            .with_upgrades()
+            .await
+    }
+}
+
+async fn serve_tokio(imp: Impl, addr: SocketAddr) -> std::io::Result<()> {
+    let listener = TcpListener::bind(addr).await?;
+    announce(listener.local_addr()?);
+    loop {
+        let (tcp, _) = listener.accept().await?;
+        tcp.set_nodelay(true)?;
+        tokio::spawn(async move {
+            // A connection's error ends that connection only.
+            let _ = match imp {
+                Impl::Rfc6455Tokio => rfc6455_tokio(tcp).await.map_err(drop),
+                Impl::Tungstenite => tungstenite(tcp).await.map_err(drop),
+                Impl::TokioWebSockets => tokio_websockets(tcp).await.map_err(drop),
+                Impl::FastWebSockets => fws::serve(tcp).await.map_err(drop),
+                Impl::Rfc6455Blocking => unreachable!("served by serve_blocking"),
+            };
+        });
+    }
+}
+
+/// rfc6455, blocking adapter: a thread per connection running the
+/// `read()`/`send()` loop of the crate's examples/echo_server.rs. The
+/// blocking adapter has no queue-without-writing call (`send` writes at
+/// once), so each echo is its own write.
+fn serve_blocking(addr: SocketAddr) -> std::io::Result<()> {
+    use rfc6455::io::blocking;
+    let listener = std::net::TcpListener::bind(addr)?;
+    announce(listener.local_addr()?);
+    for tcp in listener.incoming() {
+        let tcp = tcp?;
+        std::thread::Builder::new().spawn(move || -> Result<(), rfc6455::io::Error> {
+            tcp.set_nodelay(true)?;
+            let mut ws = blocking::accept(tcp)?;
+            ws.set_stream_hooks(blocking::StreamHooks::tcp());
+            while let Some(message) = ws.read()? {
+                ws.send(message)?;
+            }
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let (imp, addr) = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("echo_server: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match imp {
+        Impl::Rfc6455Blocking => serve_blocking(addr),
+        _ => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .and_then(|rt| rt.block_on(serve_tokio(imp, addr))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("echo_server: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

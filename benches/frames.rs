@@ -19,6 +19,19 @@ fn text_payload(len: usize) -> Vec<u8> {
     b"The quick brown fox jumps over the lazy dog. ".iter().copied().cycle().take(len).collect()
 }
 
+/// Text with multi-byte characters (Greek, CJK, emoji) among ASCII, `len`
+/// bytes or a few less (it ends on a character boundary).
+fn mixed_text_payload(len: usize) -> Vec<u8> {
+    let mut text = String::with_capacity(len);
+    for c in "Καλημέρα κόσμε, 你好世界 🦀 the quick brown fox. ".chars().cycle() {
+        if text.len() + c.len_utf8() > len {
+            break;
+        }
+        text.push(c);
+    }
+    text.into_bytes()
+}
+
 /// One masked client frame (as a server receives it).
 fn masked_frame(opcode: OpCode, payload: &[u8]) -> Vec<u8> {
     let mut wire = Vec::with_capacity(payload.len() + 14);
@@ -51,9 +64,12 @@ fn receive_text(c: &mut Criterion) {
     let mut group = c.benchmark_group("connection_receive_text");
     let now = Instant::now();
     let config = Config::default();
-    for (len, name) in SIZES {
-        let wire = masked_frame(OpCode::Text, &text_payload(len));
-        group.throughput(Throughput::Bytes(len as u64));
+    let inputs = SIZES.iter().flat_map(|&(len, name)| {
+        [(text_payload(len), format!("ascii/{name}")), (mixed_text_payload(len), format!("mixed/{name}"))]
+    });
+    for (payload, name) in inputs {
+        let wire = masked_frame(OpCode::Text, &payload);
+        group.throughput(Throughput::Bytes(payload.len() as u64));
         group.bench_function(name, |b| {
             let mut conn = Connection::new(Role::Server, &config, now);
             b.iter(|| {

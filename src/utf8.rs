@@ -124,10 +124,12 @@ impl PartialEq<&str> for Utf8Bytes {
 /// Validates UTF-8 that arrives in pieces, failing as soon as a sequence is
 /// impossible rather than at the end.
 ///
-/// It keeps at most three bytes of an unfinished code point between pieces.
-/// Each piece is checked with `std::str::from_utf8`, which rejects overlong
-/// forms, surrogates and code points above U+10FFFF, and which reports a
-/// truncated sequence at the end of its input separately from an invalid one.
+/// It keeps at most three bytes of an unfinished code point between pieces:
+/// a piece is split before a sequence it cuts off, the whole part is checked
+/// in one pass (SIMD for all but short pieces), and the cut-off part is
+/// checked as a prefix with `std::str::from_utf8`, which tells a truncated
+/// sequence from an impossible one. Both reject overlong forms, surrogates
+/// and code points above U+10FFFF.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Utf8Validator {
     pending: [u8; 4],
@@ -142,43 +144,47 @@ impl Utf8Validator {
     /// Checks the next piece of the text.
     #[inline]
     pub(crate) fn feed(&mut self, mut input: &[u8]) -> Result<(), InvalidUtf8> {
-        // Most text is ASCII: a word-at-a-time check is far cheaper than full
-        // validation, especially for short messages.
-        if self.pending_len == 0 && input.is_ascii() {
-            return Ok(());
-        }
         if self.pending_len > 0 {
-            let width = sequence_width(self.pending[0]);
-            let take = (width - self.pending_len).min(input.len());
-            let (head, rest) = input.split_at(take);
-            let end = self.pending_len + take;
-            if let Some(slot) = self.pending.get_mut(self.pending_len..end) {
-                slot.copy_from_slice(head);
-            }
-            let candidate = self.pending.get(..end).unwrap_or_default();
-            match std::str::from_utf8(candidate) {
-                Ok(_) => self.pending_len = 0,
-                Err(err) if err.error_len().is_none() => {
-                    // Still a valid prefix; `input` is exhausted.
-                    self.pending_len = end;
-                    return Ok(());
-                }
-                Err(_) => return Err(InvalidUtf8),
-            }
-            input = rest;
+            input = self.complete_pending(input)?;
         }
-        match std::str::from_utf8(input) {
-            Ok(_) => Ok(()),
-            Err(err) if err.error_len().is_none() => {
-                let tail = input.get(err.valid_up_to()..).unwrap_or_default();
-                self.pending_len = tail.len();
-                if let Some(slot) = self.pending.get_mut(..tail.len()) {
-                    slot.copy_from_slice(tail);
-                }
-                Ok(())
-            }
-            Err(_) => Err(InvalidUtf8),
+        // A sequence cut off at the end is checked as a prefix and kept; the
+        // rest must be complete UTF-8.
+        let cut = incomplete_tail_start(input);
+        let (whole, tail) = input.split_at(cut);
+        if !is_valid(whole) {
+            return Err(InvalidUtf8);
         }
+        if !tail.is_empty() {
+            match std::str::from_utf8(tail) {
+                Err(err) if err.valid_up_to() == 0 && err.error_len().is_none() => {}
+                _ => return Err(InvalidUtf8),
+            }
+            self.pending_len = tail.len();
+            if let Some(slot) = self.pending.get_mut(..tail.len()) {
+                slot.copy_from_slice(tail);
+            }
+        }
+        Ok(())
+    }
+
+    /// Completes the code point left unfinished by the previous piece;
+    /// returns the rest of `input`.
+    fn complete_pending<'a>(&mut self, input: &'a [u8]) -> Result<&'a [u8], InvalidUtf8> {
+        let width = sequence_width(self.pending[0]);
+        let take = (width - self.pending_len).min(input.len());
+        let (head, rest) = input.split_at(take);
+        let end = self.pending_len + take;
+        if let Some(slot) = self.pending.get_mut(self.pending_len..end) {
+            slot.copy_from_slice(head);
+        }
+        let candidate = self.pending.get(..end).unwrap_or_default();
+        match std::str::from_utf8(candidate) {
+            Ok(_) => self.pending_len = 0,
+            // Still a valid prefix; `input` is exhausted.
+            Err(err) if err.error_len().is_none() => self.pending_len = end,
+            Err(_) => return Err(InvalidUtf8),
+        }
+        Ok(rest)
     }
 
     /// Checks that the text ended on a code point boundary, and resets.
@@ -200,6 +206,39 @@ fn sequence_width(lead: u8) -> usize {
         0xF0..=0xF4 => 4,
         0xE0..=0xEF => 3,
         _ => 2,
+    }
+}
+
+/// Where a multi-byte sequence that `bytes` cuts off begins, or
+/// `bytes.len()` if the last sequence is complete (or not a sequence at all:
+/// then the full check rejects it). Looks at the last three bytes only.
+fn incomplete_tail_start(bytes: &[u8]) -> usize {
+    for back in 1..=bytes.len().min(3) {
+        let at = bytes.len() - back;
+        let byte = bytes.get(at).copied().unwrap_or(0);
+        if byte & 0xC0 != 0x80 {
+            // The last lead (or ASCII) byte: is its sequence longer than what is here?
+            let width = match byte {
+                0xC2..=0xDF => 2,
+                0xE0..=0xEF => 3,
+                0xF0..=0xF4 => 4,
+                _ => 1,
+            };
+            return if width > back { at } else { bytes.len() };
+        }
+    }
+    bytes.len()
+}
+
+/// Whole-input validation: an ASCII check for short input (cheapest for
+/// small messages), SIMD (`simdutf8`, which picks AVX2/SSE4.2/NEON at run
+/// time) for the rest.
+#[inline]
+fn is_valid(bytes: &[u8]) -> bool {
+    if bytes.len() < 64 {
+        bytes.is_ascii() || std::str::from_utf8(bytes).is_ok()
+    } else {
+        simdutf8::basic::from_utf8(bytes).is_ok()
     }
 }
 
@@ -241,6 +280,31 @@ mod tests {
                     assert_eq!(validate_in_pieces(input, &[a, b]), expected, "{input:?} cut at {a},{b}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn agrees_with_std_on_long_inputs_cut_anywhere() {
+        // Past 64 bytes the SIMD path runs; corrupt one byte at a time and
+        // cut the text at every position around the damage.
+        let text = "Καλημέρα κόσμε, 你好世界 🦀 plain ascii to pad it out past sixty-four bytes".repeat(2);
+        let bytes = text.as_bytes();
+        for damage_at in (0..bytes.len()).step_by(7) {
+            for bad in [0xFF, 0x80, 0xC0, 0xED, 0xF4] {
+                let mut input = bytes.to_vec();
+                input[damage_at] = bad;
+                let expected = std::str::from_utf8(&input).is_ok();
+                for cut in (damage_at.saturating_sub(4)..(damage_at + 5).min(input.len())).chain([0, 70, 100]) {
+                    assert_eq!(
+                        validate_in_pieces(&input, &[cut]),
+                        expected,
+                        "damage {bad:#x} at {damage_at}, cut {cut}"
+                    );
+                }
+            }
+        }
+        for cut in 0..=bytes.len() {
+            assert!(validate_in_pieces(bytes, &[cut, cut + 65]), "valid text cut at {cut}");
         }
     }
 

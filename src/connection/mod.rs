@@ -20,7 +20,7 @@ pub use event::{Event, Message};
 pub use state::State;
 
 use crate::extensions::Deflater;
-use crate::frame::{encode_frame, CloseCode, DataKind, Frame, FrameDecoder, FrameHeader, MaskKey, OpCode, Progress};
+use crate::frame::{apply_mask, CloseCode, DataKind, Frame, FrameDecoder, FrameHeader, MaskKey, OpCode, Progress};
 use crate::utf8::Utf8Validator;
 use crate::{CloseReason, Config, ProtocolError, TimeoutKind, UsageError};
 use close::{truncate_utf8, ControlPayload};
@@ -650,7 +650,16 @@ impl Connection {
             Role::Client => Some(MaskKey::from(self.rng.next_u32())),
             Role::Server => None,
         };
-        encode_frame(&mut self.send, opcode, fin, rsv, mask, payload);
+        let header = FrameHeader { fin, rsv, opcode, mask, payload_len: payload.len() as u64 };
+        self.send.reserve(header.encoded_len() + payload.len());
+        header.encode(&mut self.send);
+        let start = self.send.len();
+        self.send.extend_from_slice(payload);
+        if let (Some(key), Some(queued)) = (mask, self.send.get_mut(start..)) {
+            // Copy, then mask in place: both run at memory speed, faster
+            // than masking on the way in through a small block.
+            apply_mask(queued, key, 0);
+        }
     }
 }
 

@@ -26,7 +26,7 @@ use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
-use super::{end_of_stream, read_into, server_step, Error, ServerStep, READ_CHUNK};
+use super::{end_of_stream, read_into, server_step, Error, ReadSize, ServerStep, READ_CHUNK};
 use crate::handshake::{Accept, ClientHandshake, ClientRequest, Reject, Response, ServerHandshake, UpgradeRequest};
 use crate::{CloseCode, Config, Connection, Event, Message, Status, UsageError};
 
@@ -62,6 +62,7 @@ pub struct WebSocket<S> {
     hooks: Option<StreamHooks<S>>,
     /// The read timeout last given to the stream, to skip redundant calls.
     read_timeout: Option<Duration>,
+    read_size: ReadSize,
     finished: bool,
 }
 
@@ -69,7 +70,7 @@ impl<S: Read + Write> WebSocket<S> {
     /// Wraps a connection whose handshake is done (bytes that came with the
     /// handshake must already be in it).
     pub fn from_connection(stream: S, conn: Connection) -> Self {
-        Self { stream, conn, hooks: None, read_timeout: None, finished: false }
+        Self { stream, conn, hooks: None, read_timeout: None, read_size: ReadSize::new(), finished: false }
     }
 
     /// Lets the adapter set read timeouts and shut the stream down; see [`StreamHooks`].
@@ -198,11 +199,15 @@ impl<S: Read + Write> WebSocket<S> {
     fn fill(&mut self) -> io::Result<()> {
         let now = Instant::now();
         self.arm_read_timeout(now)?;
-        let result = read_into(self.conn.recv_buffer(READ_CHUNK), READ_CHUNK, |buf| self.stream.read(buf));
+        let want = self.read_size.get();
+        let result = read_into(self.conn.recv_buffer(want), want, |buf| self.stream.read(buf));
         let now = Instant::now();
         match result {
             Ok(0) => self.conn.handle_eof(now),
-            Ok(_) => self.conn.handle_received(now),
+            Ok(n) => {
+                self.read_size.record(n);
+                self.conn.handle_received(now);
+            }
             Err(err) if err.kind() == ErrorKind::Interrupted => {}
             Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 // A read timeout (ours or the caller's) or a non-blocking stream.

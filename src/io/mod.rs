@@ -22,8 +22,37 @@ use bytes::BytesMut;
 use crate::handshake::{Accept, Reject, ServerHandshake, UpgradeRequest};
 use crate::{CloseReason, Connection, HandshakeError, Status, UsageError};
 
-/// How many bytes an adapter asks the stream for at a time.
+/// How many bytes an adapter asks the stream for at a time during the
+/// handshake, and at first after it.
 pub(crate) const READ_CHUNK: usize = 16 << 10;
+
+/// How much an adapter asks the stream for per read: it doubles while reads
+/// come back full (a busy peer: fewer, larger reads) up to `MAX`, and halves
+/// back towards [`READ_CHUNK`] when they come back mostly empty.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ReadSize(usize);
+
+impl ReadSize {
+    const MAX: usize = 128 << 10;
+
+    pub(crate) fn new() -> Self {
+        Self(READ_CHUNK)
+    }
+
+    /// The size of the next read.
+    pub(crate) fn get(self) -> usize {
+        self.0
+    }
+
+    /// Takes note that a read of `self.get()` bytes returned `n`.
+    pub(crate) fn record(&mut self, n: usize) {
+        if n >= self.0 {
+            self.0 = (self.0 * 2).min(Self::MAX);
+        } else if n < self.0 / 4 {
+            self.0 = (self.0 / 2).max(READ_CHUNK);
+        }
+    }
+}
 
 /// An error from an adapter.
 #[derive(Debug, thiserror::Error)]
@@ -130,4 +159,29 @@ pub(crate) fn read_into(
     let filled = result.as_ref().map_or(0, |n| (*n).min(max));
     buf.truncate(start + filled);
     result.map(|_| filled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_size_grows_while_reads_come_back_full_and_shrinks_when_idle() {
+        let mut size = ReadSize::new();
+        assert_eq!(size.get(), READ_CHUNK);
+        let mut seen = Vec::new();
+        for _ in 0..6 {
+            size.record(size.get());
+            seen.push(size.get());
+        }
+        assert_eq!(seen, [32 << 10, 64 << 10, 128 << 10, 128 << 10, 128 << 10, 128 << 10]);
+        // A read that comes back a quarter full or more keeps the size.
+        size.record(ReadSize::MAX / 4);
+        assert_eq!(size.get(), ReadSize::MAX);
+        // Mostly empty reads halve it, never below the starting size.
+        for _ in 0..10 {
+            size.record(100);
+        }
+        assert_eq!(size.get(), READ_CHUNK);
+    }
 }

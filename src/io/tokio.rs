@@ -43,7 +43,7 @@ use futures_core::Stream;
 use futures_sink::Sink;
 use tokio_util::io::poll_read_buf;
 
-use super::{end_of_stream, server_step, Error, ServerStep, READ_CHUNK};
+use super::{end_of_stream, server_step, Error, ReadSize, ServerStep, READ_CHUNK};
 use crate::handshake::{Accept, ClientHandshake, ClientRequest, Reject, Response, ServerHandshake, UpgradeRequest};
 use crate::{CloseCode, Config, Connection, Event, Message, State, Status, UsageError};
 
@@ -73,12 +73,21 @@ struct Inner<S> {
     timer_deadline: Option<Instant>,
     /// Set once split: both halves may write, so writes wake them all.
     write_wakers: Option<Arc<WriteWakers>>,
+    read_size: ReadSize,
     finished: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     fn new(stream: S, conn: Connection) -> Self {
-        Self { stream, conn, timer: None, timer_deadline: None, write_wakers: None, finished: false }
+        Self {
+            stream,
+            conn,
+            timer: None,
+            timer_deadline: None,
+            write_wakers: None,
+            read_size: ReadSize::new(),
+            finished: false,
+        }
     }
 
     /// The run loop until the next message, the end of the stream, or a wait.
@@ -117,9 +126,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         if self.poll_timer(cx).is_ready() {
             return Poll::Ready(Ok(()));
         }
-        match ready!(poll_read_buf(Pin::new(&mut self.stream), cx, self.conn.recv_buffer(READ_CHUNK)))? {
+        let want = self.read_size.get();
+        match ready!(poll_read_buf(Pin::new(&mut self.stream), cx, self.conn.recv_buffer(want)))? {
             0 => self.conn.handle_eof(now()),
-            _ => self.conn.handle_received(now()),
+            n => {
+                self.read_size.record(n);
+                self.conn.handle_received(now());
+            }
         }
         Poll::Ready(Ok(()))
     }

@@ -339,6 +339,26 @@ fn send_queues_despite_would_block_and_flush_surfaces_it() {
 }
 
 #[test]
+fn feed_batches_replies_until_read_has_to_wait() {
+    // Three messages arrive in one read; echoing them with `feed` writes
+    // nothing until `read` runs out of buffered input, then one write.
+    let texts = ["one", "two", "three"];
+    let input: Vec<u8> = texts.iter().flat_map(|t| client_frame(OpCode::Text, true, t.as_bytes())).collect();
+    let mut ws = server_ws(Mock::new(input));
+    for text in texts {
+        let message = ws.read().unwrap().unwrap();
+        assert_eq!(message, Message::from(text));
+        ws.feed(message).unwrap();
+        assert_eq!(ws.get_ref().write_calls, 0, "fed {text}: nothing written yet");
+    }
+    let err = ws.read().unwrap_err();
+    assert!(is_would_block(&err), "{err:?}");
+    assert_eq!(ws.get_ref().write_calls, 1, "all three replies in one write");
+    let expected: Vec<_> = texts.iter().map(|t| (OpCode::Text, t.as_bytes().to_vec())).collect();
+    assert_eq!(frames_sent_by_server(&ws.get_ref().output), expected);
+}
+
+#[test]
 fn send_into_a_full_write_buffer_surfaces_would_block_and_does_not_queue() {
     let mut config = config();
     config.write_buffer_limit = 16;

@@ -121,16 +121,27 @@ impl<S: Read + Write> WebSocket<S> {
     /// [`flush`](Self::flush) when the stream is writable. An `Err` means it
     /// was not queued.
     pub fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
+        self.feed(message)?;
+        self.flush_queued()
+    }
+
+    /// Queues a message without writing it: it goes out, with everything
+    /// queued before and after it, in one write at the next [`read`](Self::read)
+    /// that has to wait for the stream, or at [`send`](Self::send) or
+    /// [`flush`](Self::flush). For answering a burst of messages with one
+    /// system call (e.g. an echo loop: `read`, `feed`, `read`, ...).
+    ///
+    /// If the write buffer is over `Config::write_buffer_limit`, queued bytes
+    /// are written first; an `Err` means the message was not queued.
+    pub fn feed(&mut self, message: impl Into<Message>) -> Result<(), Error> {
         let message = message.into();
         match self.conn.send(&message) {
-            Ok(()) => {}
             Err(UsageError::WriteBufferFull { .. }) => {
                 self.write_out()?;
-                self.conn.send(&message)?;
+                Ok(self.conn.send(&message)?)
             }
-            Err(err) => return Err(err.into()),
+            other => Ok(other?),
         }
-        self.flush_queued()
     }
 
     /// Starts the close handshake with `code` and `reason`; keep calling

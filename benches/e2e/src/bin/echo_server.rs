@@ -193,10 +193,11 @@ async fn serve_tokio(imp: Impl, addr: SocketAddr) -> std::io::Result<()> {
     }
 }
 
-/// rfc6455, blocking adapter: a thread per connection running the
-/// `read()`/`send()` loop of the crate's examples/echo_server.rs. The
-/// blocking adapter has no queue-without-writing call (`send` writes at
-/// once), so each echo is its own write.
+/// rfc6455, blocking adapter: a thread per connection running a
+/// `read()`/`feed()` loop: `feed` queues the echo without writing, and
+/// `read` writes everything queued in one call before it waits for the
+/// socket, so a burst of messages is answered with one write (the adapter's
+/// documented batching; `send` would write each echo at once).
 fn serve_blocking(addr: SocketAddr) -> std::io::Result<()> {
     use rfc6455::io::blocking;
     let listener = std::net::TcpListener::bind(addr)?;
@@ -208,7 +209,7 @@ fn serve_blocking(addr: SocketAddr) -> std::io::Result<()> {
             let mut ws = blocking::accept(tcp)?;
             ws.set_stream_hooks(blocking::StreamHooks::tcp());
             while let Some(message) = ws.read()? {
-                ws.send(message)?;
+                ws.feed(message)?;
             }
             Ok(())
         })?;

@@ -63,6 +63,33 @@ fn recv_buffer_path_gives_the_same_events_as_handle_read() {
 }
 
 #[test]
+fn releasing_idle_buffers_between_any_two_bytes_loses_nothing() {
+    // An adapter releases the buffers whenever a read would wait, which can
+    // be anywhere in a frame; also with a reply still queued.
+    let mut wire = client_frame(OpCode::Text, false, "héllo ".as_bytes());
+    wire.extend(client_frame(OpCode::Ping, true, b"ping"));
+    wire.extend(client_frame(OpCode::Continuation, true, &[b'w'; 300]));
+    let mut reference = Connection::new(Role::Server, &config(), Instant::now());
+    reference.handle_read(&wire, Instant::now());
+    let expected = events(&mut reference);
+    let expected_out = take_transmit(&mut reference);
+    assert_eq!(expected.len(), 2, "{expected:?}");
+    for step in [1, 2, 7, 150] {
+        let mut conn = Connection::new(Role::Server, &config(), Instant::now());
+        let mut got = Vec::new();
+        for piece in wire.chunks(step) {
+            conn.release_idle_buffers();
+            conn.recv_buffer(piece.len()).put_slice(piece);
+            conn.handle_received(Instant::now());
+            got.extend(events(&mut conn));
+        }
+        conn.release_idle_buffers();
+        assert_eq!(got, expected, "pieces of {step}");
+        assert_eq!(take_transmit(&mut conn), expected_out, "pieces of {step}: the pong survives");
+    }
+}
+
+#[test]
 fn tampering_with_the_recv_buffer_cannot_panic() {
     let wire = client_frame(OpCode::Binary, true, &[9; 300]);
     for cut in [0, 1, 5, 8, 100] {

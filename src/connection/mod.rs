@@ -96,7 +96,8 @@ pub struct Connection {
     /// Reused buffer for compressed payloads.
     scratch: Vec<u8>,
 
-    rng: StdRng,
+    /// Masking keys; only clients mask, so servers have none.
+    rng: Option<Box<StdRng>>,
     auto_pong: bool,
     write_buffer_limit: usize,
     close_timeout: Duration,
@@ -115,7 +116,11 @@ impl Connection {
     /// [`ServerHandshake`](crate::handshake::ServerHandshake) build one for you
     /// with those bytes already in place.
     pub fn new(role: Role, config: &Config, now: Instant) -> Self {
-        Self::from_parts(role, config, now, BytesMut::new(), BytesMut::new(), config.rng())
+        let rng = match role {
+            Role::Client => Some(config.rng()),
+            Role::Server => None,
+        };
+        Self::from_parts(role, config, now, BytesMut::new(), BytesMut::new(), rng)
     }
 
     /// A connection that starts with `recv` already received and `send`
@@ -126,7 +131,7 @@ impl Connection {
         now: Instant,
         recv: BytesMut,
         send: BytesMut,
-        rng: StdRng,
+        rng: Option<StdRng>,
     ) -> Self {
         let mut decoder = FrameDecoder::new(role, config.max_frame_size);
         decoder.set_accept_unmasked(config.accept_unmasked_frames);
@@ -148,7 +153,7 @@ impl Connection {
             deflater: None,
             outgoing_compressed: false,
             scratch: Vec::new(),
-            rng,
+            rng: rng.map(Box::new),
             auto_pong: config.auto_pong,
             write_buffer_limit: config.write_buffer_limit,
             close_timeout: config.close_timeout,
@@ -320,6 +325,19 @@ impl Connection {
         self.send.advance(written.min(self.send.len()));
         if self.send.is_empty() && self.send.capacity() > self.write_buffer_limit.max(MIN_RETAINED) {
             // Give back the memory of an exceptionally large message.
+            self.send = BytesMut::new();
+        }
+    }
+
+    /// Gives back the memory of the receive and send buffers while they hold
+    /// no bytes. Call it when the transport has nothing to read: an idle
+    /// connection then holds no buffer memory (the next read or send
+    /// allocates again). The adapters do this whenever a read would wait.
+    pub fn release_idle_buffers(&mut self) {
+        if self.recv.is_empty() {
+            self.recv = BytesMut::new();
+        }
+        if self.send.is_empty() {
             self.send = BytesMut::new();
         }
     }
@@ -647,7 +665,10 @@ impl Connection {
 
     fn encode(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: &[u8]) {
         let mask = match self.role {
-            Role::Client => Some(MaskKey::from(self.rng.next_u32())),
+            Role::Client => {
+                let rng = self.rng.get_or_insert_with(|| Box::new(rand::make_rng()));
+                Some(MaskKey::from(rng.next_u32()))
+            }
             Role::Server => None,
         };
         let header = FrameHeader { fin, rsv, opcode, mask, payload_len: payload.len() as u64 };

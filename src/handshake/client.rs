@@ -374,7 +374,8 @@ impl ClientHandshake {
     pub fn into_connection(self, now: Instant) -> Result<Connection, UsageError> {
         match self.outcome {
             Some(Ok(_response)) => {
-                let conn = Connection::from_parts(Role::Client, &self.config, now, self.recv.buf, self.send, self.rng);
+                let conn =
+                    Connection::from_parts(Role::Client, &self.config, now, self.recv.buf, self.send, Some(self.rng));
                 #[cfg(feature = "deflate")]
                 let conn = match (_response.deflate, &self.config.deflate) {
                     (Some(params), Some(config)) => conn.with_deflate(&params, config),

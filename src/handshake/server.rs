@@ -465,7 +465,7 @@ impl ServerHandshake {
         accept.write(request.key(), &mut send);
         let recv = std::mem::take(&mut self.recv.buf);
         self.answered = true;
-        let conn = Connection::from_parts(Role::Server, &self.config, now, recv, send, self.config.rng());
+        let conn = Connection::from_parts(Role::Server, &self.config, now, recv, send, None);
         #[cfg(feature = "deflate")]
         let conn = match deflate {
             Some((params, config)) => conn.with_deflate(params, config),

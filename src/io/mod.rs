@@ -44,6 +44,11 @@ impl ReadSize {
         self.0
     }
 
+    /// Recent reads came back full: the peer sends faster than we read.
+    pub(crate) fn is_busy(self) -> bool {
+        self.0 > READ_CHUNK
+    }
+
     /// Takes note that a read of `self.get()` bytes returned `n`.
     pub(crate) fn record(&mut self, n: usize) {
         if n >= self.0 {

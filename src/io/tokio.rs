@@ -127,7 +127,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             return Poll::Ready(Ok(()));
         }
         let want = self.read_size.get();
-        match ready!(poll_read_buf(Pin::new(&mut self.stream), cx, self.conn.recv_buffer(want)))? {
+        let read = poll_read_buf(Pin::new(&mut self.stream), cx, self.conn.recv_buffer(want));
+        if read.is_pending() && !self.read_size.is_busy() {
+            // Nothing to read and not busy: an idle connection keeps no
+            // buffer memory. (A busy one keeps its buffers, or it would
+            // reallocate them between bursts.)
+            self.conn.release_idle_buffers();
+        }
+        match ready!(read)? {
             0 => self.conn.handle_eof(now()),
             n => {
                 self.read_size.record(n);

@@ -76,6 +76,25 @@ fn range_in(whole: &[u8], part: &[u8]) -> Range<usize> {
     start..start + part.len()
 }
 
+/// Up to this many headers (the default limit), httparse's scratch space
+/// lives on the stack.
+const STACK_HEADERS: usize = 64;
+
+/// Scratch space for `max_headers` headers: the stack array when it is big
+/// enough, else a heap one.
+fn header_storage<'a, 'h>(
+    on_stack: &'a mut [httparse::Header<'h>; STACK_HEADERS],
+    on_heap: &'a mut Vec<httparse::Header<'h>>,
+    max_headers: usize,
+) -> &'a mut [httparse::Header<'h>] {
+    if max_headers <= STACK_HEADERS {
+        on_stack.get_mut(..max_headers).unwrap_or_default()
+    } else {
+        on_heap.resize(max_headers, httparse::EMPTY_HEADER);
+        on_heap
+    }
+}
+
 fn map_httparse(err: httparse::Error, max_headers: usize) -> HandshakeError {
     HandshakeError::Http(match err {
         httparse::Error::TooManyHeaders => return HandshakeError::TooManyHeaders { limit: max_headers },
@@ -107,8 +126,9 @@ pub(crate) struct StatusLine {
 impl Head {
     /// Parses a complete request head.
     pub(crate) fn parse_request(bytes: Bytes, max_headers: usize) -> Result<(RequestLine, Head), HandshakeError> {
-        let mut storage = vec![httparse::EMPTY_HEADER; max_headers];
-        let mut request = httparse::Request::new(&mut storage);
+        let mut on_stack = [httparse::EMPTY_HEADER; STACK_HEADERS];
+        let mut on_heap = Vec::new();
+        let mut request = httparse::Request::new(header_storage(&mut on_stack, &mut on_heap, max_headers));
         match request.parse(&bytes) {
             Ok(httparse::Status::Complete(_)) => {}
             Ok(httparse::Status::Partial) => return Err(HandshakeError::Http(HttpParseError::NewLine)),
@@ -125,8 +145,9 @@ impl Head {
 
     /// Parses a complete response head.
     pub(crate) fn parse_response(bytes: Bytes, max_headers: usize) -> Result<(StatusLine, Head), HandshakeError> {
-        let mut storage = vec![httparse::EMPTY_HEADER; max_headers];
-        let mut response = httparse::Response::new(&mut storage);
+        let mut on_stack = [httparse::EMPTY_HEADER; STACK_HEADERS];
+        let mut on_heap = Vec::new();
+        let mut response = httparse::Response::new(header_storage(&mut on_stack, &mut on_heap, max_headers));
         match response.parse(&bytes) {
             Ok(httparse::Status::Complete(_)) => {}
             Ok(httparse::Status::Partial) => return Err(HandshakeError::Http(HttpParseError::NewLine)),
@@ -170,7 +191,10 @@ impl Head {
 
     /// The values of every header called `name` (case-insensitively), in order.
     pub(crate) fn values<'a, 'n>(&'a self, name: &'n str) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n> {
-        self.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+        self.headers
+            .iter()
+            .filter(move |(n, _)| self.slice(n).eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| self.slice(v))
     }
 
     /// The value of a header that may appear at most once.

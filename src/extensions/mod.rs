@@ -17,7 +17,7 @@ pub(crate) use no_deflate::{Deflater, InflateError, Inflater};
 
 use std::fmt;
 
-use crate::handshake::is_token;
+use crate::handshake::{is_tchar, is_token};
 
 /// One extension in a `Sec-WebSocket-Extensions` header: a name and its parameters.
 ///
@@ -156,7 +156,8 @@ impl<'a> Parser<'a> {
             self.pos += 1;
         }
         match self.input.get(start..self.pos) {
-            Some(token) if !token.is_empty() => Ok(String::from_utf8_lossy(token).into_owned()),
+            // Token characters are ASCII: the conversion cannot fail.
+            Some(token) if !token.is_empty() => Ok(token.iter().map(|&b| char::from(b)).collect()),
             _ => Err(self.error(problem)),
         }
     }
@@ -232,10 +233,6 @@ impl<'a> Parser<'a> {
             list.push(ExtensionOffer { name, params });
         }
     }
-}
-
-fn is_tchar(byte: u8) -> bool {
-    is_token(&[byte])
 }
 
 #[cfg(test)]

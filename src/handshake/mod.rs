@@ -30,28 +30,33 @@ pub const VERSION: &str = "13";
 
 /// Whether `bytes` is a non-empty HTTP token (RFC 7230 §3.2.6).
 pub(crate) fn is_token(bytes: &[u8]) -> bool {
-    !bytes.is_empty()
-        && bytes.iter().all(|&b| {
-            b.is_ascii_alphanumeric()
-                || matches!(
-                    b,
-                    b'!' | b'#'
-                        | b'$'
-                        | b'%'
-                        | b'&'
-                        | b'\''
-                        | b'*'
-                        | b'+'
-                        | b'-'
-                        | b'.'
-                        | b'^'
-                        | b'_'
-                        | b'`'
-                        | b'|'
-                        | b'~'
-                )
-        })
+    !bytes.is_empty() && bytes.iter().all(|&b| is_tchar(b))
 }
+
+/// Whether `byte` may appear in an HTTP token.
+#[inline]
+pub(crate) fn is_tchar(byte: u8) -> bool {
+    TCHAR.get(usize::from(byte)).copied().unwrap_or(false)
+}
+
+/// `TCHAR[b]`: whether byte `b` is a token character (one lookup per byte).
+// Built at compile time, where an out-of-range index or cast would be a
+// compile error, not a panic.
+#[allow(clippy::indexing_slicing, clippy::cast_possible_truncation)]
+static TCHAR: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
+            );
+        b += 1;
+    }
+    table
+};
 
 /// Whether `bytes` may be sent as a header value (no CR, LF or NUL, which
 /// would let a value inject headers).

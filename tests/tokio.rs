@@ -686,6 +686,69 @@ impl tokio::io::AsyncWrite for YieldOnceWriter {
     }
 }
 
+/// Counts `poll_write` calls that wrote something; everything goes to the duplex.
+struct CountingWriter {
+    io: DuplexStream,
+    writes: usize,
+}
+
+impl tokio::io::AsyncRead for CountingWriter {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for CountingWriter {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        let result = Pin::new(&mut self.io).poll_write(cx, buf);
+        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
+            self.writes += 1;
+        }
+        result
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+#[tokio::test]
+async fn feed_batches_replies_until_recv_has_to_wait() {
+    bounded(async {
+        let (io, mut peer) = duplex(1 << 16);
+        let stream = CountingWriter { io, writes: 0 };
+        let mut ws = WebSocketStream::from_connection(stream, Connection::new(Role::Server, &config(), tokio_now()));
+        let texts = ["one", "two", "three"];
+        let burst: Vec<u8> = texts.iter().flat_map(|t| client_frame(OpCode::Text, true, t.as_bytes())).collect();
+        peer.write_all(&burst).await.unwrap();
+        for text in texts {
+            let message = ws.recv().await.unwrap().unwrap();
+            assert_eq!(message, Message::from(text));
+            ws.feed(message).await.unwrap();
+            assert_eq!(ws.get_mut().writes, 0, "fed {text}: nothing written yet");
+        }
+        // The next recv has nothing buffered: it writes the batch, then waits.
+        assert!(tokio::time::timeout(Duration::from_millis(50), ws.recv()).await.is_err());
+        assert_eq!(ws.get_mut().writes, 1, "all three replies in one write");
+        let mut out = vec![0u8; 64];
+        let n = peer.read(&mut out).await.unwrap();
+        let mut decoder = FrameDecoder::new(Role::Client, 1 << 20);
+        let mut buf = BytesMut::from(&out[..n]);
+        for text in texts {
+            let frame = decoder.decode(&mut buf).unwrap().expect("a whole frame");
+            assert_eq!(&frame.payload[..], text.as_bytes());
+        }
+        assert!(buf.is_empty());
+    })
+    .await;
+}
+
 /// Counts wakeups.
 #[derive(Default)]
 struct WakeCounter(AtomicUsize);

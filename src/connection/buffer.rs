@@ -10,7 +10,7 @@
 use bytes::BytesMut;
 
 /// Smallest capacity a growing buffer gets.
-pub(crate) const MIN_CAPACITY: usize = 8 << 10;
+pub(crate) const MIN_CAPACITY: usize = 2 << 10;
 
 /// Makes room for `additional` more bytes in `buf`. Reuses consumed space at
 /// the front when possible; otherwise reallocates to twice the capacity,
@@ -43,7 +43,7 @@ mod tests {
                 capacities.push(buf.capacity());
             }
         }
-        assert_eq!(capacities, [8192, 16384, 32768, 65536, 100_000]);
+        assert_eq!(capacities, [2048, 4096, 8192, 16384, 32768, 65536, 100_000]);
     }
 
     #[test]

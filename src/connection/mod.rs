@@ -330,14 +330,16 @@ impl Connection {
     }
 
     /// Gives back the memory of the receive and send buffers while they hold
-    /// no bytes. Call it when the transport has nothing to read: an idle
-    /// connection then holds no buffer memory (the next read or send
-    /// allocates again). The adapters do this whenever a read would wait.
+    /// no bytes, unless they are small (up to 2 KiB each: keeping those
+    /// spares a reallocation per message on a quiet connection). Call it
+    /// when the transport has nothing to read and the peer is not busy; the
+    /// adapters do. An idle connection then holds at most 4 KiB of buffers,
+    /// whatever it received before.
     pub fn release_idle_buffers(&mut self) {
-        if self.recv.is_empty() {
+        if self.recv.is_empty() && self.recv.capacity() > buffer::MIN_CAPACITY {
             self.recv = BytesMut::new();
         }
-        if self.send.is_empty() {
+        if self.send.is_empty() && self.send.capacity() > buffer::MIN_CAPACITY {
             self.send = BytesMut::new();
         }
     }

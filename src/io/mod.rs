@@ -23,12 +23,16 @@ use crate::handshake::{Accept, Reject, ServerHandshake, UpgradeRequest};
 use crate::{CloseReason, Connection, HandshakeError, Status, UsageError};
 
 /// How many bytes an adapter asks the stream for at a time during the
-/// handshake, and at first after it.
+/// handshake.
 pub(crate) const READ_CHUNK: usize = 16 << 10;
+
+/// The smallest read once the connection is open: enough for most messages,
+/// small enough that a quiet connection's buffer stays at 2 KiB.
+const MIN_READ: usize = 2 << 10;
 
 /// How much an adapter asks the stream for per read: it doubles while reads
 /// come back full (a busy peer: fewer, larger reads) up to `MAX` (256 KiB),
-/// and halves back towards [`READ_CHUNK`] when they come back mostly empty.
+/// and halves back towards `MIN_READ` (2 KiB) when they come back mostly empty.
 /// Measured on loopback with 100 connections flooding 16 KiB messages:
 /// 16 KiB reads 29k msgs/s, up to 128 KiB 59k, up to 256 KiB 63k.
 #[derive(Debug, Clone, Copy)]
@@ -38,7 +42,7 @@ impl ReadSize {
     const MAX: usize = 256 << 10;
 
     pub(crate) fn new() -> Self {
-        Self(READ_CHUNK)
+        Self(MIN_READ)
     }
 
     /// The size of the next read.
@@ -48,7 +52,7 @@ impl ReadSize {
 
     /// Recent reads came back full: the peer sends faster than we read.
     pub(crate) fn is_busy(self) -> bool {
-        self.0 > READ_CHUNK
+        self.0 > MIN_READ
     }
 
     /// Takes note that a read of `self.get()` bytes returned `n`.
@@ -56,7 +60,7 @@ impl ReadSize {
         if n >= self.0 {
             self.0 = (self.0 * 2).min(Self::MAX);
         } else if n < self.0 / 4 {
-            self.0 = (self.0 / 2).max(READ_CHUNK);
+            self.0 = (self.0 / 2).max(MIN_READ);
         }
     }
 }
@@ -175,13 +179,15 @@ mod tests {
     #[test]
     fn read_size_grows_while_reads_come_back_full_and_shrinks_when_idle() {
         let mut size = ReadSize::new();
-        assert_eq!(size.get(), READ_CHUNK);
+        assert_eq!(size.get(), MIN_READ);
+        assert!(!size.is_busy());
         let mut seen = Vec::new();
-        for _ in 0..6 {
+        for _ in 0..9 {
             size.record(size.get());
-            seen.push(size.get());
+            seen.push(size.get() >> 10);
         }
-        assert_eq!(seen, [32 << 10, 64 << 10, 128 << 10, 256 << 10, 256 << 10, 256 << 10]);
+        assert_eq!(seen, [4, 8, 16, 32, 64, 128, 256, 256, 256]);
+        assert!(size.is_busy());
         // A read that comes back a quarter full or more keeps the size.
         size.record(ReadSize::MAX / 4);
         assert_eq!(size.get(), ReadSize::MAX);
@@ -189,6 +195,7 @@ mod tests {
         for _ in 0..10 {
             size.record(100);
         }
-        assert_eq!(size.get(), READ_CHUNK);
+        assert_eq!(size.get(), MIN_READ);
+        assert!(!size.is_busy());
     }
 }

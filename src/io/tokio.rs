@@ -253,7 +253,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// Queues a message (waiting for room under `Config::write_buffer_limit`
     /// first) and writes it out. Cancel-safe: see the module docs.
     pub async fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
-        send(&mut self.inner, message.into()).await
+        feed(&mut self.inner, message.into()).await?;
+        Ok(poll_fn(|cx| self.inner.poll_write_out(cx)).await?)
+    }
+
+    /// Queues a message (waiting for room under `Config::write_buffer_limit`
+    /// first) without writing it: it goes out, with everything queued before
+    /// and after it, in one write at the next [`recv`](Self::recv) that has
+    /// to wait for the stream, or at [`send`](Self::send) or
+    /// [`flush`](Self::flush). For answering a burst of messages with one
+    /// system call: `recv`, `feed`, `recv`, ... (`SinkExt::feed` does the
+    /// same). Cancel-safe like `send`.
+    pub async fn feed(&mut self, message: impl Into<Message>) -> Result<(), Error> {
+        feed(&mut self.inner, message.into()).await
     }
 
     /// Starts the close handshake; keep calling [`recv`](Self::recv) until it
@@ -289,10 +301,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     }
 }
 
-async fn send<S: AsyncRead + AsyncWrite + Unpin>(inner: &mut Inner<S>, message: Message) -> Result<(), Error> {
+async fn feed<S: AsyncRead + AsyncWrite + Unpin>(inner: &mut Inner<S>, message: Message) -> Result<(), Error> {
     poll_fn(|cx| inner.poll_room(cx)).await?;
-    inner.conn.send(&message)?;
-    Ok(poll_fn(|cx| inner.poll_write_out(cx)).await?)
+    Ok(inner.conn.send(&message)?)
 }
 
 /// The read half of a split [`WebSocketStream`].
@@ -322,10 +333,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketReader<S> {
 impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketWriter<S> {
     /// As [`WebSocketStream::send`]. Cancel-safe in the same way.
     pub async fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
+        self.feed(message).await?;
+        self.flush().await
+    }
+
+    /// As [`WebSocketStream::feed`]: queued bytes go out at the next `recv`
+    /// of the read half that waits for the stream, or at `send` or `flush`.
+    pub async fn feed(&mut self, message: impl Into<Message>) -> Result<(), Error> {
         let message = message.into();
         poll_fn(|cx| locked(&self.shared, |inner| inner.poll_room(cx))).await?;
-        locked(&self.shared, |inner| inner.conn.send(&message))?;
-        self.flush().await
+        Ok(locked(&self.shared, |inner| inner.conn.send(&message))?)
     }
 
     /// As [`WebSocketStream::close`]; the read half completes the handshake.

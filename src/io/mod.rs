@@ -51,6 +51,7 @@ impl ReadSize {
     }
 
     /// Recent reads came back full: the peer sends faster than we read.
+    #[cfg(any(feature = "tokio", test))]
     pub(crate) fn is_busy(self) -> bool {
         self.0 > MIN_READ
     }

@@ -72,7 +72,7 @@ pub fn apply_mask(buf: &mut [u8], key: MaskKey, offset: usize) {
         // `is_x86_feature_detected!` just confirmed.
         #[allow(unsafe_code)]
         unsafe {
-            mask_words_avx2(rest, key, offset + head)
+            mask_words_avx2(rest, key, offset.wrapping_add(head))
         };
         return;
     }
@@ -191,6 +191,17 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn any_offset_is_accepted_even_next_to_usize_max() {
+        // Only `offset % 4` matters; a huge offset must not overflow.
+        let key = MaskKey([1, 2, 3, 4]);
+        let mut buf = vec![0u8; 300];
+        apply_mask(&mut buf[1..], key, usize::MAX);
+        let mut expected = vec![0u8; 299];
+        naive(&mut expected, key, 3);
+        assert_eq!(&buf[1..], &expected[..]);
     }
 
     #[test]

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Judges Autobahn|Testsuite reports; exits non-zero unless every expected case passed.
 
-    check.py --expect N --run NAME REPORTDIR AGENT [--run NAME REPORTDIR AGENT ...] [--quiet]
+    check.py --expect N --run NAME REPORTDIR AGENT [--run NAME REPORTDIR AGENT ...]
+             [--expect-for NAME N ...] [--quiet]
 
 REPORTDIR is a wstest `outdir`; its index.json maps agent -> case id -> result. AGENT `-` means
 "the only agent in the report". wstest exits 0 even when cases fail, and even when it never reached
-the testee (index.json is then `{}` or missing), so this script is what decides.
+the testee (index.json is then `{}` or missing), so this script is what decides. Every run must
+have N cases, or the number --expect-for gives for it.
 
 A case passes when its `behavior` and its `behaviorClose` are both OK or INFORMATIONAL (wstest
 marks 7.1.6, 7.13.1 and 7.13.2 INFORMATIONAL for everyone). FAILED, WRONG CODE, UNCLEAN,
@@ -141,12 +143,22 @@ def main():
                         help="number of cases every run must have (517 for all cases)")
     parser.add_argument("--run", nargs=3, action="append", required=True,
                         metavar=("NAME", "REPORTDIR", "AGENT"), help="a run to judge")
+    parser.add_argument("--expect-for", nargs=2, action="append", default=[],
+                        metavar=("NAME", "N"), help="the number of cases of run NAME, if not N")
     parser.add_argument("--quiet", action="store_true", help="no table, only problems and totals")
     args = parser.parse_args()
 
     runs = [Run(*spec) for spec in args.run]
+    expect = {run.name: args.expect for run in runs}
+    for name, count in args.expect_for:
+        if name not in expect:
+            parser.error("--expect-for names no run: %s" % name)
+        try:
+            expect[name] = int(count)
+        except ValueError:
+            parser.error("--expect-for %s: not a number: %s" % (name, count))
     for run in runs:
-        run.load(args.expect)
+        run.load(expect[run.name])
         run.judge()
 
     if not args.quiet:
@@ -154,8 +166,8 @@ def main():
         print()
         for run in runs:
             print("%s: agent %s, %d of %d cases, %d passed, %d failed  (%s)" % (
-                run.name, run.agent, len(run.cases), args.expect, run.passed,
-                run.failed(args.expect), os.path.join(run.report_dir, "index.html")))
+                run.name, run.agent, len(run.cases), expect[run.name], run.passed,
+                run.failed(expect[run.name]), os.path.join(run.report_dir, "index.html")))
 
     failing = [(run, case) for run in runs for case in run.failing]
     if failing:
@@ -170,7 +182,7 @@ def main():
             print("error: %s: %s" % (run.name, error))
 
     passed = sum(run.passed for run in runs)
-    failed = sum(run.failed(args.expect) for run in runs)
+    failed = sum(run.failed(expect[run.name]) for run in runs)
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed or errors else 0
 

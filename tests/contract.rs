@@ -5,9 +5,10 @@
 
 mod common;
 
+use std::io::IoSlice;
 use std::time::Instant;
 
-use bytes::BufMut;
+use bytes::{BufMut, Bytes};
 use common::*;
 use rfc6455::frame::OpCode;
 use rfc6455::{CloseCode, Connection, DataKind, Event, Message, Role};
@@ -190,4 +191,99 @@ fn the_documented_run_loop_sends_the_close_frame_of_a_protocol_error() {
     let mut decoder = rfc6455::frame::FrameDecoder::new(Role::Client, 1 << 20);
     let frame = decoder.decode(&mut bytes::BytesMut::from(&outbox[..])).unwrap().unwrap();
     assert_eq!(close_code_of(&frame), Some(1002));
+}
+
+/// Bytes that differ from position to position.
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
+}
+
+// ----- vectored transmit ---------------------------------------------------------------------------------------------
+
+/// Queues a mix of small frames, shared payloads and copied payloads.
+fn queue_mix(conn: &mut Connection, big: &Bytes) -> Vec<Message> {
+    let text = Message::from("x".repeat(5000));
+    conn.send_text("a").unwrap();
+    conn.send(&Message::Binary(big.clone())).unwrap();
+    conn.ping(b"p").unwrap();
+    conn.send(&text).unwrap();
+    conn.send_binary(&[1; 5000]).unwrap();
+    conn.send(&Message::Binary(Bytes::from_static(&[2; 100]))).unwrap();
+    vec![
+        Message::from("a"),
+        Message::Binary(big.clone()),
+        text,
+        Message::Binary(vec![1; 5000].into()),
+        Message::Binary(vec![2; 100].into()),
+    ]
+}
+
+/// Writes the queue out through `poll_transmit_vectored` in writes of at most
+/// `max_write` bytes, as a transport with partial writes would; returns the
+/// bytes and whether a slice pointed into `shared`.
+fn write_vectored(conn: &mut Connection, max_write: usize, shared: &Bytes) -> (Vec<u8>, bool) {
+    let (mut wire, mut aliased) = (Vec::new(), false);
+    for _ in 0..100_000 {
+        let mut slices = [IoSlice::new(&[]); 4];
+        let filled = conn.poll_transmit_vectored(&mut slices);
+        if filled == 0 {
+            return (wire, aliased);
+        }
+        let mut written = 0;
+        for slice in &slices[..filled] {
+            aliased |= shared.as_ptr_range().contains(&slice.as_ptr());
+            let take = slice.len().min(max_write - written);
+            wire.extend_from_slice(&slice[..take]);
+            written += take;
+        }
+        conn.advance_transmit(written);
+    }
+    panic!("the queue never drained");
+}
+
+#[test]
+fn vectored_transmit_shares_large_payloads_in_frame_order() {
+    let big = Bytes::from(pattern(20_000));
+    for max_write in [1, 3, 4096, 1 << 20] {
+        let mut server = Connection::new(Role::Server, &config(), Instant::now());
+        server.set_vectored_transmit(true);
+        let expected = queue_mix(&mut server, &big);
+        let queued = server.buffered_amount();
+        assert!(server.poll_transmit().len() < queued, "the big payload is a run of its own");
+        let (wire, aliased) = write_vectored(&mut server, max_write, &big);
+        assert!(aliased, "the 20 KB payload was written from the caller's Bytes, not a copy");
+        assert_eq!(wire.len(), queued);
+        assert_eq!(server.buffered_amount(), 0);
+        let (events, _) = feed(Role::Client, &config(), &wire);
+        let messages: Vec<Message> =
+            events.into_iter().filter_map(|e| if let Event::Message(m) = e { Some(m) } else { None }).collect();
+        assert_eq!(messages, expected, "writes of {max_write}");
+    }
+}
+
+#[test]
+fn without_vectored_transmit_everything_is_one_copied_run() {
+    let big = Bytes::from(pattern(20_000));
+    let mut server = Connection::new(Role::Server, &config(), Instant::now());
+    let expected = queue_mix(&mut server, &big);
+    assert_eq!(server.poll_transmit().len(), server.buffered_amount());
+    let (wire, aliased) = write_vectored(&mut server, 1 << 20, &big);
+    assert!(!aliased);
+    let (events, _) = feed(Role::Client, &config(), &wire);
+    assert_eq!(events.iter().filter(|e| matches!(e, Event::Message(_))).count(), expected.len());
+}
+
+#[test]
+fn clients_mask_a_copy_even_with_vectored_transmit() {
+    let big = Bytes::from(pattern(20_000));
+    let mut client = Connection::new(Role::Client, &config(), Instant::now());
+    client.set_vectored_transmit(true);
+    let expected = queue_mix(&mut client, &big);
+    let (wire, aliased) = write_vectored(&mut client, 1 << 20, &big);
+    assert!(!aliased, "a client never writes the caller's bytes: they must be masked");
+    assert_eq!(big, Bytes::from(pattern(20_000)), "the caller's payload is untouched");
+    let (events, _) = feed(Role::Server, &config(), &wire);
+    let messages: Vec<Message> =
+        events.into_iter().filter_map(|e| if let Event::Message(m) = e { Some(m) } else { None }).collect();
+    assert_eq!(messages, expected);
 }

@@ -686,10 +686,12 @@ impl tokio::io::AsyncWrite for YieldOnceWriter {
     }
 }
 
-/// Counts `poll_write` calls that wrote something; everything goes to the duplex.
+/// Counts write calls that wrote something; everything goes to the duplex.
+/// With `vectored`, it takes vectored writes as TCP does.
 struct CountingWriter {
     io: DuplexStream,
     writes: usize,
+    vectored: bool,
 }
 
 impl tokio::io::AsyncRead for CountingWriter {
@@ -710,6 +712,21 @@ impl tokio::io::AsyncWrite for CountingWriter {
         }
         result
     }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        assert!(self.vectored, "vectored write on a stream that said it does not write vectored");
+        let result = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
+            self.writes += 1;
+        }
+        result
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.vectored
+    }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.io).poll_flush(cx)
     }
@@ -722,7 +739,7 @@ impl tokio::io::AsyncWrite for CountingWriter {
 async fn feed_batches_replies_until_recv_has_to_wait() {
     bounded(async {
         let (io, mut peer) = duplex(1 << 16);
-        let stream = CountingWriter { io, writes: 0 };
+        let stream = CountingWriter { io, writes: 0, vectored: false };
         let mut ws = WebSocketStream::from_connection(stream, Connection::new(Role::Server, &config(), tokio_now()));
         let texts = ["one", "two", "three"];
         let burst: Vec<u8> = texts.iter().flat_map(|t| client_frame(OpCode::Text, true, t.as_bytes())).collect();
@@ -776,4 +793,44 @@ async fn a_stream_that_wakes_before_returning_pending_does_not_lose_the_wakeup()
         "the stream woke its waker before returning Pending, but the task was never woken: the wakeup was lost"
     );
     assert!(matches!(send.as_mut().poll(&mut cx), Poll::Ready(Ok(()))));
+}
+
+/// A large echo goes out in one write whether or not the stream writes
+/// vectored: the shared (uncopied) payload with `writev`, one coalesced
+/// buffer otherwise; never a frame header in a write of its own.
+#[tokio::test]
+async fn a_large_echo_leaves_in_one_write_with_or_without_vectored_writes() {
+    bounded(async {
+        for vectored in [true, false] {
+            let (io, mut peer) = duplex(1 << 20);
+            let stream = CountingWriter { io, writes: 0, vectored };
+            let mut ws =
+                WebSocketStream::from_connection(stream, Connection::new(Role::Server, &config(), tokio_now()));
+            let payloads: Vec<Vec<u8>> = (0..3).map(|i| pattern(9000 + i * 1000, i as u32)).collect();
+            for (echoed, payload) in payloads.iter().enumerate() {
+                peer.write_all(&client_frame(OpCode::Binary, true, payload)).await.unwrap();
+                let message = ws.recv().await.unwrap().unwrap();
+                ws.feed(message).await.unwrap();
+                // The next recv writes the echo, then waits.
+                assert!(tokio::time::timeout(Duration::from_millis(20), ws.recv()).await.is_err());
+                assert_eq!(ws.get_mut().writes, echoed + 1, "vectored: {vectored}");
+            }
+            let mut decoder = FrameDecoder::new(Role::Client, 1 << 20);
+            let mut buf = BytesMut::new();
+            for payload in &payloads {
+                let frame = loop {
+                    if let Some(frame) = decoder.decode(&mut buf).unwrap() {
+                        break frame;
+                    }
+                    let mut chunk = vec![0u8; 1 << 16];
+                    let n = peer.read(&mut chunk).await.unwrap();
+                    assert!(n > 0, "the echoes ended early");
+                    buf.extend_from_slice(&chunk[..n]);
+                };
+                assert_eq!(&frame.payload[..], &payload[..], "vectored: {vectored}");
+            }
+            assert!(buf.is_empty());
+        }
+    })
+    .await;
 }

@@ -7,11 +7,13 @@ mod buffer;
 mod close;
 mod event;
 mod message;
+mod send_queue;
 mod state;
 
+use std::io::IoSlice;
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use rand::rngs::StdRng;
 use rand::Rng;
 
@@ -25,6 +27,7 @@ use crate::utf8::Utf8Validator;
 use crate::{CloseReason, Config, ProtocolError, TimeoutKind, UsageError};
 use close::{truncate_utf8, ControlPayload};
 use message::MessageAssembler;
+use send_queue::{SendQueue, ZERO_COPY_MIN};
 use state::{Teardown, Transition};
 
 /// Which end of the connection we are. Clients mask what they send; servers
@@ -84,7 +87,9 @@ pub struct Connection {
     decoder: FrameDecoder,
     incoming: MessageAssembler,
 
-    send: BytesMut,
+    send: SendQueue,
+    /// Large payloads given as `Bytes` are queued without a copy.
+    vectored_transmit: bool,
     pending_pong: Option<ControlPayload>,
     /// Kind of the fragmented message we are sending, if one is open.
     outgoing: Option<DataKind>,
@@ -135,6 +140,8 @@ impl Connection {
     ) -> Self {
         let mut decoder = FrameDecoder::new(role, config.max_frame_size);
         decoder.set_accept_unmasked(config.accept_unmasked_frames);
+        let mut queue = SendQueue::default();
+        *queue.tail() = send;
         Self {
             role,
             state: State::Open,
@@ -146,7 +153,8 @@ impl Connection {
             recv,
             decoder,
             incoming: MessageAssembler::new(config.max_message_size),
-            send,
+            send: queue,
+            vectored_transmit: false,
             pending_pong: None,
             outgoing: None,
             outgoing_utf8: Utf8Validator::default(),
@@ -314,19 +322,48 @@ impl Connection {
     /// [`advance_transmit`](Self::advance_transmit) with the number of bytes
     /// written. Unwritten bytes stay queued, so partial writes and
     /// `WouldBlock` lose nothing.
+    ///
+    /// With [`set_vectored_transmit`](Self::set_vectored_transmit) on, this
+    /// is only the first of possibly several runs of queued bytes: use
+    /// [`poll_transmit_vectored`](Self::poll_transmit_vectored) to get them all.
     pub fn poll_transmit(&mut self) -> &[u8] {
         self.flush_pending_pong();
-        &self.send
+        self.send.first()
     }
 
-    /// Removes the first `written` bytes of [`poll_transmit`](Self::poll_transmit)
-    /// from the queue (clamped to what is queued).
+    /// The bytes to write now as I/O slices for a vectored write
+    /// (`writev`), in order: fills as many of `slices` as there are runs of
+    /// queued bytes and returns how many it filled (0 when there is nothing
+    /// to send). Write them, then call [`advance_transmit`](Self::advance_transmit)
+    /// with the number of bytes written. Without
+    /// [`set_vectored_transmit`](Self::set_vectored_transmit) there is at
+    /// most one run.
+    pub fn poll_transmit_vectored<'a>(&'a mut self, slices: &mut [IoSlice<'a>]) -> usize {
+        self.flush_pending_pong();
+        self.send.fill(slices)
+    }
+
+    /// Removes the first `written` bytes of the queued bytes (see
+    /// [`poll_transmit`](Self::poll_transmit)) from the queue (clamped to what
+    /// is queued).
     pub fn advance_transmit(&mut self, written: usize) {
-        self.send.advance(written.min(self.send.len()));
-        if self.send.is_empty() && self.send.capacity() > self.write_buffer_limit.max(MIN_RETAINED) {
+        self.send.advance(written);
+        if self.send.is_empty() && self.send.tail_capacity() > self.write_buffer_limit.max(MIN_RETAINED) {
             // Give back the memory of an exceptionally large message.
-            self.send = BytesMut::new();
+            self.send.release_tail();
         }
+    }
+
+    /// Lets [`send`](Self::send) queue payloads of 4 KiB and more without
+    /// copying them (server role; clients must mask, which copies): the
+    /// message's `Bytes` are kept until written. Turn it on only if you
+    /// write with [`poll_transmit_vectored`](Self::poll_transmit_vectored)
+    /// and a transport with efficient vectored writes (a TCP socket): a
+    /// transport that writes one slice at a time would send each frame
+    /// header in a write of its own. The tokio adapter turns it on when the
+    /// stream says it writes vectored efficiently. Off by default.
+    pub fn set_vectored_transmit(&mut self, enabled: bool) {
+        self.vectored_transmit = enabled;
     }
 
     /// Gives back the memory of the receive and send buffers while they hold
@@ -339,8 +376,8 @@ impl Connection {
         if self.recv.is_empty() && self.recv.capacity() > buffer::MIN_CAPACITY {
             self.recv = BytesMut::new();
         }
-        if self.send.is_empty() && self.send.capacity() > buffer::MIN_CAPACITY {
-            self.send = BytesMut::new();
+        if self.send.is_empty() && self.send.tail_capacity() > buffer::MIN_CAPACITY {
+            self.send.release_tail();
         }
     }
 
@@ -373,11 +410,32 @@ impl Connection {
     }
 
     /// Queues a whole [`Message`]; see [`send_text`](Self::send_text).
+    ///
+    /// The payload is shared, not copied, when
+    /// [`set_vectored_transmit`](Self::set_vectored_transmit) is on, the
+    /// payload is 4 KiB or more, we are the server and it is not compressed.
     pub fn send(&mut self, message: &Message) -> Result<(), UsageError> {
-        match message {
-            Message::Text(text) => self.send_text(text),
-            Message::Binary(data) => self.send_binary(data),
+        let (opcode, payload) = match message {
+            Message::Text(text) => (OpCode::Text, text.as_bytes()),
+            Message::Binary(data) => (OpCode::Binary, data),
+        };
+        let shareable = self.vectored_transmit && self.role == Role::Server && payload.len() >= ZERO_COPY_MIN;
+        if !shareable {
+            return self.send_message(opcode, payload);
         }
+        self.check_can_send_data()?;
+        if self.outgoing.is_some() {
+            return Err(UsageError::FragmentedMessageInProgress);
+        }
+        self.flush_pending_pong();
+        if self.deflater.as_ref().is_some_and(|d| payload.len() >= d.threshold()) {
+            self.push_data(opcode, true, payload, true);
+        } else {
+            let header = FrameHeader { fin: true, rsv: 0, opcode, mask: None, payload_len: payload.len() as u64 };
+            header.encode(self.send.tail());
+            self.send.push_shared(payload.clone());
+        }
+        Ok(())
     }
 
     /// Queues one fragment of a message that is sent in pieces (for data
@@ -674,11 +732,12 @@ impl Connection {
             Role::Server => None,
         };
         let header = FrameHeader { fin, rsv, opcode, mask, payload_len: payload.len() as u64 };
-        self.send.reserve(header.encoded_len() + payload.len());
-        header.encode(&mut self.send);
-        let start = self.send.len();
-        self.send.extend_from_slice(payload);
-        if let (Some(key), Some(queued)) = (mask, self.send.get_mut(start..)) {
+        let send = self.send.tail();
+        send.reserve(header.encoded_len() + payload.len());
+        header.encode(send);
+        let start = send.len();
+        send.extend_from_slice(payload);
+        if let (Some(key), Some(queued)) = (mask, send.get_mut(start..)) {
             // Copy, then mask in place: both run at memory speed, faster
             // than masking on the way in through a small block.
             apply_mask(queued, key, 0);

@@ -47,6 +47,9 @@ use super::{end_of_stream, server_step, Error, ReadSize, ServerStep, READ_CHUNK}
 use crate::handshake::{Accept, ClientHandshake, ClientRequest, Reject, Response, ServerHandshake, UpgradeRequest};
 use crate::{CloseCode, Config, Connection, Event, Message, State, Status, UsageError};
 
+/// Most I/O slices handed to one vectored write (Linux takes up to 1024).
+const MAX_WRITE_SLICES: usize = 64;
+
 /// The current time on tokio's clock (virtual under `tokio::time::pause`).
 fn now() -> Instant {
     ::tokio::time::Instant::now().into_std()
@@ -78,7 +81,11 @@ struct Inner<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
-    fn new(stream: S, conn: Connection) -> Self {
+    fn new(stream: S, mut conn: Connection) -> Self {
+        // A stream that writes vectored (TCP) takes large payloads without a
+        // copy; one that does not (TLS wrappers often) gets them coalesced,
+        // so a frame header never goes out in a write of its own.
+        conn.set_vectored_transmit(stream.is_write_vectored());
         Self {
             stream,
             conn,
@@ -170,13 +177,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     /// Writes everything queued and flushes the stream.
     fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         loop {
-            if self.conn.poll_transmit().is_empty() {
-                return self.with_write_waker(cx, |stream, cx| Pin::new(stream).poll_flush(cx));
-            }
             let (stream, conn) = (&mut self.stream, &mut self.conn);
-            let written =
-                ready!(Self::write_with(&self.write_wakers, cx, |cx| Pin::new(stream)
-                    .poll_write(cx, conn.poll_transmit())))?;
+            let mut slices = [io::IoSlice::new(&[]); MAX_WRITE_SLICES];
+            let filled = conn.poll_transmit_vectored(&mut slices);
+            let Some(slices) = slices.get(..filled).filter(|s| !s.is_empty()) else {
+                return self.with_write_waker(cx, |stream, cx| Pin::new(stream).poll_flush(cx));
+            };
+            let written = ready!(Self::write_with(&self.write_wakers, cx, |cx| match slices {
+                [one] => Pin::new(stream).poll_write(cx, one),
+                _ => Pin::new(stream).poll_write_vectored(cx, slices),
+            }))?;
             if written == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }

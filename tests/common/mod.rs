@@ -61,9 +61,15 @@ pub fn events(conn: &mut Connection) -> Vec<Event> {
 
 /// Takes everything `conn` wants to transmit.
 pub fn take_transmit(conn: &mut Connection) -> Vec<u8> {
-    let bytes = conn.poll_transmit().to_vec();
-    conn.advance_transmit(bytes.len());
-    bytes
+    let mut bytes = Vec::new();
+    loop {
+        let run = conn.poll_transmit().to_vec();
+        if run.is_empty() {
+            return bytes;
+        }
+        conn.advance_transmit(run.len());
+        bytes.extend_from_slice(&run);
+    }
 }
 
 /// Decodes everything `conn` transmitted, as its peer would.

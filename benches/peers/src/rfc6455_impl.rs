@@ -62,10 +62,12 @@ impl Receiver for Rfc6455Receiver {
     }
 }
 
-/// Send path: `send_binary` encodes each message into the connection's send
-/// queue (clients mask while copying the payload in, in one pass), then one
-/// `poll_transmit` + `advance_transmit` writes the whole queue to the sink,
-/// as the adapters do with a socket.
+/// Send path, as the tokio adapter does over a TCP socket (a stream that
+/// writes vectored): `send` queues each `Message` (a server queues payloads
+/// of 4 KiB and more without copying them, with `set_vectored_transmit`;
+/// a client copies and masks), then `poll_transmit_vectored` +
+/// `advance_transmit` write the queue to the sink, one vectored write per
+/// batch of up to 64 slices (the sink copies each slice, as `writev` would).
 pub struct Rfc6455Sender {
     conn: Connection,
     sink: Sink,
@@ -73,19 +75,31 @@ pub struct Rfc6455Sender {
 
 impl Rfc6455Sender {
     pub fn new(role: Role) -> Self {
-        Self { conn: Connection::new(role, &config(), Instant::now()), sink: Sink::default() }
+        let mut conn = Connection::new(role, &config(), Instant::now());
+        conn.set_vectored_transmit(true);
+        Self { conn, sink: Sink::default() }
     }
 }
 
 impl Sender for Rfc6455Sender {
     fn send_batch(&mut self, payload: &bytes::Bytes, count: usize) {
+        let message = Message::Binary(payload.clone());
         for _ in 0..count {
-            self.conn.send_binary(payload).expect("rfc6455: send_binary");
+            self.conn.send(&message).expect("rfc6455: send");
         }
-        let queued = self.conn.poll_transmit();
-        self.sink.write(queued);
-        let written = queued.len();
-        self.conn.advance_transmit(written);
+        loop {
+            let mut slices = [std::io::IoSlice::new(&[]); 64];
+            let filled = self.conn.poll_transmit_vectored(&mut slices);
+            if filled == 0 {
+                break;
+            }
+            let mut written = 0;
+            for slice in &slices[..filled] {
+                self.sink.write(slice);
+                written += slice.len();
+            }
+            self.conn.advance_transmit(written);
+        }
     }
 
     fn into_output(self) -> Vec<u8> {

@@ -414,15 +414,24 @@ impl Connection {
     /// The payload is shared, not copied, when
     /// [`set_vectored_transmit`](Self::set_vectored_transmit) is on, the
     /// payload is 4 KiB or more, we are the server and it is not compressed.
+    #[inline]
     pub fn send(&mut self, message: &Message) -> Result<(), UsageError> {
-        let (opcode, payload) = match message {
-            Message::Text(text) => (OpCode::Text, text.as_bytes()),
-            Message::Binary(data) => (OpCode::Binary, data),
-        };
-        let shareable = self.vectored_transmit && self.role == Role::Server && payload.len() >= ZERO_COPY_MIN;
-        if !shareable {
-            return self.send_message(opcode, payload);
+        match message {
+            Message::Text(text) if !self.shares(text.len()) => self.send_text(text),
+            Message::Binary(data) if !self.shares(data.len()) => self.send_binary(data),
+            Message::Text(text) => self.send_shared(OpCode::Text, text.as_bytes()),
+            Message::Binary(data) => self.send_shared(OpCode::Binary, data),
         }
+    }
+
+    /// A payload of `len` bytes is queued without a copy.
+    fn shares(&self, len: usize) -> bool {
+        self.vectored_transmit && len >= ZERO_COPY_MIN && self.role == Role::Server
+    }
+
+    /// [`send`](Self::send) without copying the payload: only the header is
+    /// encoded; the payload is queued as it is (or compressed).
+    fn send_shared(&mut self, opcode: OpCode, payload: &Bytes) -> Result<(), UsageError> {
         self.check_can_send_data()?;
         if self.outgoing.is_some() {
             return Err(UsageError::FragmentedMessageInProgress);

@@ -9,7 +9,9 @@
 use std::io::Write;
 use std::net::SocketAddr;
 
+use rfc6455::handshake::Accept;
 use rfc6455::io::{blocking, tokio as ws, Error};
+use rfc6455::Config;
 
 struct Args {
     addr: SocketAddr,
@@ -43,9 +45,7 @@ fn run_blocking(addr: SocketAddr) -> std::io::Result<()> {
     for stream in listener.incoming() {
         let stream = stream?;
         std::thread::spawn(move || -> Result<(), Error> {
-            stream.set_nodelay(true)?;
-            let mut socket = blocking::accept(stream)?;
-            socket.set_stream_hooks(blocking::StreamHooks::tcp());
+            let mut socket = blocking::accept_tcp(stream, &Config::default(), |_| Ok(Accept::new()))?;
             while let Some(message) = socket.read()? {
                 socket.send(message)?;
             }

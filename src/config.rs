@@ -50,6 +50,14 @@ pub struct Config {
     /// after we sent ours, and (client) the server's TCP close after the close
     /// handshake. When it runs out the transport is closed anyway. Default 10 s.
     pub close_timeout: Duration,
+    /// How long the adapters give the peer to complete the opening handshake,
+    /// counted from the start of `accept`/`client`: a peer that trickles its
+    /// request (slowloris) is dropped when it runs out. `None`: no limit.
+    /// Used by the tokio adapter and by the blocking adapter's TCP helpers
+    /// ([`blocking::accept_tcp`](crate::io::blocking::accept_tcp),
+    /// [`blocking::connect`](crate::io::blocking::connect)); the sans-IO
+    /// handshake types never read the clock. Default 10 s.
+    pub handshake_timeout: Option<Duration>,
     /// Seed for the generator of masking keys. `None` (the default) seeds it
     /// from the operating system; set it only for reproducible tests.
     pub rng_seed: Option<[u8; 32]>,
@@ -71,6 +79,7 @@ impl Default for Config {
             auto_pong: true,
             accept_unmasked_frames: false,
             close_timeout: Duration::from_secs(10),
+            handshake_timeout: Some(Duration::from_secs(10)),
             rng_seed: None,
             #[cfg(feature = "deflate")]
             deflate: Some(crate::extensions::deflate::DeflateConfig::default()),

@@ -7,7 +7,7 @@
 //! let listener = TcpListener::bind("127.0.0.1:9001")?;
 //! for stream in listener.incoming() {
 //!     std::thread::spawn(move || -> Result<(), rfc6455::io::Error> {
-//!         let mut ws = blocking::accept(stream?)?;
+//!         let mut ws = blocking::accept_tcp(stream?, &rfc6455::Config::default(), |_| Ok(Default::default()))?;
 //!         while let Some(message) = ws.read()? {
 //!             ws.send(message)?; // echo
 //!         }
@@ -17,13 +17,15 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
-//! The handshake functions block until the handshake is done. The
+//! The handshake functions block until the handshake is done; the TCP ones
+//! ([`connect`], [`connect_with`], [`accept_tcp`]) give up after
+//! `Config::handshake_timeout`, and install [`StreamHooks::tcp`]. The
 //! [`WebSocket`] itself also works over a non-blocking stream: a `WouldBlock`
 //! from the stream comes back as [`Error::Io`] and nothing is lost; call
 //! again when the stream is ready.
 
 use std::io::{self, ErrorKind, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use super::{end_of_stream, read_into, server_step, Error, ReadSize, ServerStep, READ_CHUNK};
@@ -257,11 +259,128 @@ pub fn connect_with(request: &ClientRequest, config: &Config) -> Result<(WebSock
     if request.is_secure() {
         return Err(UsageError::InvalidUrl("wss:// needs TLS: connect a TLS stream yourself and use client()").into());
     }
-    let stream = TcpStream::connect((request.host(), request.port()))?;
+    let started = Instant::now();
+    let stream = match config.handshake_timeout {
+        Some(limit) => {
+            let addrs = (request.host(), request.port()).to_socket_addrs()?;
+            connect_before(addrs, started + limit).map_err(|err| timed_out(err, started, limit))?
+        }
+        None => TcpStream::connect((request.host(), request.port()))?,
+    };
     stream.set_nodelay(true)?;
-    let (mut ws, response) = client(request, stream, config)?;
+    let (stream, (conn, response)) = with_deadline(stream, started, config.handshake_timeout, |stream| {
+        let (ws, response) = client(request, stream, config)?;
+        let (stream, conn) = ws.into_parts();
+        Ok((stream, (conn, response)))
+    })?;
+    let mut ws = WebSocket::from_connection(stream, conn);
     ws.set_stream_hooks(StreamHooks::tcp());
     Ok((ws, response))
+}
+
+/// Performs the server handshake over a TCP stream: [`accept_with`], with
+/// `TCP_NODELAY`, `Config::handshake_timeout` (a peer that has not sent its
+/// whole request by then gets [`Error::HandshakeTimeout`] and is dropped),
+/// and [`StreamHooks::tcp`] installed.
+pub fn accept_tcp<F>(stream: TcpStream, config: &Config, hook: F) -> Result<WebSocket<TcpStream>, Error>
+where
+    F: FnOnce(&UpgradeRequest) -> Result<Accept, Reject>,
+{
+    let started = Instant::now();
+    stream.set_nodelay(true)?;
+    let (stream, conn) = with_deadline(stream, started, config.handshake_timeout, |stream| {
+        Ok(accept_with(stream, config, hook)?.into_parts())
+    })?;
+    let mut ws = WebSocket::from_connection(stream, conn);
+    ws.set_stream_hooks(StreamHooks::tcp());
+    Ok(ws)
+}
+
+/// A TCP stream whose reads and writes block at most until a deadline, then
+/// fail with `TimedOut`.
+#[derive(Debug)]
+struct DeadlineStream {
+    stream: TcpStream,
+    deadline: Instant,
+}
+
+impl DeadlineStream {
+    fn time_left(&self) -> io::Result<Duration> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(ErrorKind::TimedOut.into());
+        }
+        Ok(left)
+    }
+}
+
+impl Read for DeadlineStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.stream.set_read_timeout(Some(self.time_left()?))?;
+        self.stream.read(buf)
+    }
+}
+
+impl Write for DeadlineStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.stream.set_write_timeout(Some(self.time_left()?))?;
+        self.stream.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
+    }
+}
+
+/// Runs `handshake` over `stream` with reads and writes limited to
+/// `started + limit` (no limit when `None`), then clears the stream's
+/// timeouts. A read or write that ran out of time becomes
+/// [`Error::HandshakeTimeout`].
+fn with_deadline<T>(
+    stream: TcpStream,
+    started: Instant,
+    limit: Option<Duration>,
+    handshake: impl FnOnce(DeadlineStream) -> Result<(DeadlineStream, T), Error>,
+) -> Result<(TcpStream, T), Error> {
+    let Some(limit) = limit else {
+        // Far enough never to matter, without overflowing.
+        let deadline = started + Duration::from_secs(100 * 365 * 24 * 3600);
+        let (timed, out) = handshake(DeadlineStream { stream, deadline })?;
+        return Ok((timed.stream, out));
+    };
+    let (timed, out) = handshake(DeadlineStream { stream, deadline: started + limit }).map_err(|err| match err {
+        Error::Io(err) => timed_out(err, started, limit),
+        other => other,
+    })?;
+    timed.stream.set_read_timeout(None)?;
+    timed.stream.set_write_timeout(None)?;
+    Ok((timed.stream, out))
+}
+
+/// `err`, or [`Error::HandshakeTimeout`] if it is a timeout past the limit
+/// (a read timeout shows as `WouldBlock` on Unix, `TimedOut` on Windows).
+fn timed_out(err: io::Error, started: Instant, limit: Duration) -> Error {
+    let timeout = matches!(err.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock);
+    if timeout && started.elapsed() >= limit {
+        Error::HandshakeTimeout(limit)
+    } else {
+        Error::Io(err)
+    }
+}
+
+/// Connects to the first of `addrs` that answers before `deadline`.
+fn connect_before(addrs: impl Iterator<Item = SocketAddr>, deadline: Instant) -> io::Result<TcpStream> {
+    let mut last = io::Error::new(ErrorKind::NotFound, "the host name resolved to no address");
+    for addr in addrs {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(ErrorKind::TimedOut.into());
+        }
+        match TcpStream::connect_timeout(&addr, left) {
+            Ok(stream) => return Ok(stream),
+            Err(err) => last = err,
+        }
+    }
+    Err(last)
 }
 
 /// Performs the client handshake over `stream` (blocking until done).

@@ -97,6 +97,10 @@ pub enum Error {
     /// The server's hook refused the upgrade; the rejection was sent to the client.
     #[error("the upgrade request was refused with status {0}")]
     Refused(u16),
+    /// The peer did not complete the opening handshake within
+    /// `Config::handshake_timeout`; the transport was dropped.
+    #[error("the opening handshake did not complete within {0:?} (Config::handshake_timeout)")]
+    HandshakeTimeout(std::time::Duration),
     /// The connection ended without a clean close handshake (the peer broke
     /// the protocol, the transport dropped, or a timer ran out). A clean close
     /// is not an error: reads then return `Ok(None)`.
@@ -109,7 +113,9 @@ impl From<Error> for io::Error {
         match err {
             Error::Io(err) => err,
             Error::Closed(CloseReason::Abnormal) => io::Error::new(io::ErrorKind::UnexpectedEof, err),
-            Error::Closed(CloseReason::Timeout(_)) => io::Error::new(io::ErrorKind::TimedOut, err),
+            Error::Closed(CloseReason::Timeout(_)) | Error::HandshakeTimeout(_) => {
+                io::Error::new(io::ErrorKind::TimedOut, err)
+            }
             Error::Handshake(_) | Error::Closed(_) => io::Error::new(io::ErrorKind::InvalidData, err),
             other => io::Error::other(other),
         }

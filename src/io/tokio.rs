@@ -34,7 +34,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{ready, Context, Poll, Wake, Waker};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use ::tokio::net::TcpStream;
@@ -48,7 +48,7 @@ use crate::handshake::{Accept, ClientHandshake, ClientRequest, Reject, Response,
 use crate::{CloseCode, Config, Connection, Event, Message, State, Status, UsageError};
 
 /// Most I/O slices handed to one vectored write (Linux takes up to 1024).
-const MAX_WRITE_SLICES: usize = 64;
+const MAX_WRITE_SLICES: usize = 32;
 
 /// The current time on tokio's clock (virtual under `tokio::time::pause`).
 fn now() -> Instant {
@@ -177,16 +177,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     /// Writes everything queued and flushes the stream.
     fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         loop {
-            let (stream, conn) = (&mut self.stream, &mut self.conn);
-            let mut slices = [io::IoSlice::new(&[]); MAX_WRITE_SLICES];
-            let filled = conn.poll_transmit_vectored(&mut slices);
-            let Some(slices) = slices.get(..filled).filter(|s| !s.is_empty()) else {
+            let run = self.conn.poll_transmit().len();
+            if run == 0 {
                 return self.with_write_waker(cx, |stream, cx| Pin::new(stream).poll_flush(cx));
+            }
+            let (stream, conn) = (&mut self.stream, &mut self.conn);
+            let written = if run == conn.buffered_amount() {
+                // One run (the usual case): a plain write.
+                ready!(Self::write_with(&self.write_wakers, cx, |cx| Pin::new(stream)
+                    .poll_write(cx, conn.poll_transmit())))?
+            } else {
+                let mut slices = [io::IoSlice::new(&[]); MAX_WRITE_SLICES];
+                let filled = conn.poll_transmit_vectored(&mut slices);
+                let slices = slices.get(..filled).unwrap_or_default();
+                ready!(Self::write_with(&self.write_wakers, cx, |cx| Pin::new(stream).poll_write_vectored(cx, slices)))?
             };
-            let written = ready!(Self::write_with(&self.write_wakers, cx, |cx| match slices {
-                [one] => Pin::new(stream).poll_write(cx, one),
-                _ => Pin::new(stream).poll_write_vectored(cx, slices),
-            }))?;
             if written == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
@@ -447,6 +452,15 @@ impl<S> WebSocketWriter<S> {
 impl_sink!(WebSocketStream);
 impl_sink!(WebSocketWriter);
 
+/// Runs a handshake future, giving up with [`Error::HandshakeTimeout`] after
+/// `limit` (dropping the future drops the stream, which closes it).
+async fn within<T>(limit: Option<Duration>, handshake: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+    match limit {
+        Some(limit) => ::tokio::time::timeout(limit, handshake).await.unwrap_or(Err(Error::HandshakeTimeout(limit))),
+        None => handshake.await,
+    }
+}
+
 /// Connects to a `ws://` URL over TCP (with `TCP_NODELAY`) and performs the
 /// client handshake. For `wss://`, connect a TLS stream yourself and use [`client`].
 pub async fn connect(url: &str) -> Result<(WebSocketStream<TcpStream>, Response), Error> {
@@ -454,6 +468,8 @@ pub async fn connect(url: &str) -> Result<(WebSocketStream<TcpStream>, Response)
 }
 
 /// [`connect`] with a prepared request (subprotocols, headers) and a config.
+/// Connecting and the handshake together may take up to
+/// `Config::handshake_timeout`.
 pub async fn connect_with(
     request: &ClientRequest,
     config: &Config,
@@ -461,13 +477,25 @@ pub async fn connect_with(
     if request.is_secure() {
         return Err(UsageError::InvalidUrl("wss:// needs TLS: connect a TLS stream yourself and use client()").into());
     }
-    let stream = TcpStream::connect((request.host(), request.port())).await?;
-    stream.set_nodelay(true)?;
-    client(request, stream, config).await
+    within(config.handshake_timeout, async {
+        let stream = TcpStream::connect((request.host(), request.port())).await?;
+        stream.set_nodelay(true)?;
+        client_handshake(request, stream, config).await
+    })
+    .await
 }
 
-/// Performs the client handshake over `stream`.
+/// Performs the client handshake over `stream`, giving up with
+/// [`Error::HandshakeTimeout`] after `Config::handshake_timeout`.
 pub async fn client<S: AsyncRead + AsyncWrite + Unpin>(
+    request: &ClientRequest,
+    stream: S,
+    config: &Config,
+) -> Result<(WebSocketStream<S>, Response), Error> {
+    within(config.handshake_timeout, client_handshake(request, stream, config)).await
+}
+
+async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
     request: &ClientRequest,
     mut stream: S,
     config: &Config,
@@ -498,8 +526,18 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(stream: S) -> Result<WebS
 /// Performs the server handshake, letting `hook` inspect the request (path,
 /// headers, `Origin`, offered subprotocols) and accept or reject it. A
 /// rejection, or an invalid request, is answered over `stream` and returned
-/// as an error.
-pub async fn accept_with<S, F>(mut stream: S, config: &Config, hook: F) -> Result<WebSocketStream<S>, Error>
+/// as an error. A peer that has not completed the handshake within
+/// `Config::handshake_timeout` (slowloris) gets [`Error::HandshakeTimeout`]
+/// and the stream is dropped.
+pub async fn accept_with<S, F>(stream: S, config: &Config, hook: F) -> Result<WebSocketStream<S>, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    F: FnOnce(&UpgradeRequest) -> Result<Accept, Reject>,
+{
+    within(config.handshake_timeout, accept_handshake(stream, config, hook)).await
+}
+
+async fn accept_handshake<S, F>(mut stream: S, config: &Config, hook: F) -> Result<WebSocketStream<S>, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
     F: FnOnce(&UpgradeRequest) -> Result<Accept, Reject>,

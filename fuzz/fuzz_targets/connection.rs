@@ -1,0 +1,395 @@
+//! Fuzzes `rfc6455::Connection` in either role, with or without
+//! permessage-deflate, driven by an arbitrary sequence of operations: peer
+//! bytes (raw or as well-formed frames), EOF, every send command, time
+//! passing, partial and vectored transmits, and releasing idle buffers, with
+//! small limits (`max_frame_size`, `max_message_size`, `write_buffer_limit`).
+//! Events are drained after every operation.
+//!
+//! Everything the connection transmits is fed to a second, passive
+//! connection of the other role (the "sink"), which must never see a
+//! protocol violation.
+//!
+//! Invariants:
+//! * the [`Watch`] invariants after every operation: no event after
+//!   `Event::Closed`, which comes once; limits respected; state only moves
+//!   forward; `poll_timeout()` is `None` once `should_close_transport()`;
+//! * a data send is refused with `WriteBufferFull` exactly when the queue is
+//!   non-empty and at or over `write_buffer_limit`, and is never refused for
+//!   that below it;
+//! * every refused command (`UsageError`) leaves the connection unchanged,
+//!   and returns the error the state calls for (closing, fragment in
+//!   progress, payload too long, unsendable code, invalid UTF-8);
+//! * `close` moves Open to CloseSent and arms `close_timeout`;
+//! * transmit runs add up to `buffered_amount()`;
+//! * the sink receives exactly the messages and pings that were accepted,
+//!   in order, and never fails with a protocol error.
+#![no_main]
+
+use std::io::IoSlice;
+use std::time::{Duration, Instant};
+
+use arbitrary::Arbitrary;
+use libfuzzer_sys::fuzz_target;
+use rfc6455::extensions::deflate::DeflateConfig;
+use rfc6455::frame::OpCode;
+use rfc6455::{CloseCode, CloseReason, Config, Connection, DataKind, Event, Message, Role, State, UsageError};
+use rfc6455_fuzz::{opcode_from, peer_frame, peer_of, FuzzParams, Snapshot, Watch};
+
+#[derive(Debug, Arbitrary)]
+struct Deflate {
+    params: FuzzParams,
+    level: u8,
+    threshold: u8,
+}
+
+#[derive(Debug, Arbitrary)]
+struct Input {
+    server: bool,
+    deflate: Option<Deflate>,
+    max_frame_size: u16,
+    max_message_size: u16,
+    write_buffer_limit: u16,
+    close_timeout_ms: u16,
+    auto_pong: bool,
+    vectored: bool,
+    ops: Vec<Op>,
+}
+
+#[derive(Debug, Arbitrary)]
+enum Op {
+    Read(Vec<u8>),
+    PeerFrame { opcode: u8, fin: bool, rsv1: bool, payload: Vec<u8> },
+    PeerClose { code: u16, reason: String },
+    Eof,
+    SendText(String),
+    SendBinary(Vec<u8>),
+    Send { text: bool, data: Vec<u8> },
+    SendFragment { text: bool, data: Vec<u8>, fin: bool },
+    Ping(Vec<u8>),
+    Pong(Vec<u8>),
+    Close(u16, String),
+    AdvanceTime(u16),
+    FireTimer,
+    Transmit(u16),
+    TransmitVectored { slots: u8, max: u16 },
+    ReleaseIdleBuffers,
+}
+
+/// What the sink must receive.
+#[derive(Debug, Default)]
+struct Model {
+    messages: Vec<Message>,
+    pings: Vec<Vec<u8>>,
+    /// The fragmented message in progress: its kind and bytes so far.
+    partial: Option<(DataKind, Vec<u8>)>,
+}
+
+impl Model {
+    fn finish(&mut self, kind: DataKind, data: Vec<u8>) {
+        self.messages.push(match kind {
+            DataKind::Text => Message::Text(String::from_utf8(data).expect("sent text is UTF-8").into()),
+            DataKind::Binary => Message::Binary(data.into()),
+        });
+    }
+}
+
+struct Harness {
+    conn: Connection,
+    watch: Watch,
+    sink: Connection,
+    sink_watch: Watch,
+    sink_events: Vec<Event>,
+    model: Model,
+    now: Instant,
+    close_timeout: Duration,
+}
+
+impl Harness {
+    /// Hands transmitted bytes to the sink.
+    fn feed_sink(&mut self, bytes: &[u8]) {
+        self.sink.handle_read(bytes, self.now);
+        let events = self.sink_watch.drain(&mut self.sink);
+        self.sink_events.extend(events);
+        // The sink's own output (pongs, close replies) goes nowhere.
+        rfc6455_fuzz::transmit_all(&mut self.sink);
+    }
+
+    /// Checks a data send: `result` of a send that was attempted with the
+    /// connection as in `before`.
+    fn check_data_send(&mut self, before: &Snapshot, full: bool, state: State, result: &Result<(), UsageError>) {
+        match result {
+            Ok(()) => {
+                assert!(!full, "a send was accepted with the write buffer full");
+                assert_eq!(state, State::Open, "a send was accepted in {state:?}");
+            }
+            Err(err) => {
+                assert_eq!(&Snapshot::of(&self.conn), before, "{err:?} changed the connection");
+                match err {
+                    UsageError::Closed => assert_ne!(state, State::Open),
+                    UsageError::WriteBufferFull { buffered, limit } => {
+                        assert!(full && state == State::Open, "WriteBufferFull when not full");
+                        assert_eq!(*buffered, self.conn.buffered_amount());
+                        assert_eq!(*limit, self.watch.write_buffer_limit);
+                    }
+                    UsageError::FragmentedMessageInProgress => assert!(self.model.partial.is_some()),
+                    UsageError::FragmentKindMismatch { started, requested } => {
+                        assert_ne!(started, requested);
+                        assert_eq!(self.model.partial.as_ref().map(|p| p.0), Some(*started));
+                    }
+                    UsageError::InvalidUtf8 => {}
+                    other => panic!("unexpected error for a send: {other:?}"),
+                }
+            }
+        }
+    }
+
+    fn send_whole(&mut self, kind: DataKind, data: Vec<u8>, shared: bool) {
+        let before = Snapshot::of(&self.conn);
+        let full = self.conn.is_write_buffer_full();
+        let state = self.conn.state();
+        let result = match (kind, shared) {
+            (DataKind::Text, false) => self.conn.send_text(std::str::from_utf8(&data).expect("text")),
+            (DataKind::Binary, false) => self.conn.send_binary(&data),
+            (DataKind::Text, true) => {
+                self.conn.send(&Message::Text(String::from_utf8(data.clone()).expect("text").into()))
+            }
+            (DataKind::Binary, true) => self.conn.send(&Message::Binary(data.clone().into())),
+        };
+        self.check_data_send(&before, full, state, &result);
+        if result.is_ok() {
+            assert!(self.model.partial.is_none(), "a whole message was accepted during a fragmented one");
+            self.model.finish(kind, data);
+        }
+    }
+
+    fn send_fragment(&mut self, kind: DataKind, data: Vec<u8>, fin: bool) {
+        let before = Snapshot::of(&self.conn);
+        let full = self.conn.is_write_buffer_full();
+        let state = self.conn.state();
+        let result = self.conn.send_fragment(kind, &data, fin);
+        self.check_data_send(&before, full, state, &result);
+        if let Err(UsageError::InvalidUtf8) = result {
+            assert_eq!(kind, DataKind::Text);
+            let mut so_far = match &self.model.partial {
+                Some((_, bytes)) => bytes.clone(),
+                None => Vec::new(),
+            };
+            so_far.extend_from_slice(&data);
+            // Invalid now, or incomplete at the end of the message.
+            match std::str::from_utf8(&so_far) {
+                Ok(_) => panic!("valid UTF-8 refused"),
+                Err(err) => assert!(fin || err.error_len().is_some(), "an incomplete character refused mid-message"),
+            }
+        }
+        if result.is_ok() {
+            let mut bytes = match self.model.partial.take() {
+                Some((started, bytes)) => {
+                    assert_eq!(started, kind);
+                    bytes
+                }
+                None => Vec::new(),
+            };
+            bytes.extend_from_slice(&data);
+            if fin {
+                self.model.finish(kind, bytes);
+            } else {
+                self.model.partial = Some((kind, bytes));
+            }
+        }
+    }
+
+    fn control(&mut self, opcode: OpCode, payload: &[u8]) {
+        let before = Snapshot::of(&self.conn);
+        let state = self.conn.state();
+        let result = match opcode {
+            OpCode::Ping => self.conn.ping(payload),
+            _ => self.conn.pong(payload),
+        };
+        match result {
+            Ok(()) => {
+                assert!(payload.len() <= 125 && state == State::Open);
+                if opcode == OpCode::Ping {
+                    self.model.pings.push(payload.to_vec());
+                }
+            }
+            Err(err) => {
+                assert_eq!(Snapshot::of(&self.conn), before, "{err:?} changed the connection");
+                match err {
+                    UsageError::ControlPayloadTooLong(len) => assert!(len > 125 && payload.len() > 125),
+                    UsageError::Closed => assert!(payload.len() <= 125 && state != State::Open),
+                    other => panic!("unexpected error for a control frame: {other:?}"),
+                }
+            }
+        }
+    }
+
+    fn close(&mut self, code: u16, reason: &str) {
+        let before = Snapshot::of(&self.conn);
+        let state = self.conn.state();
+        let code = CloseCode(code);
+        let empty_ok = code == CloseCode::NO_STATUS && reason.is_empty();
+        match self.conn.close(code, reason, self.now) {
+            Ok(()) => {
+                assert_eq!(state, State::Open);
+                assert!(empty_ok || (code.is_sendable() && reason.len() <= 123));
+                assert_eq!(self.conn.state(), State::CloseSent);
+                assert_eq!(self.conn.poll_timeout(), self.now.checked_add(self.close_timeout));
+            }
+            Err(err) => {
+                assert_eq!(Snapshot::of(&self.conn), before, "{err:?} changed the connection");
+                match err {
+                    UsageError::UnsendableCloseCode(c) => assert!(!empty_ok && !c.is_sendable()),
+                    UsageError::ControlPayloadTooLong(_) => assert!(reason.len() > 123),
+                    UsageError::AlreadyClosing => assert_eq!(state, State::CloseSent),
+                    UsageError::Closed => assert_eq!(state, State::Closed),
+                    other => panic!("unexpected error for close: {other:?}"),
+                }
+            }
+        }
+    }
+
+    fn transmit(&mut self, max: usize) {
+        let run = self.conn.poll_transmit().to_vec();
+        let queued = self.conn.buffered_amount();
+        assert_eq!(run.is_empty(), queued == 0, "poll_transmit gave {} bytes with {queued} queued", run.len());
+        assert!(run.len() <= queued);
+        let n = run.len().min(max);
+        self.conn.advance_transmit(n);
+        assert_eq!(self.conn.buffered_amount(), queued - n);
+        self.feed_sink(&run[..n]);
+    }
+
+    fn transmit_vectored(&mut self, slots: usize, max: usize) {
+        let mut storage = [IoSlice::new(&[]); 8];
+        let slices = &mut storage[..slots];
+        let filled = self.conn.poll_transmit_vectored(slices);
+        assert!(filled <= slots);
+        let runs = &slices[..filled];
+        let total: usize = runs.iter().map(|s| s.len()).sum();
+        assert!(runs.iter().all(|s| !s.is_empty()), "an empty run");
+        let mut bytes = Vec::new();
+        for run in runs {
+            let room = max - bytes.len();
+            bytes.extend_from_slice(&run[..run.len().min(room)]);
+        }
+        let queued = self.conn.buffered_amount();
+        if filled < slots {
+            assert_eq!(total, queued, "runs do not add up to buffered_amount");
+        } else {
+            assert!(total <= queued);
+        }
+        self.conn.advance_transmit(bytes.len());
+        assert_eq!(self.conn.buffered_amount(), queued - bytes.len());
+        self.feed_sink(&bytes);
+    }
+}
+
+fuzz_target!(|input: Input| {
+    let start = Instant::now();
+    let role = if input.server { Role::Server } else { Role::Client };
+    let mut config = Config::default();
+    config.max_frame_size = usize::from(input.max_frame_size);
+    config.max_message_size = usize::from(input.max_message_size);
+    config.write_buffer_limit = usize::from(input.write_buffer_limit);
+    config.close_timeout = Duration::from_millis(u64::from(input.close_timeout_ms));
+    config.auto_pong = input.auto_pong;
+    config.rng_seed = Some([1; 32]);
+    let mut conn = Connection::new(role, &config, start);
+    conn.set_vectored_transmit(input.vectored);
+    let mut sink_config = Config::default();
+    sink_config.rng_seed = Some([2; 32]);
+    let mut sink = Connection::new(peer_of(role), &sink_config, start);
+    if let Some(deflate) = &input.deflate {
+        let params = deflate.params.params();
+        let mut ours = DeflateConfig::default();
+        ours.level = u32::from(deflate.level % 10);
+        ours.threshold = usize::from(deflate.threshold);
+        conn = conn.with_deflate(&params, &ours);
+        sink = sink.with_deflate(&params, &DeflateConfig::default());
+    }
+    let mut h = Harness {
+        conn,
+        watch: Watch::new(config.max_message_size, config.write_buffer_limit),
+        sink,
+        sink_watch: Watch::new(sink_config.max_message_size, sink_config.write_buffer_limit),
+        sink_events: Vec::new(),
+        model: Model::default(),
+        now: start,
+        close_timeout: config.close_timeout,
+    };
+
+    for op in input.ops {
+        match op {
+            Op::Read(bytes) => h.conn.handle_read(&bytes, h.now),
+            Op::PeerFrame { opcode, fin, rsv1, payload } => {
+                let rsv = if rsv1 { 0x40 } else { 0 };
+                let frame = peer_frame(role, opcode_from(opcode), fin, rsv, &payload);
+                h.conn.handle_read(&frame, h.now);
+            }
+            Op::PeerClose { code, reason } => {
+                let mut payload = code.to_be_bytes().to_vec();
+                payload.extend_from_slice(reason.as_bytes());
+                payload.truncate(125);
+                let frame = peer_frame(role, OpCode::Close, true, 0, &payload);
+                h.conn.handle_read(&frame, h.now);
+            }
+            Op::Eof => h.conn.handle_eof(h.now),
+            Op::SendText(text) => h.send_whole(DataKind::Text, text.into_bytes(), false),
+            Op::SendBinary(data) => h.send_whole(DataKind::Binary, data, false),
+            Op::Send { text: true, data } => {
+                h.send_whole(DataKind::Text, String::from_utf8_lossy(&data).into_owned().into_bytes(), true)
+            }
+            Op::Send { text: false, data } => h.send_whole(DataKind::Binary, data, true),
+            Op::SendFragment { text, data, fin } => {
+                let kind = if text { DataKind::Text } else { DataKind::Binary };
+                h.send_fragment(kind, data, fin);
+            }
+            Op::Ping(payload) => h.control(OpCode::Ping, &payload),
+            Op::Pong(payload) => h.control(OpCode::Pong, &payload),
+            Op::Close(code, reason) => h.close(code, &reason),
+            Op::AdvanceTime(ms) => {
+                h.now += Duration::from_millis(u64::from(ms));
+                h.conn.handle_timeout(h.now);
+            }
+            Op::FireTimer => {
+                if let Some(deadline) = h.conn.poll_timeout() {
+                    h.now = h.now.max(deadline);
+                }
+                h.conn.handle_timeout(h.now);
+            }
+            Op::Transmit(max) => h.transmit(usize::from(max)),
+            Op::TransmitVectored { slots, max } => h.transmit_vectored(usize::from(slots % 8) + 1, usize::from(max)),
+            Op::ReleaseIdleBuffers => {
+                let before = Snapshot::of(&h.conn);
+                h.conn.release_idle_buffers();
+                assert_eq!(Snapshot::of(&h.conn), before);
+            }
+        }
+        h.watch.check(&h.conn);
+        let events = h.watch.drain(&mut h.conn);
+        for event in &events {
+            if let Event::Closed(CloseReason::Clean { remote, .. }) = event {
+                assert!(remote.code == CloseCode::NO_STATUS || remote.code.is_sendable());
+            }
+        }
+    }
+
+    // Everything left goes to the sink, which must have received exactly what
+    // was accepted.
+    let rest = rfc6455_fuzz::transmit_all(&mut h.conn);
+    h.feed_sink(&rest);
+    let mut messages = Vec::new();
+    let mut pings = Vec::new();
+    for event in &h.sink_events {
+        match event {
+            Event::Message(message) => messages.push(message.clone()),
+            Event::Ping(payload) => pings.push(payload.to_vec()),
+            Event::Closed(reason) => {
+                assert!(!matches!(reason, CloseReason::Protocol(_)), "the sink failed: {reason}");
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(messages, h.model.messages, "the sink did not receive what was sent");
+    assert_eq!(pings, h.model.pings, "the sink did not receive the pings that were sent");
+});

@@ -473,3 +473,71 @@ async fn tokio_accept_drops_a_peer_that_trickles_its_request() {
     assert_eq!(started.elapsed(), Duration::from_secs(10), "the default limit, on tokio's clock");
     trickle.await.unwrap();
 }
+
+// ----- a stream that fails mid-frame ---------------------------------------------------------------------------------
+
+/// Gives `data` in `step`-byte reads with an error before every read after
+/// the first, then EOF.
+#[cfg(feature = "blocking")]
+struct FailingReader {
+    data: Vec<u8>,
+    at: usize,
+    step: usize,
+    fail_next: bool,
+    errors: usize,
+}
+
+#[cfg(feature = "blocking")]
+impl std::io::Read for FailingReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.fail_next && self.at < self.data.len() {
+            self.fail_next = false;
+            self.errors += 1;
+            return Err(std::io::ErrorKind::ConnectionReset.into());
+        }
+        self.fail_next = true;
+        let n = self.step.min(buf.len()).min(self.data.len() - self.at);
+        buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+#[cfg(feature = "blocking")]
+impl std::io::Write for FailingReader {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(feature = "blocking")]
+#[test]
+fn read_errors_mid_frame_surface_as_io_errors_and_lose_nothing() {
+    use rfc6455::io::{blocking::WebSocket, Error};
+    let payload: Vec<u8> = (0..5000u32).map(|i| (i % 253) as u8).collect();
+    let data = [client_frame(OpCode::Binary, true, &payload), client_frame(OpCode::Text, true, b"next")].concat();
+    let reads = data.len().div_ceil(777);
+    let stream = FailingReader { data, at: 0, step: 777, fail_next: false, errors: 0 };
+    let mut ws = WebSocket::from_connection(stream, Connection::new(Role::Server, &config(), Instant::now()));
+    let mut messages = Vec::new();
+    let mut io_errors = 0;
+    let end = loop {
+        assert!(io_errors < 100, "never ended");
+        match ws.read() {
+            Ok(Some(message)) => messages.push(message),
+            Err(Error::Io(err)) => {
+                assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset);
+                io_errors += 1;
+            }
+            other => break other,
+        }
+    };
+    assert_eq!(messages, [Message::Binary(payload.into()), Message::from("next")]);
+    assert_eq!(io_errors, ws.get_ref().errors);
+    assert_eq!(io_errors, reads - 1, "an error between every two reads, each surfaced");
+    // The stream then ends without a close frame: abnormal, reported once, no panic.
+    assert!(matches!(end, Err(Error::Closed(CloseReason::Abnormal))), "{end:?}");
+}

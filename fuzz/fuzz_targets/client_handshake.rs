@@ -29,7 +29,7 @@ use libfuzzer_sys::fuzz_target;
 use rfc6455::extensions::deflate::PERMESSAGE_DEFLATE;
 use rfc6455::handshake::{ClientHandshake, ClientKey, ClientRequest, Response};
 use rfc6455::{Config, HandshakeError, Role, Status};
-use rfc6455_fuzz::{chunks, take_prefix, Watch};
+use rfc6455_fuzz::{chunks, handshake_config, take_prefix, Watch};
 
 type Outcome = Result<Response, HandshakeError>;
 
@@ -60,12 +60,8 @@ fn handshake(config: &Config, protocols: bool) -> ClientHandshake {
 
 fuzz_target!(|data: &[u8]| {
     let ([lo, hi, max_headers, chunk_seed, flags], wire) = take_prefix::<5>(data);
-    let limit = usize::from(u16::from_le_bytes([lo, hi]) & 0x1FFF);
-    let mut config = Config::default();
-    config.max_handshake_bytes = limit;
-    config.max_headers = usize::from(max_headers % 65);
-    config.max_message_size = 1 << 16;
-    config.max_frame_size = 1 << 16;
+    let mut config = handshake_config([lo, hi, max_headers]);
+    let limit = config.max_handshake_bytes;
     config.rng_seed = Some([7; 32]);
     if flags & 1 != 0 {
         config.deflate = None;

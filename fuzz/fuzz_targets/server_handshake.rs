@@ -27,7 +27,7 @@ use std::time::Instant;
 use libfuzzer_sys::fuzz_target;
 use rfc6455::handshake::{Accept, Reject, ServerHandshake, UpgradeRequest};
 use rfc6455::{Config, HandshakeError, Status, UsageError};
-use rfc6455_fuzz::{chunks, take_prefix, Watch};
+use rfc6455_fuzz::{chunks, handshake_config, take_prefix, Watch};
 
 type Outcome = Result<UpgradeRequest, HandshakeError>;
 
@@ -89,12 +89,8 @@ fn accept(hs: &mut ServerHandshake, request: &UpgradeRequest, config: &Config, p
 
 fuzz_target!(|data: &[u8]| {
     let ([lo, hi, max_headers, chunk_seed, flags], wire) = take_prefix::<5>(data);
-    let limit = usize::from(u16::from_le_bytes([lo, hi]) & 0x1FFF);
-    let mut config = Config::default();
-    config.max_handshake_bytes = limit;
-    config.max_headers = usize::from(max_headers % 65);
-    config.max_message_size = 1 << 16;
-    config.max_frame_size = 1 << 16;
+    let mut config = handshake_config([lo, hi, max_headers]);
+    let limit = config.max_handshake_bytes;
     if flags & 2 != 0 {
         config.deflate = None;
     }

@@ -8,7 +8,7 @@ use arbitrary::Arbitrary;
 use flate2::{Compress, Compression, FlushCompress};
 use rfc6455::extensions::deflate::DeflateParams;
 use rfc6455::frame::{encode_frame, MaskKey, OpCode};
-use rfc6455::{Connection, Event, Role, State};
+use rfc6455::{Config, Connection, Event, Role, State};
 
 /// The masking key of every frame the harnesses build for a server to read.
 pub const KEY: MaskKey = MaskKey([0x37, 0xfa, 0x21, 0x3d]);
@@ -20,6 +20,18 @@ pub const MAX_EVENTS: usize = 1 << 20;
 /// Splits `data` into a fixed-size prefix (zero-padded when `data` is
 /// shorter) and the rest. Byte-oriented targets read their settings from the
 /// prefix so that a seed is "settings, then wire bytes".
+/// A handshake config with small limits taken from three fuzzed bytes: the
+/// head limit (up to 8 KiB) from two, the header limit (up to 64) from one;
+/// 64 KiB frames and messages for the connection that may follow.
+pub fn handshake_config([lo, hi, max_headers]: [u8; 3]) -> Config {
+    let mut config = Config::default();
+    config.max_handshake_bytes = usize::from(u16::from_le_bytes([lo, hi]) & 0x1FFF);
+    config.max_headers = usize::from(max_headers % 65);
+    config.max_message_size = 1 << 16;
+    config.max_frame_size = 1 << 16;
+    config
+}
+
 pub fn take_prefix<const N: usize>(data: &[u8]) -> ([u8; N], &[u8]) {
     let mut prefix = [0u8; N];
     let n = data.len().min(N);

@@ -400,13 +400,13 @@ impl Connection {
     /// [`UsageError::WriteBufferFull`] at the high-water mark. Then write out
     /// [`poll_transmit`](Self::poll_transmit).
     pub fn send_text(&mut self, text: &str) -> Result<(), UsageError> {
-        self.send_message(OpCode::Text, text.as_bytes())
+        self.send_message(OpCode::Text, text.as_bytes(), None)
     }
 
     /// Queues a binary message as a single frame. Errors as for
     /// [`send_text`](Self::send_text); then write out [`poll_transmit`](Self::poll_transmit).
     pub fn send_binary(&mut self, data: &[u8]) -> Result<(), UsageError> {
-        self.send_message(OpCode::Binary, data)
+        self.send_message(OpCode::Binary, data, None)
     }
 
     /// Queues a whole [`Message`]; see [`send_text`](Self::send_text).
@@ -416,35 +416,17 @@ impl Connection {
     /// payload is 4 KiB or more, we are the server and it is not compressed.
     #[inline]
     pub fn send(&mut self, message: &Message) -> Result<(), UsageError> {
-        match message {
-            Message::Text(text) if !self.shares(text.len()) => self.send_text(text),
-            Message::Binary(data) if !self.shares(data.len()) => self.send_binary(data),
-            Message::Text(text) => self.send_shared(OpCode::Text, text.as_bytes()),
-            Message::Binary(data) => self.send_shared(OpCode::Binary, data),
-        }
+        let (opcode, payload) = match message {
+            Message::Text(text) => (OpCode::Text, text.as_bytes()),
+            Message::Binary(data) => (OpCode::Binary, data),
+        };
+        let shared = self.shares(payload.len()).then_some(payload);
+        self.send_message(opcode, payload, shared)
     }
 
     /// A payload of `len` bytes is queued without a copy.
     fn shares(&self, len: usize) -> bool {
         self.vectored_transmit && len >= ZERO_COPY_MIN && self.role == Role::Server
-    }
-
-    /// [`send`](Self::send) without copying the payload: only the header is
-    /// encoded; the payload is queued as it is (or compressed).
-    fn send_shared(&mut self, opcode: OpCode, payload: &Bytes) -> Result<(), UsageError> {
-        self.check_can_send_data()?;
-        if self.outgoing.is_some() {
-            return Err(UsageError::FragmentedMessageInProgress);
-        }
-        self.flush_pending_pong();
-        if self.deflater.as_ref().is_some_and(|d| payload.len() >= d.threshold()) {
-            self.push_data(opcode, true, payload, true);
-        } else {
-            let header = FrameHeader { fin: true, rsv: 0, opcode, mask: None, payload_len: payload.len() as u64 };
-            header.encode(self.send.tail());
-            self.send.push_shared(payload.clone());
-        }
-        Ok(())
     }
 
     /// Queues one fragment of a message that is sent in pieces (for data
@@ -678,14 +660,23 @@ impl Connection {
         Ok(())
     }
 
-    fn send_message(&mut self, opcode: OpCode, data: &[u8]) -> Result<(), UsageError> {
+    /// Queues a whole message; `shared` (the same bytes as `data`, owned) is
+    /// queued without a copy unless the message is compressed.
+    fn send_message(&mut self, opcode: OpCode, data: &[u8], shared: Option<&Bytes>) -> Result<(), UsageError> {
         self.check_can_send_data()?;
         if self.outgoing.is_some() {
             return Err(UsageError::FragmentedMessageInProgress);
         }
         self.flush_pending_pong();
         let compress = self.deflater.as_ref().is_some_and(|d| data.len() >= d.threshold());
-        self.push_data(opcode, true, data, compress);
+        match shared.filter(|_| !compress) {
+            Some(payload) => {
+                let header = FrameHeader { fin: true, rsv: 0, opcode, mask: None, payload_len: payload.len() as u64 };
+                header.encode(self.send.tail());
+                self.send.push_shared(payload.clone());
+            }
+            None => self.push_data(opcode, true, data, compress),
+        }
         Ok(())
     }
 

@@ -260,10 +260,11 @@ pub fn connect_with(request: &ClientRequest, config: &Config) -> Result<(WebSock
         return Err(UsageError::InvalidUrl("wss:// needs TLS: connect a TLS stream yourself and use client()").into());
     }
     let started = Instant::now();
-    let stream = match config.handshake_timeout {
-        Some(limit) => {
+    // A limit too far away to represent is no limit.
+    let stream = match config.handshake_timeout.and_then(|limit| Some((limit, started.checked_add(limit)?))) {
+        Some((limit, deadline)) => {
             let addrs = (request.host(), request.port()).to_socket_addrs()?;
-            connect_before(addrs, started + limit).map_err(|err| timed_out(err, started, limit))?
+            connect_before(addrs, deadline).map_err(|err| timed_out(err, started, limit))?
         }
         None => TcpStream::connect((request.host(), request.port()))?,
     };
@@ -296,34 +297,36 @@ where
     Ok(ws)
 }
 
-/// A TCP stream whose reads and writes block at most until a deadline, then
-/// fail with `TimedOut`.
+/// A TCP stream whose reads and writes block at most until a deadline (if
+/// any), then fail with `TimedOut`.
 #[derive(Debug)]
 struct DeadlineStream {
     stream: TcpStream,
-    deadline: Instant,
+    deadline: Option<Instant>,
 }
 
 impl DeadlineStream {
-    fn time_left(&self) -> io::Result<Duration> {
-        let left = self.deadline.saturating_duration_since(Instant::now());
+    /// Limits the next read (or write) to the time left; fails once none is.
+    fn arm(&self, set: fn(&TcpStream, Option<Duration>) -> io::Result<()>) -> io::Result<()> {
+        let Some(deadline) = self.deadline else { return Ok(()) };
+        let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(ErrorKind::TimedOut.into());
         }
-        Ok(left)
+        set(&self.stream, Some(left))
     }
 }
 
 impl Read for DeadlineStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.stream.set_read_timeout(Some(self.time_left()?))?;
+        self.arm(TcpStream::set_read_timeout)?;
         self.stream.read(buf)
     }
 }
 
 impl Write for DeadlineStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.stream.set_write_timeout(Some(self.time_left()?))?;
+        self.arm(TcpStream::set_write_timeout)?;
         self.stream.write(buf)
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -332,7 +335,7 @@ impl Write for DeadlineStream {
 }
 
 /// Runs `handshake` over `stream` with reads and writes limited to
-/// `started + limit` (no limit when `None`), then clears the stream's
+/// `started + limit` (no limit when `None` or past what `Instant` can hold), then clears the stream's
 /// timeouts. A read or write that ran out of time becomes
 /// [`Error::HandshakeTimeout`].
 fn with_deadline<T>(
@@ -342,12 +345,11 @@ fn with_deadline<T>(
     handshake: impl FnOnce(DeadlineStream) -> Result<(DeadlineStream, T), Error>,
 ) -> Result<(TcpStream, T), Error> {
     let Some(limit) = limit else {
-        // Far enough never to matter, without overflowing.
-        let deadline = started + Duration::from_secs(100 * 365 * 24 * 3600);
-        let (timed, out) = handshake(DeadlineStream { stream, deadline })?;
+        let (timed, out) = handshake(DeadlineStream { stream, deadline: None })?;
         return Ok((timed.stream, out));
     };
-    let (timed, out) = handshake(DeadlineStream { stream, deadline: started + limit }).map_err(|err| match err {
+    let deadline = started.checked_add(limit);
+    let (timed, out) = handshake(DeadlineStream { stream, deadline }).map_err(|err| match err {
         Error::Io(err) => timed_out(err, started, limit),
         other => other,
     })?;

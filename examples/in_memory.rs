@@ -80,7 +80,7 @@ fn pump(from: &mut Connection, to: &mut Connection, now: Instant, name: &str) {
                 None => println!("{name}: binary {:?}", message.as_bytes()),
             },
             Event::Ping(payload) => println!("{name}: ping {:?} (pong queued)", String::from_utf8_lossy(&payload)),
-            Event::Pong(payload) => println!("{name}: pong {:?}", String::from_utf8_lossy(&payload)),
+            Event::Pong { payload, .. } => println!("{name}: pong {:?}", String::from_utf8_lossy(&payload)),
             Event::Closed(reason) => println!("{name}: {reason}"),
             other => println!("{name}: {other:?}"),
         }

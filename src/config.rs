@@ -50,6 +50,28 @@ pub struct Config {
     /// after we sent ours, and (client) the server's TCP close after the close
     /// handshake. When it runs out the transport is closed anyway. Default 10 s.
     pub close_timeout: Duration,
+    /// Ping the peer after this long without receiving a byte from it, to
+    /// learn whether it is still there (and to keep NATs, firewalls and
+    /// proxies from dropping a quiet connection). `None` turns the heartbeat
+    /// off. Default 20 s: under the 60 s idle timeouts common in load
+    /// balancers and proxies, and at one 14-byte ping (and its pong) per
+    /// 20 s of silence, cheap. Each answered ping also measures the
+    /// round-trip time ([`Connection::rtt`](crate::Connection::rtt)).
+    pub ping_interval: Option<Duration>,
+    /// How long after the heartbeat's ping the peer has to answer (with the
+    /// pong or any other byte) before it is declared dead: the connection
+    /// closes with [`TimeoutKind::Pong`](crate::TimeoutKind::Pong) and the
+    /// adapters close the transport. A silent peer is thus noticed within
+    /// `ping_interval + pong_timeout`. Default 20 s: long enough for a
+    /// congested mobile link (keep it well above
+    /// [`RttEstimate::rto`](crate::RttEstimate::rto)), short enough to
+    /// notice a dead peer in under a minute.
+    pub pong_timeout: Duration,
+    /// Close a connection over which no message went either way for this
+    /// long: a close handshake with code 1001 ("idle timeout") starts.
+    /// Pings and pongs do not count as activity. `None` (the default): no
+    /// limit.
+    pub idle_timeout: Option<Duration>,
     /// How long the adapters give the peer to complete the opening handshake,
     /// counted from the start of `accept`/`client`: a peer that trickles its
     /// request (slowloris) is dropped when it runs out. `None`: no limit.
@@ -58,6 +80,11 @@ pub struct Config {
     /// [`blocking::connect`](crate::io::blocking::connect)); the sans-IO
     /// handshake types never read the clock. Default 10 s.
     pub handshake_timeout: Option<Duration>,
+    /// Set `TCP_NODELAY` on sockets the adapters' TCP helpers open or
+    /// accept, so small frames go out at once instead of waiting up to 40 ms
+    /// for the previous one to be acknowledged (Nagle's algorithm).
+    /// Default true.
+    pub tcp_nodelay: bool,
     /// Seed for the generator of masking keys. `None` (the default) seeds it
     /// from the operating system; set it only for reproducible tests.
     pub rng_seed: Option<[u8; 32]>,
@@ -79,7 +106,11 @@ impl Default for Config {
             auto_pong: true,
             accept_unmasked_frames: false,
             close_timeout: Duration::from_secs(10),
+            ping_interval: Some(Duration::from_secs(20)),
+            pong_timeout: Duration::from_secs(20),
+            idle_timeout: None,
             handshake_timeout: Some(Duration::from_secs(10)),
+            tcp_nodelay: true,
             rng_seed: None,
             #[cfg(feature = "deflate")]
             deflate: Some(crate::extensions::deflate::DeflateConfig::default()),

@@ -357,12 +357,17 @@ pub enum Initiator {
 pub enum TimeoutKind {
     /// We sent a close frame and the peer did not answer within `Config::close_timeout`.
     CloseHandshake,
+    /// The heartbeat pinged the peer after `Config::ping_interval` of
+    /// silence and nothing came back within `Config::pong_timeout`: the peer
+    /// (or the path to it: a NAT, a dropped Wi-Fi link) is gone.
+    Pong,
 }
 
 impl fmt::Display for TimeoutKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::CloseHandshake => f.write_str("the peer did not answer our close frame"),
+            Self::Pong => f.write_str("the peer did not answer the heartbeat ping"),
         }
     }
 }

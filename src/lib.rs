@@ -114,7 +114,7 @@ pub mod io;
 mod utf8;
 
 pub use config::Config;
-pub use connection::{CloseFrame, Connection, Event, Message, Role, State};
+pub use connection::{CloseFrame, Connection, Event, Message, ReadyState, Role, RttEstimate, State};
 pub use error::{CloseReason, HandshakeError, HttpParseError, Initiator, ProtocolError, TimeoutKind, UsageError};
 pub use frame::{CloseCode, DataKind};
 pub use utf8::Utf8Bytes;

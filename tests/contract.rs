@@ -26,12 +26,16 @@ fn after_draining_there_is_nothing_left_to_send_or_report() {
         server_events,
         [Event::Message(Message::from("a")), Event::Ping("p".into()), Event::Message(Message::Binary("bc".into()))]
     );
-    assert_eq!(client_events, [Event::Message(Message::Binary("d".into())), Event::Pong("p".into())]);
+    assert_eq!(
+        client_events,
+        [Event::Message(Message::Binary("d".into())), Event::Pong { payload: "p".into(), rtt: None }]
+    );
     for conn in [&mut pair.client, &mut pair.server] {
         assert_eq!(conn.poll_event(), None);
         assert!(conn.poll_transmit().is_empty());
         assert_eq!(conn.buffered_amount(), 0);
-        assert_eq!(conn.poll_timeout(), None, "no timer while open and idle");
+        let heartbeat = config().ping_interval.map(|interval| pair.now + interval);
+        assert_eq!(conn.poll_timeout(), heartbeat, "no timer but the heartbeat's while open and idle");
     }
     pair.client.close(CloseCode::NORMAL, "", pair.now).unwrap();
     pair.drive();
@@ -165,7 +169,7 @@ fn the_documented_run_loop_never_blocks_with_replies_unsent() {
     client.run_until_blocked(&mut to_client, false, &mut to_server, false);
     assert_eq!(
         client.events,
-        [Event::Pong("are you there".into()), Event::Message(Message::from("echo me"))],
+        [Event::Pong { payload: "are you there".into(), rtt: None }, Event::Message(Message::from("echo me"))],
         "the pong and the echo must be written in the iteration that produced them"
     );
 

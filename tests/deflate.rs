@@ -275,7 +275,7 @@ proptest! {
             }
             let (client_events, server_events) = pair.drive();
             let data_only = |events: Vec<Event>| -> Vec<Event> {
-                events.into_iter().filter(|e| !matches!(e, Event::Pong(_))).collect()
+                events.into_iter().filter(|e| !matches!(e, Event::Pong { .. })).collect()
             };
             prop_assert_eq!(data_only(server_events), expected_events(&ops));
             prop_assert_eq!(data_only(client_events), expected_events(&ops));

@@ -390,7 +390,7 @@ fn expected_events(ops: &[Op], close: &(CloseCode, String)) -> Vec<Event> {
             Op::Text(text) => events.push(Event::Message(Message::Text(Utf8Bytes::from(text.as_str())))),
             Op::Binary(data) => events.push(Event::Message(Message::Binary(Bytes::from(data.clone())))),
             Op::Ping(data) => events.push(Event::Ping(Bytes::from(data.clone()))),
-            Op::Pong(data) => events.push(Event::Pong(Bytes::from(data.clone()))),
+            Op::Pong(data) => events.push(Event::Pong { payload: Bytes::from(data.clone()), rtt: None }),
             Op::Fragmented { kind, payload, cuts, pings } => {
                 let fragments = cuts.len() + 1;
                 for ping in pings.iter().take(fragments - 1).flatten() {

@@ -166,7 +166,7 @@ fn control_frames_interleave_with_fragments() {
         events,
         [
             Event::Ping(Bytes::from_static(b"p1")),
-            Event::Pong(Bytes::from_static(b"p2")),
+            Event::Pong { payload: Bytes::from_static(b"p2"), rtt: None },
             Event::Message(Message::from("Hello")),
         ]
     );

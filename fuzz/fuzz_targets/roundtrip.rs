@@ -94,7 +94,7 @@ impl Side {
             match event {
                 Event::Message(message) => self.received.push(Seen::Message(message)),
                 Event::Ping(payload) => self.received.push(Seen::Ping(payload.to_vec())),
-                Event::Pong(payload) => self.pongs.push(payload.to_vec()),
+                Event::Pong { payload, .. } => self.pongs.push(payload.to_vec()),
                 Event::Closed(reason) => {
                     assert!(self.closed.is_none());
                     self.closed = Some(reason);

@@ -244,7 +244,7 @@ impl Watch {
                     message.len(),
                     self.max_message_size
                 ),
-                Event::Ping(payload) | Event::Pong(payload) => assert!(payload.len() <= 125),
+                Event::Ping(payload) | Event::Pong { payload, .. } => assert!(payload.len() <= 125),
                 Event::Closed(reason) => {
                     self.closed = true;
                     assert!(conn.is_closed(), "Closed reported in state {:?}", conn.state());

@@ -15,8 +15,15 @@ pub enum Event {
     /// while the write buffer is over its limit only the latest pong waits),
     /// so this event is informational.
     Ping(Bytes),
-    /// The peer sent a pong (in answer to our ping, or unsolicited).
-    Pong(Bytes),
+    /// The peer sent a pong (in answer to a ping, or unsolicited).
+    Pong {
+        /// The pong's payload.
+        payload: Bytes,
+        /// The round-trip estimate including this pong, when it answered
+        /// the heartbeat's ping (see `Config::ping_interval`); `None` for
+        /// other pongs.
+        rtt: Option<crate::RttEstimate>,
+    },
     /// The WebSocket is over; reported exactly once, and nothing follows it.
     /// Keep writing [`poll_transmit`](super::Connection::poll_transmit) until
     /// [`should_close_transport`](super::Connection::should_close_transport).

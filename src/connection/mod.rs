@@ -6,7 +6,9 @@
 mod buffer;
 mod close;
 mod event;
+mod keepalive;
 mod message;
+mod rtt;
 mod send_queue;
 mod state;
 
@@ -19,13 +21,15 @@ use rand::Rng;
 
 pub use close::CloseFrame;
 pub use event::{Event, Message};
-pub use state::State;
+pub use rtt::RttEstimate;
+pub use state::{ReadyState, State};
 
 use crate::extensions::Deflater;
 use crate::frame::{apply_mask, CloseCode, DataKind, Frame, FrameDecoder, FrameHeader, MaskKey, OpCode, Progress};
 use crate::utf8::Utf8Validator;
 use crate::{CloseReason, Config, ProtocolError, TimeoutKind, UsageError};
 use close::{truncate_utf8, ControlPayload};
+use keepalive::{Heartbeat, HeartbeatDue, IdleTimer};
 use message::MessageAssembler;
 use send_queue::{SendQueue, ZERO_COPY_MIN};
 use state::{Teardown, Transition};
@@ -106,6 +110,8 @@ pub struct Connection {
     auto_pong: bool,
     write_buffer_limit: usize,
     close_timeout: Duration,
+    heartbeat: Heartbeat,
+    idle: IdleTimer,
 
     close_reason: Option<CloseReason>,
     close_reported: bool,
@@ -165,6 +171,8 @@ impl Connection {
             auto_pong: config.auto_pong,
             write_buffer_limit: config.write_buffer_limit,
             close_timeout: config.close_timeout,
+            heartbeat: Heartbeat::new(config.ping_interval, config.pong_timeout, now),
+            idle: IdleTimer::new(config.idle_timeout, now),
             close_reason: None,
             close_reported: false,
         }
@@ -208,6 +216,7 @@ impl Connection {
     /// incoming bytes are discarded.
     pub fn handle_read(&mut self, data: &[u8], now: Instant) {
         self.now = now;
+        self.heartbeat.on_heard(now);
         if self.state != State::Closed {
             self.reserve_recv(data.len());
             self.recv.extend_from_slice(data);
@@ -233,6 +242,7 @@ impl Connection {
     /// [`poll_event`](Self::poll_event).
     pub fn handle_received(&mut self, now: Instant) {
         self.now = now;
+        self.heartbeat.on_heard(now);
         if self.state == State::Closed {
             self.recv.clear();
         }
@@ -254,8 +264,26 @@ impl Connection {
     ///
     /// Frames already received are decoded first: a close reply that arrived
     /// just before the deadline still completes the close handshake.
+    ///
+    /// While open, this is also where the heartbeat pings (after
+    /// `Config::ping_interval` without a byte from the peer), where a peer
+    /// that then stays silent for `Config::pong_timeout` is declared dead
+    /// ([`CloseReason::Timeout`] with [`TimeoutKind::Pong`]; the transport is
+    /// to be closed at once), and where `Config::idle_timeout` starts a close
+    /// handshake with code 1001.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = now;
+        if self.state == State::Open {
+            match self.heartbeat.on_deadline(now) {
+                HeartbeatDue::Nothing => {}
+                HeartbeatDue::Ping(payload) => self.push_frame(OpCode::Ping, true, &payload),
+                HeartbeatDue::Dead => return self.give_up_on_peer(),
+            }
+            if self.idle.is_expired(now) {
+                // Cannot fail: the state is open and the reason is short.
+                let _ = self.close(CloseCode::GOING_AWAY, "idle timeout", now);
+            }
+        }
         let Some(deadline) = self.deadline else {
             return;
         };
@@ -387,7 +415,13 @@ impl Connection {
         if self.should_close_transport() {
             return None;
         }
-        self.deadline
+        match self.state {
+            State::Open => match (self.heartbeat.deadline(), self.idle.deadline()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
+            State::CloseSent | State::Closed => self.deadline,
+        }
     }
 
     // ----- commands -----------------------------------------------------------
@@ -458,6 +492,7 @@ impl Connection {
         }
         self.outgoing = if fin { None } else { Some(kind) };
         self.flush_pending_pong();
+        self.idle.on_sent();
         self.push_data(opcode, fin, data, self.outgoing_compressed);
         Ok(())
     }
@@ -518,6 +553,20 @@ impl Connection {
         self.state
     }
 
+    /// The state as the browser API's `readyState` names it: `Open`,
+    /// `Closing` once a close frame was sent, `Closed` once the WebSocket is
+    /// over. (A connection exists only after the handshake, so it is never
+    /// `Connecting`.)
+    pub fn ready_state(&self) -> ReadyState {
+        self.state.ready_state()
+    }
+
+    /// The round-trip time measured by the heartbeat's pings (see
+    /// `Config::ping_interval`); `None` until a heartbeat pong came back.
+    pub fn rtt(&self) -> Option<RttEstimate> {
+        self.heartbeat.rtt()
+    }
+
     /// Bytes queued for the transport and not yet written (the browser API's
     /// `bufferedAmount`).
     pub fn buffered_amount(&self) -> usize {
@@ -569,7 +618,11 @@ impl Connection {
     fn on_frame(&mut self, frame: Frame) -> Result<Option<Event>, ProtocolError> {
         match frame.header.opcode {
             OpCode::Text | OpCode::Binary | OpCode::Continuation => {
-                Ok(self.incoming.on_data_frame(frame)?.map(Event::Message))
+                let message = self.incoming.on_data_frame(frame)?;
+                if message.is_some() {
+                    self.idle.on_received(self.now);
+                }
+                Ok(message.map(Event::Message))
             }
             OpCode::Ping => {
                 if self.auto_pong && self.state == State::Open {
@@ -577,7 +630,10 @@ impl Connection {
                 }
                 Ok(Some(Event::Ping(frame.payload)))
             }
-            OpCode::Pong => Ok(Some(Event::Pong(frame.payload))),
+            OpCode::Pong => {
+                let rtt = self.heartbeat.on_pong(&frame.payload, self.now);
+                Ok(Some(Event::Pong { payload: frame.payload, rtt }))
+            }
             OpCode::Close => {
                 let remote = CloseFrame::parse(frame.payload)?;
                 if self.state == State::Open {
@@ -595,15 +651,33 @@ impl Connection {
     /// Fails the connection (RFC 6455 §7.1.7): sends a close frame with the
     /// error's code unless one was sent already, and closes.
     fn fail(&mut self, err: ProtocolError) {
+        let (code, message) = (err.close_code(), err.to_string());
+        self.close_and_enter(code, &message, Transition::Fail, CloseReason::Protocol(err));
+    }
+
+    /// The heartbeat got no answer: the peer or the path is gone. Closes at
+    /// once; the close frame (1011) goes out only if the transport still
+    /// takes it.
+    fn give_up_on_peer(&mut self) {
+        let reason = CloseReason::Timeout(TimeoutKind::Pong);
+        self.close_and_enter(
+            CloseCode::INTERNAL_ERROR,
+            &TimeoutKind::Pong.to_string(),
+            Transition::Unresponsive,
+            reason,
+        );
+    }
+
+    /// Queues a close frame with `code` and (the start of) `message` unless
+    /// one was sent already, then enters `Closed`.
+    fn close_and_enter(&mut self, code: CloseCode, message: &str, transition: Transition, reason: CloseReason) {
         if self.state == State::Open {
-            let message = err.to_string();
-            let reason = truncate_utf8(&message, MAX_CLOSE_REASON);
-            if let Ok(payload) = ControlPayload::close(err.close_code(), reason) {
+            if let Ok(payload) = ControlPayload::close(code, truncate_utf8(message, MAX_CLOSE_REASON)) {
                 self.pending_pong = None;
                 self.push_frame(OpCode::Close, true, payload.as_slice());
             }
         }
-        self.enter_closed(Transition::Fail, CloseReason::Protocol(err));
+        self.enter_closed(transition, reason);
     }
 
     fn enter_closed(&mut self, transition: Transition, reason: CloseReason) {
@@ -668,6 +742,7 @@ impl Connection {
             return Err(UsageError::FragmentedMessageInProgress);
         }
         self.flush_pending_pong();
+        self.idle.on_sent();
         let compress = self.deflater.as_ref().is_some_and(|d| data.len() >= d.threshold());
         match shared.filter(|_| !compress) {
             Some(payload) => {

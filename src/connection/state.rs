@@ -22,6 +22,21 @@ pub enum State {
     Closed,
 }
 
+/// The connection's state as the browser API's `WebSocket.readyState` names
+/// it, for applications and UIs that think in those terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReadyState {
+    /// The opening handshake is under way (or, for a reconnecting client,
+    /// a new connection is being dialed).
+    Connecting,
+    /// Messages flow both ways.
+    Open,
+    /// A close frame was sent; the peer's answer is awaited.
+    Closing,
+    /// The WebSocket is over.
+    Closed,
+}
+
 /// What happened, as far as the state machine is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Transition {
@@ -35,6 +50,8 @@ pub(crate) enum Transition {
     TransportEnded,
     /// The close-handshake timer ran out.
     CloseTimeout,
+    /// The heartbeat's ping went unanswered: the peer is presumed dead.
+    Unresponsive,
 }
 
 impl State {
@@ -46,8 +63,17 @@ impl State {
         match (self, transition) {
             (State::Open, SendClose) => Some(State::CloseSent),
             (State::Open | State::CloseSent, ReceiveClose | Fail | TransportEnded) => Some(State::Closed),
-            (State::CloseSent, CloseTimeout) => Some(State::Closed),
-            (State::Open, CloseTimeout) | (State::CloseSent, SendClose) | (State::Closed, _) => None,
+            (State::CloseSent, CloseTimeout) | (State::Open, Unresponsive) => Some(State::Closed),
+            (State::Open, CloseTimeout) | (State::CloseSent, SendClose | Unresponsive) | (State::Closed, _) => None,
+        }
+    }
+
+    /// The browser API's name for this state.
+    pub(crate) fn ready_state(self) -> ReadyState {
+        match self {
+            State::Open => ReadyState::Open,
+            State::CloseSent => ReadyState::Closing,
+            State::Closed => ReadyState::Closed,
         }
     }
 
@@ -80,7 +106,7 @@ impl Teardown {
         match (transition, role) {
             (Transition::ReceiveClose, Role::Client) => Teardown::AwaitPeer,
             (Transition::ReceiveClose | Transition::Fail | Transition::TransportEnded, _) => Teardown::AfterFlush,
-            (Transition::CloseTimeout, _) => Teardown::Now,
+            (Transition::CloseTimeout | Transition::Unresponsive, _) => Teardown::Now,
             // Sending close never closes the connection by itself.
             (Transition::SendClose, _) => Teardown::Keep,
         }
@@ -120,10 +146,10 @@ mod tests {
 
     #[test]
     fn transition_table() {
-        let all = [SendClose, ReceiveClose, Fail, TransportEnded, CloseTimeout];
+        let all = [SendClose, ReceiveClose, Fail, TransportEnded, CloseTimeout, Unresponsive];
         let expected = |state, t| match (state, t) {
             (State::Open, SendClose) => Some(State::CloseSent),
-            (State::Open, ReceiveClose | Fail | TransportEnded) => Some(State::Closed),
+            (State::Open, ReceiveClose | Fail | TransportEnded | Unresponsive) => Some(State::Closed),
             (State::CloseSent, ReceiveClose | Fail | TransportEnded | CloseTimeout) => Some(State::Closed),
             _ => None,
         };
@@ -140,6 +166,7 @@ mod tests {
         assert_eq!(Teardown::after_close(Role::Client, ReceiveClose), Teardown::AwaitPeer);
         assert_eq!(Teardown::after_close(Role::Client, Fail), Teardown::AfterFlush);
         assert_eq!(Teardown::after_close(Role::Client, CloseTimeout), Teardown::Now);
+        assert_eq!(Teardown::after_close(Role::Server, Unresponsive), Teardown::Now);
         assert_eq!(Teardown::AwaitPeer.on_peer_eof(), Teardown::AfterFlush);
         assert_eq!(Teardown::AwaitPeer.on_deadline(), Teardown::Now);
         assert_eq!(Teardown::Keep.on_deadline(), Teardown::Keep);

@@ -210,8 +210,8 @@ impl<S: Read + Write> WebSocket<S> {
 
     /// One read from the stream into the connection, or the timers that are due.
     fn fill(&mut self) -> io::Result<()> {
-        let now = Instant::now();
-        self.arm_read_timeout(now)?;
+        let started = Instant::now();
+        self.arm_read_timeout(started)?;
         let want = self.read_size.get();
         let result = read_into(self.conn.recv_buffer(want), want, |buf| self.stream.read(buf));
         let now = Instant::now();
@@ -226,6 +226,11 @@ impl<S: Read + Write> WebSocket<S> {
                 // A read timeout (ours or the caller's) or a non-blocking stream.
                 match self.conn.poll_timeout() {
                     Some(deadline) if deadline <= now => self.conn.handle_timeout(now),
+                    // Our read timeout, armed for a deadline that has since
+                    // moved later: arm it afresh and read again.
+                    Some(_) if self.read_timeout.is_some_and(|armed| now.duration_since(started) >= armed) => {
+                        self.read_timeout = None;
+                    }
                     _ => return Err(err),
                 }
             }
@@ -234,13 +239,22 @@ impl<S: Read + Write> WebSocket<S> {
         Ok(())
     }
 
+    /// Sets the stream's read timeout to the time left until the
+    /// connection's next deadline, lazily: the timeout only ever shortens
+    /// here (by more than [`TIMER_SLACK`]), and a deadline that moved later
+    /// (the heartbeat's moves with every read) is caught when the old timeout
+    /// fires early. So a busy connection makes no system call per read.
     fn arm_read_timeout(&mut self, now: Instant) -> io::Result<()> {
         let Some(hooks) = &self.hooks else { return Ok(()) };
         let timeout = self
             .conn
             .poll_timeout()
             .map(|deadline| deadline.saturating_duration_since(now).max(Duration::from_millis(1)));
-        if timeout != self.read_timeout {
+        let rearm = match (timeout, self.read_timeout) {
+            (Some(wanted), Some(armed)) => wanted.saturating_add(TIMER_SLACK) < armed,
+            (wanted, armed) => wanted != armed,
+        };
+        if rearm {
             (hooks.set_read_timeout)(&self.stream, timeout)?;
             self.read_timeout = timeout;
         }
@@ -248,7 +262,8 @@ impl<S: Read + Write> WebSocket<S> {
     }
 }
 
-/// Connects to a `ws://` URL over TCP (with `TCP_NODELAY`) and performs the
+/// Connects to a `ws://` URL over TCP (with `TCP_NODELAY` unless
+/// `Config::tcp_nodelay` is off) and performs the
 /// client handshake. For `wss://`, connect a TLS stream yourself and use [`client`].
 pub fn connect(url: &str) -> Result<(WebSocket<TcpStream>, Response), Error> {
     connect_with(&ClientRequest::new(url)?, &Config::default())
@@ -268,7 +283,7 @@ pub fn connect_with(request: &ClientRequest, config: &Config) -> Result<(WebSock
         }
         None => TcpStream::connect((request.host(), request.port()))?,
     };
-    stream.set_nodelay(true)?;
+    stream.set_nodelay(config.tcp_nodelay)?;
     let (stream, (conn, response)) = with_deadline(stream, started, config.handshake_timeout, |stream| {
         let (ws, response) = client(request, stream, config)?;
         let (stream, conn) = ws.into_parts();
@@ -288,7 +303,7 @@ where
     F: FnOnce(&UpgradeRequest) -> Result<Accept, Reject>,
 {
     let started = Instant::now();
-    stream.set_nodelay(true)?;
+    stream.set_nodelay(config.tcp_nodelay)?;
     let (stream, conn) = with_deadline(stream, started, config.handshake_timeout, |stream| {
         Ok(accept_with(stream, config, hook)?.into_parts())
     })?;
@@ -299,6 +314,10 @@ where
 
 /// A TCP stream whose reads and writes block at most until a deadline (if
 /// any), then fail with `TimedOut`.
+/// How late a read timeout may fire after the connection's deadline before
+/// it is re-armed (a system call).
+const TIMER_SLACK: Duration = Duration::from_millis(5);
+
 #[derive(Debug)]
 struct DeadlineStream {
     stream: TcpStream,

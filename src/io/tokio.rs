@@ -300,6 +300,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         &self.inner.conn
     }
 
+    /// The stream, e.g. to read socket options.
+    pub fn get_ref(&self) -> &S {
+        &self.inner.stream
+    }
+
     /// The stream. Reading or writing it directly corrupts the connection.
     pub fn get_mut(&mut self) -> &mut S {
         &mut self.inner.stream
@@ -461,7 +466,8 @@ async fn within<T>(limit: Option<Duration>, handshake: impl Future<Output = Resu
     }
 }
 
-/// Connects to a `ws://` URL over TCP (with `TCP_NODELAY`) and performs the
+/// Connects to a `ws://` URL over TCP (with `TCP_NODELAY` unless
+/// `Config::tcp_nodelay` is off) and performs the
 /// client handshake. For `wss://`, connect a TLS stream yourself and use [`client`].
 pub async fn connect(url: &str) -> Result<(WebSocketStream<TcpStream>, Response), Error> {
     connect_with(&ClientRequest::new(url)?, &Config::default()).await
@@ -479,7 +485,7 @@ pub async fn connect_with(
     }
     within(config.handshake_timeout, async {
         let stream = TcpStream::connect((request.host(), request.port())).await?;
-        stream.set_nodelay(true)?;
+        stream.set_nodelay(config.tcp_nodelay)?;
         client_handshake(request, stream, config).await
     })
     .await
@@ -521,6 +527,17 @@ async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
 /// Performs the server handshake over `stream`, accepting any valid request.
 pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(stream: S) -> Result<WebSocketStream<S>, Error> {
     accept_with(stream, &Config::default(), |_| Ok(Accept::new())).await
+}
+
+/// Performs the server handshake over an accepted TCP stream, after setting
+/// `TCP_NODELAY` on it (unless `Config::tcp_nodelay` is off); otherwise as
+/// [`accept_with`].
+pub async fn accept_tcp<F>(stream: TcpStream, config: &Config, hook: F) -> Result<WebSocketStream<TcpStream>, Error>
+where
+    F: FnOnce(&UpgradeRequest) -> Result<Accept, Reject>,
+{
+    stream.set_nodelay(config.tcp_nodelay)?;
+    accept_with(stream, config, hook).await
 }
 
 /// Performs the server handshake, letting `hook` inspect the request (path,

@@ -1,0 +1,206 @@
+//! The core's liveness timers on a virtual clock: heartbeat pings and the
+//! pong timeout, the RTT estimate, the idle timeout, the close timeout and
+//! the ready state, with a client and a server wired back to back.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use rfc6455::frame::OpCode;
+use rfc6455::{CloseCode, CloseReason, Config, Connection, Event, Initiator, ReadyState, RttEstimate, TimeoutKind};
+
+const S: Duration = Duration::from_secs(1);
+
+fn heartbeat_config(interval: Duration, timeout: Duration) -> Config {
+    let mut config = config();
+    config.ping_interval = Some(interval);
+    config.pong_timeout = timeout;
+    config
+}
+
+fn quiet_config() -> Config {
+    let mut config = config();
+    config.ping_interval = None;
+    config
+}
+
+/// Moves the clock to `conn`'s next deadline and fires it; returns the time.
+fn fire_next_timer(conn: &mut Connection) -> Instant {
+    let at = conn.poll_timeout().expect("a timer must be armed");
+    conn.handle_timeout(at);
+    at
+}
+
+/// Runs `conn`'s timers, with nothing arriving from its peer, until it
+/// closes; returns when it closed and why. Bounded.
+fn run_until_closed(conn: &mut Connection) -> (Instant, CloseReason) {
+    for _ in 0..100 {
+        let at = fire_next_timer(conn);
+        for event in events(conn) {
+            if let Event::Closed(reason) = event {
+                return (at, reason);
+            }
+        }
+    }
+    panic!("the connection never closed");
+}
+
+#[test]
+fn a_silent_peer_is_declared_dead_after_ping_interval_plus_pong_timeout_in_both_roles() {
+    for pinger_is_server in [true, false] {
+        let busy = heartbeat_config(10 * S, 5 * S);
+        let (client_config, server_config) =
+            if pinger_is_server { (quiet_config(), busy) } else { (busy, quiet_config()) };
+        let mut pair = Pair::with_configs(&client_config, &server_config);
+        let start = pair.now;
+        let pinger = if pinger_is_server { &mut pair.server } else { &mut pair.client };
+
+        let (at, reason) = run_until_closed(pinger);
+        assert_eq!(at, start + 15 * S, "server pings: {pinger_is_server}");
+        assert_eq!(reason, CloseReason::Timeout(TimeoutKind::Pong));
+        assert!(!reason.was_clean());
+        assert!(pinger.should_close_transport(), "a dead peer's transport is closed at once");
+        assert_eq!(pinger.poll_timeout(), None);
+        assert_eq!(pinger.ready_state(), ReadyState::Closed);
+        // What it sent: the heartbeat ping, then a close frame saying why.
+        let frames = sent_frames(pinger);
+        assert_eq!(frames.len(), 2, "{frames:?}");
+        assert_eq!(frames[0].header.opcode, OpCode::Ping);
+        assert_eq!(&frames[0].payload[..], 1u64.to_be_bytes());
+        assert_eq!(close_code_of(&frames[1]), Some(1011));
+    }
+}
+
+#[test]
+fn an_answering_peer_stays_open_and_each_pong_measures_the_round_trip() {
+    let mut pair = Pair::with_configs(&quiet_config(), &heartbeat_config(10 * S, 5 * S));
+    let rtts = [100, 200, 50].map(Duration::from_millis);
+    let mut last = None;
+    for (round, rtt) in rtts.into_iter().enumerate() {
+        let at = fire_next_timer(&mut pair.server);
+        assert_eq!(at, pair.now + 10 * S, "round {round}: the ping goes out after 10 s of silence");
+        pair.now = at;
+        let client_events = pair.to_client();
+        assert!(matches!(&client_events[..], [Event::Ping(_)]), "{client_events:?}");
+        pair.advance(rtt);
+        let server_events = pair.to_server();
+        let [Event::Pong { payload, rtt: Some(estimate) }] = &server_events[..] else {
+            panic!("round {round}: {server_events:?}")
+        };
+        assert_eq!(&payload[..], (round as u64 + 1).to_be_bytes(), "pings carry a sequence number");
+        assert_eq!(estimate.latest, rtt);
+        assert_eq!(pair.server.rtt(), Some(*estimate));
+        last = Some(*estimate);
+    }
+    // The hand-computed RFC 6298 sequence for 100, 200, 50 ms (see rtt.rs).
+    let estimate = last.unwrap();
+    let ms = |n: f64| Duration::from_secs_f64(n / 1000.0);
+    assert_eq!((estimate.smoothed, estimate.variance), (ms(104.6875), ms(62.5)));
+    assert_eq!((estimate.rto, estimate.min, estimate.samples), (ms(354.6875), ms(50.0), 3));
+    assert!(estimate.rto >= RttEstimate::RTO_MIN);
+    assert_eq!(pair.server.ready_state(), ReadyState::Open);
+    assert_eq!(pair.client.rtt(), None, "the client sent no heartbeat");
+}
+
+#[test]
+fn only_the_heartbeat_pong_counts_and_any_byte_from_the_peer_proves_it_alive() {
+    let mut pair = Pair::with_configs(&quiet_config(), &heartbeat_config(10 * S, 5 * S));
+    fire_next_timer(&mut pair.server); // the ping, which the client never sees
+    take_transmit(&mut pair.server);
+    // The client's own pong (unsolicited) and a message arrive 4 s later.
+    pair.now += 14 * S;
+    pair.client.pong(b"not yours").unwrap();
+    pair.client.send_text("still here").unwrap();
+    let events = pair.to_server();
+    assert!(matches!(&events[0], Event::Pong { rtt: None, .. }), "{events:?}");
+    assert_eq!(pair.server.rtt(), None);
+    // Alive: the deadline moved to 5 s after those bytes.
+    assert_eq!(pair.server.poll_timeout(), Some(pair.now + 5 * S));
+    let (at, reason) = run_until_closed(&mut pair.server);
+    assert_eq!((at, reason), (pair.now + 5 * S, CloseReason::Timeout(TimeoutKind::Pong)));
+}
+
+#[test]
+fn a_peer_that_never_answers_our_close_is_dropped_after_the_close_timeout() {
+    let mut config = quiet_config();
+    config.close_timeout = 3 * S;
+    let mut pair = Pair::with_configs(&config, &config);
+    let start = pair.now;
+    pair.client.close(CloseCode::NORMAL, "bye", start).unwrap();
+    assert_eq!(pair.client.ready_state(), ReadyState::Closing);
+    let (at, reason) = run_until_closed(&mut pair.client);
+    assert_eq!((at, reason), (start + 3 * S, CloseReason::Timeout(TimeoutKind::CloseHandshake)));
+    assert!(pair.client.should_close_transport());
+    assert_eq!(pair.client.ready_state(), ReadyState::Closed);
+}
+
+#[test]
+fn a_connection_without_messages_closes_after_the_idle_timeout_despite_the_heartbeat() {
+    let mut config = heartbeat_config(4 * S, 2 * S);
+    config.idle_timeout = Some(30 * S);
+    let mut pair = Pair::with_configs(&quiet_config(), &config);
+    let start = pair.now;
+    // Pings are answered all along; only messages count as activity.
+    let mut closing_at = None;
+    for _ in 0..50 {
+        pair.now = fire_next_timer(&mut pair.server);
+        pair.drive();
+        if pair.server.ready_state() != ReadyState::Open {
+            closing_at = Some(pair.now);
+            break;
+        }
+    }
+    assert_eq!(closing_at, Some(start + 30 * S));
+    let reason = pair.server.close_reason().cloned().expect("the close handshake completed");
+    match reason {
+        CloseReason::Clean { initiator: Initiator::Local, remote } => assert_eq!(remote.code, CloseCode::GOING_AWAY),
+        other => panic!("{other:?}"),
+    }
+    assert!(pair.server.rtt().is_some_and(|rtt| rtt.samples >= 6), "{:?}", pair.server.rtt());
+}
+
+#[test]
+fn messages_either_way_keep_an_idle_timeout_from_firing() {
+    let mut config = quiet_config();
+    config.idle_timeout = Some(10 * S);
+    let mut pair = Pair::with_configs(&quiet_config(), &config);
+    let start = pair.now;
+    // A message received at 8 s moves the deadline to 18 s exactly.
+    pair.advance(8 * S);
+    pair.client.send_text("in").unwrap();
+    pair.to_server();
+    assert_eq!(pair.server.poll_timeout(), Some(start + 18 * S));
+    // A message sent (at 15 s) counts at the next deadline: 18 s + 10 s.
+    pair.server.send_text("out").unwrap();
+    pair.server.handle_timeout(start + 18 * S);
+    assert_eq!(pair.server.ready_state(), ReadyState::Open);
+    assert_eq!(pair.server.poll_timeout(), Some(start + 28 * S));
+    pair.server.handle_timeout(start + 28 * S);
+    assert_eq!(pair.server.ready_state(), ReadyState::Closing);
+    let frames = sent_frames(&mut pair.server);
+    assert_eq!(close_code_of(frames.last().unwrap()), Some(1001));
+}
+
+#[test]
+fn no_heartbeat_and_no_idle_timeout_means_no_timer_while_open() {
+    let mut pair = Pair::with_configs(&quiet_config(), &quiet_config());
+    pair.client.send_text("x").unwrap();
+    pair.drive();
+    assert_eq!(pair.client.poll_timeout(), None);
+    assert_eq!(pair.server.poll_timeout(), None);
+    pair.server.handle_timeout(pair.now + 1000 * S);
+    assert!(sent_frames(&mut pair.server).is_empty(), "no ping without an interval");
+}
+
+#[test]
+fn the_heartbeat_stops_once_the_close_handshake_starts() {
+    let mut pair = Pair::with_configs(&quiet_config(), &heartbeat_config(S, S));
+    pair.server.close(CloseCode::NORMAL, "", pair.now).unwrap();
+    let deadline = pair.server.poll_timeout().unwrap();
+    assert_eq!(deadline, pair.now + Config::default().close_timeout, "only the close timer is armed");
+    pair.server.handle_timeout(pair.now + 2 * S);
+    let frames = sent_frames(&mut pair.server);
+    assert_eq!(frames.len(), 1, "the close frame, and no ping: {frames:?}");
+}

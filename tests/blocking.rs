@@ -808,3 +808,86 @@ fn accept_writes_the_101_before_returning() {
         other => panic!("the client got no 101 while the server held the accepted connection: {other:?}"),
     }
 }
+
+// ----- liveness, backpressure and transport defaults ----------------------------------------------------------------
+
+#[test]
+fn the_heartbeat_drops_a_silent_peer_over_tcp() {
+    let (listener, port) = listener();
+    let server = spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut config = Config::default();
+        config.ping_interval = Some(Duration::from_millis(100));
+        config.pong_timeout = Duration::from_millis(100);
+        let mut ws = blocking::accept_tcp(stream, &config, |_| Ok(Default::default())).unwrap();
+        let started = Instant::now();
+        // `accept_tcp` installed the hooks: the adapter's own read timeout
+        // wakes the read to ping, then to give up.
+        let result = ws.read();
+        (result, started.elapsed())
+    });
+    // A client that completes the handshake, then neither reads nor answers.
+    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let request = ClientRequest::new(&format!("ws://127.0.0.1:{port}/")).unwrap();
+    let (client, _) = blocking::client(&request, stream, &Config::default()).unwrap();
+    let (result, waited) = finish(&server, "the server");
+    match result {
+        Err(Error::Closed(CloseReason::Timeout(TimeoutKind::Pong))) => {}
+        other => panic!("expected a pong timeout, got {other:?}"),
+    }
+    assert!(waited >= Duration::from_millis(200) && waited < Duration::from_secs(3), "waited {waited:?}");
+    // The client, reading at last: the ping, then the server's 1011 and the end.
+    let (mut stream, _) = client.into_parts();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let mut wire = Vec::new();
+    stream.read_to_end(&mut wire).unwrap();
+    let frames = frames_sent_by_server(&wire);
+    assert_eq!(frames[0], (OpCode::Ping, 1u64.to_be_bytes().to_vec()));
+    assert_eq!((frames[1].0, &frames[1].1[..2]), (OpCode::Close, &1011u16.to_be_bytes()[..]));
+    assert_eq!(frames.len(), 2);
+}
+
+#[test]
+fn a_full_write_buffer_waits_or_fails_as_configured() {
+    const MESSAGE: usize = 16 << 10;
+    let mut config = config();
+    config.write_buffer_limit = 64 << 10;
+    // `feed` queues without writing, so the queue fills up.
+    let mut ws = server_ws_with(io::Cursor::new(Vec::new()), &config);
+    ws.set_when_buffer_full(blocking::WhenBufferFull::Fail);
+    let mut queued = 0;
+    let refused = loop {
+        match ws.feed(vec![1u8; MESSAGE]) {
+            Ok(()) => queued += 1,
+            Err(err) => break err,
+        }
+        assert!(queued <= 4, "the queue grew past its limit");
+    };
+    assert!(matches!(refused, Error::Usage(rfc6455::UsageError::WriteBufferFull { .. })), "{refused:?}");
+    assert_eq!(queued, 4);
+    assert!(ws.buffered_amount() >= config.write_buffer_limit && ws.buffered_amount() < config.write_buffer_limit + 64);
+    // Waiting (the default) writes the queue out first and then takes it.
+    ws.set_when_buffer_full(blocking::WhenBufferFull::Wait);
+    ws.feed(vec![1u8; MESSAGE]).unwrap();
+    assert!(ws.buffered_amount() < MESSAGE + 16);
+    assert_eq!(frames_sent_by_server(ws.get_ref().get_ref()).len(), 4);
+}
+
+#[test]
+fn tcp_helpers_set_nodelay_unless_told_not_to() {
+    for nodelay in [true, false] {
+        let (listener, port) = listener();
+        let mut config = Config::default();
+        config.tcp_nodelay = nodelay;
+        let server_config = config.clone();
+        let server = spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let ws = blocking::accept_tcp(stream, &server_config, |_| Ok(Default::default())).unwrap();
+            ws.get_ref().nodelay().unwrap()
+        });
+        let request = ClientRequest::new(&format!("ws://127.0.0.1:{port}/")).unwrap();
+        let (client, _) = blocking::connect_with(&request, &config).unwrap();
+        assert_eq!(client.get_ref().nodelay().unwrap(), nodelay, "client");
+        assert_eq!(finish(&server, "the server"), nodelay, "server");
+    }
+}

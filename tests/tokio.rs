@@ -834,3 +834,114 @@ async fn a_large_echo_leaves_in_one_write_with_or_without_vectored_writes() {
     })
     .await;
 }
+
+// ----- liveness, backpressure and transport defaults ----------------------------------------------------------------
+
+fn heartbeat(interval: Duration, timeout: Duration) -> Config {
+    let mut config = config();
+    config.ping_interval = Some(interval);
+    config.pong_timeout = timeout;
+    config
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_heartbeat_drops_a_silent_peer_in_paused_time() {
+    bounded(async {
+        let (io, peer_io) = duplex(4096);
+        let mut server = server_over(io, &heartbeat(Duration::from_secs(1), Duration::from_secs(1)));
+        let start = tokio::time::Instant::now();
+        match server.recv().await {
+            Err(Error::Closed(CloseReason::Timeout(TimeoutKind::Pong))) => {}
+            other => panic!("expected a pong timeout, got {other:?}"),
+        }
+        let waited = start.elapsed();
+        assert!(waited >= Duration::from_secs(2) && waited < Duration::from_millis(2_050), "waited {waited:?}");
+        assert_eq!(server.connection().ready_state(), rfc6455::ReadyState::Closed);
+        // The silent peer, reading at last, finds the ping, a 1011 close and the end.
+        let mut peer = RawClient::new(peer_io);
+        assert_eq!(peer.next_frame().await, Some((OpCode::Ping, 1u64.to_be_bytes().to_vec())));
+        let (opcode, payload) = peer.next_frame().await.unwrap();
+        assert_eq!((opcode, &payload[..2]), (OpCode::Close, &1011u16.to_be_bytes()[..]));
+        assert_eq!(peer.next_frame().await, None);
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_heartbeat_keeps_an_answering_peer_and_measures_its_round_trip() {
+    bounded(async {
+        let (io, peer_io) = duplex(4096);
+        let mut server = server_over(io, &heartbeat(Duration::from_secs(1), Duration::from_secs(1)));
+        let mut client = client_over(peer_io, &config());
+        // Both sides read for 10.5 virtual seconds: ten pings, ten pongs.
+        let until = tokio::time::Instant::now() + Duration::from_millis(10_500);
+        let (server_end, client_end) =
+            tokio::join!(tokio::time::timeout_at(until, server.recv()), tokio::time::timeout_at(until, client.recv()),);
+        assert!(server_end.is_err() && client_end.is_err(), "{server_end:?} {client_end:?}");
+        let rtt = server.connection().rtt().expect("heartbeat pongs came back");
+        assert_eq!(rtt.samples, 10);
+        assert_eq!(server.connection().ready_state(), rfc6455::ReadyState::Open);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_slow_reader_makes_send_wait_instead_of_growing_the_buffer() {
+    bounded(async {
+        const MESSAGE: usize = 16 << 10;
+        let mut config = config();
+        config.write_buffer_limit = 64 << 10;
+        let (io, peer_io) = duplex(8 << 10);
+        let mut server = server_over(io, &config);
+        // The peer reads nothing. `send` waits as soon as the pipe is full;
+        // `feed` (and the `Sink`) queue without writing, until the queue
+        // reaches its limit; then they wait too.
+        assert!(tokio::time::timeout(Duration::from_millis(100), server.send(vec![7u8; MESSAGE])).await.is_err());
+        let mut sent = 1;
+        while tokio::time::timeout(Duration::from_millis(100), server.feed(vec![7u8; MESSAGE])).await.is_ok() {
+            sent += 1;
+            assert!(sent < 64, "send never waited");
+            assert!(server.connection().buffered_amount() < config.write_buffer_limit + MESSAGE);
+        }
+        assert!(sent >= 4, "sent only {sent} before waiting");
+        // Once the peer reads, everything (the message send was waiting to queue
+        // was dropped with its future: cancel safety) arrives in order.
+        let buffered = server.connection().buffered_amount();
+        let drain = tokio::spawn(async move {
+            let mut peer = RawClient::new(peer_io);
+            let mut frames = 0;
+            while let Some((opcode, payload)) = peer.next_frame().await {
+                assert_eq!((opcode, payload.len()), (OpCode::Binary, MESSAGE));
+                frames += 1;
+            }
+            frames
+        });
+        server.flush().await.unwrap();
+        assert_eq!(server.connection().buffered_amount(), 0, "{buffered} bytes were queued");
+        drop(server);
+        assert_eq!(drain.await.unwrap(), sent);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn tcp_helpers_set_nodelay_unless_told_not_to() {
+    bounded(async {
+        for nodelay in [true, false] {
+            let mut config = config();
+            config.tcp_nodelay = nodelay;
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let server_config = config.clone();
+            let server = tokio::spawn(async move {
+                let (tcp, _) = listener.accept().await.unwrap();
+                let ws = rfc6455::io::tokio::accept_tcp(tcp, &server_config, |_| Ok(Default::default())).await.unwrap();
+                ws.get_ref().nodelay().unwrap()
+            });
+            let (client, _) = rfc6455::io::tokio::connect_with(&request(port), &config).await.unwrap();
+            assert_eq!(client.get_ref().nodelay().unwrap(), nodelay, "client");
+            assert_eq!(server.await.unwrap(), nodelay, "server");
+        }
+    })
+    .await;
+}

@@ -65,14 +65,45 @@ pub struct WebSocket<S> {
     /// The read timeout last given to the stream, to skip redundant calls.
     read_timeout: Option<Duration>,
     read_size: ReadSize,
+    when_full: WhenBufferFull,
     finished: bool,
 }
 
+/// What [`WebSocket::send`] and [`WebSocket::feed`] do when the bytes queued
+/// for the stream have reached `Config::write_buffer_limit` (a slow reader).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WhenBufferFull {
+    /// Write the queue out first, blocking until the peer has taken enough
+    /// of it (the default): the sender is slowed to the reader's pace.
+    #[default]
+    Wait,
+    /// Refuse the message at once with
+    /// [`UsageError::WriteBufferFull`]: for applications that would rather
+    /// drop, coalesce or disconnect than stall on a slow reader (a feed that
+    /// only the latest update matters for). Reading, [`flush`](WebSocket::flush)
+    /// or [`send`](WebSocket::send)ing later drains the queue.
+    Fail,
+}
+
 impl<S: Read + Write> WebSocket<S> {
+    /// Chooses what sending does at the write buffer's limit: wait (the
+    /// default) or fail.
+    pub fn set_when_buffer_full(&mut self, when_full: WhenBufferFull) {
+        self.when_full = when_full;
+    }
+
     /// Wraps a connection whose handshake is done (bytes that came with the
     /// handshake must already be in it).
     pub fn from_connection(stream: S, conn: Connection) -> Self {
-        Self { stream, conn, hooks: None, read_timeout: None, read_size: ReadSize::new(), finished: false }
+        Self {
+            stream,
+            conn,
+            hooks: None,
+            read_timeout: None,
+            read_size: ReadSize::new(),
+            when_full: WhenBufferFull::Wait,
+            finished: false,
+        }
     }
 
     /// Lets the adapter set read timeouts and shut the stream down; see [`StreamHooks`].
@@ -134,11 +165,13 @@ impl<S: Read + Write> WebSocket<S> {
     /// system call (e.g. an echo loop: `read`, `feed`, `read`, ...).
     ///
     /// If the write buffer is over `Config::write_buffer_limit`, queued bytes
-    /// are written first; an `Err` means the message was not queued.
+    /// are written first (or the message is refused: see
+    /// [`set_when_buffer_full`](Self::set_when_buffer_full)); an `Err` means
+    /// the message was not queued.
     pub fn feed(&mut self, message: impl Into<Message>) -> Result<(), Error> {
         let message = message.into();
         match self.conn.send(&message) {
-            Err(UsageError::WriteBufferFull { .. }) => {
+            Err(UsageError::WriteBufferFull { .. }) if self.when_full == WhenBufferFull::Wait => {
                 self.write_out()?;
                 Ok(self.conn.send(&message)?)
             }

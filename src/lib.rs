@@ -12,6 +12,8 @@
 //!   fragmentation, incremental UTF-8 validation, control frames, the close
 //!   handshake and size limits.
 //! * [`frame`]: the frame codec on its own, for tools that need frames.
+//! * [`Backoff`] and [`RetryDecision`]: when and how soon a client that
+//!   reconnects dials again (`io::reconnect`, feature `tokio`, drives them).
 //!
 //! # Example: a client and a server in memory
 //!
@@ -103,6 +105,7 @@
     )
 )]
 
+mod backoff;
 mod config;
 pub mod connection;
 mod error;
@@ -111,12 +114,15 @@ pub mod frame;
 pub mod handshake;
 #[cfg(any(feature = "blocking", feature = "tokio"))]
 pub mod io;
+mod retry;
 mod utf8;
 
+pub use backoff::Backoff;
 pub use config::Config;
 pub use connection::{CloseFrame, Connection, Event, Message, ReadyState, Role, RttEstimate, State};
 pub use error::{CloseReason, HandshakeError, HttpParseError, Initiator, ProtocolError, TimeoutKind, UsageError};
 pub use frame::{CloseCode, DataKind};
+pub use retry::RetryDecision;
 pub use utf8::Utf8Bytes;
 
 /// The result of parsing something that may not have fully arrived yet.

@@ -8,9 +8,13 @@
 //!
 //! * [`blocking`] (feature `blocking`, on by default): `std::io::{Read, Write}`.
 //! * [`tokio`](mod@crate::io::tokio) (feature `tokio`): `AsyncRead + AsyncWrite`, with futures `Stream`/`Sink`.
+//! * [`reconnect`] (feature `tokio`): a client on top of the tokio adapter
+//!   that re-dials with exponential back-off and jitter.
 
 #[cfg(feature = "blocking")]
 pub mod blocking;
+#[cfg(feature = "tokio")]
+pub mod reconnect;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 
@@ -106,6 +110,12 @@ pub enum Error {
     /// is not an error: reads then return `Ok(None)`.
     #[error("{0}")]
     Closed(CloseReason),
+    /// A [`ReconnectingClient`](reconnect::ReconnectingClient) has no open
+    /// connection right now (it is dialing or waiting to re-dial). Nothing
+    /// was queued: messages are not kept across connections. Send again
+    /// after the next `ClientEvent::Open`.
+    #[error("not connected: send after the next ClientEvent::Open (messages are not kept across reconnects)")]
+    NotConnected,
 }
 
 impl From<Error> for io::Error {
@@ -117,6 +127,7 @@ impl From<Error> for io::Error {
                 io::Error::new(io::ErrorKind::TimedOut, err)
             }
             Error::Handshake(_) | Error::Closed(_) => io::Error::new(io::ErrorKind::InvalidData, err),
+            Error::NotConnected => io::Error::new(io::ErrorKind::NotConnected, err),
             other => io::Error::other(other),
         }
     }

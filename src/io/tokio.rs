@@ -459,7 +459,10 @@ impl_sink!(WebSocketWriter);
 
 /// Runs a handshake future, giving up with [`Error::HandshakeTimeout`] after
 /// `limit` (dropping the future drops the stream, which closes it).
-async fn within<T>(limit: Option<Duration>, handshake: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+pub(crate) async fn within<T>(
+    limit: Option<Duration>,
+    handshake: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
     match limit {
         Some(limit) => ::tokio::time::timeout(limit, handshake).await.unwrap_or(Err(Error::HandshakeTimeout(limit))),
         None => handshake.await,
@@ -501,7 +504,7 @@ pub async fn client<S: AsyncRead + AsyncWrite + Unpin>(
     within(config.handshake_timeout, client_handshake(request, stream, config)).await
 }
 
-async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
+pub(crate) async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
     request: &ClientRequest,
     mut stream: S,
     config: &Config,

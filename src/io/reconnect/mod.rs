@@ -1,0 +1,371 @@
+//! A client that dials again after a failure, with exponential back-off and
+//! jitter, on top of the [tokio adapter](mod@crate::io::tokio).
+//!
+//! [`ReconnectingClient::next`] drives everything and reports what happens
+//! as [`ClientEvent`]s. Each dial sends the same [`ClientRequest`] (its
+//! headers, e.g. an `Authorization` token, and its subprotocols); on every
+//! [`ClientEvent::Open`] the application sets the new connection up again
+//! (re-subscribes): the server kept nothing from the previous one.
+//!
+//! ```no_run
+//! use rfc6455::handshake::ClientRequest;
+//! use rfc6455::io::reconnect::{ClientEvent, ReconnectingClient};
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let request = ClientRequest::new("ws://127.0.0.1:9001/feed")?.header("Authorization", "Bearer s3cr3t")?;
+//! let mut client = ReconnectingClient::new(request, rfc6455::Config::default())?;
+//! while let Some(event) = client.next().await {
+//!     match event {
+//!         ClientEvent::Open(_) => client.send("subscribe prices").await?,
+//!         ClientEvent::Message(message) => println!("{message:?}"),
+//!         other => eprintln!("{other:?}"), // connecting, disconnected, reconnecting, ...
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! **When it dials again.** After a failed dial or handshake, or an open
+//! connection that ended, as [`RetryDecision`] decides: transport errors,
+//! timeouts, 5xx/408/429 answers and servers going away (1001, 1011-1014)
+//! are retried; refusals that would repeat (401, 403, 404, ...) and closes
+//! that blame the client (1002, 1003, 1007-1010) give up; a normal close from
+//! the server (1000) finishes. The application's own [`close`](ReconnectingClient::close)
+//! always finishes. Waits follow [`Backoff`]; the retry count starts again
+//! once a connection stayed open for [`Backoff::reset_after`].
+//!
+//! **Cancel safety.** `next` is cancel-safe: a dial, a wait or a read in
+//! progress is kept in the client and resumed by the next call, so `next`
+//! can sit in a `tokio::select!` beside a timer that sends.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+
+use ::tokio::io::{AsyncRead, AsyncWrite};
+use ::tokio::net::TcpStream;
+use ::tokio::time::{Instant, Sleep};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+use super::tokio::{client_handshake, within, WebSocketStream};
+use super::Error;
+use crate::handshake::{ClientRequest, Response};
+use crate::{Backoff, CloseCode, CloseReason, Config, Connection, Message, RetryDecision, UsageError};
+
+mod event;
+
+pub use event::{ClientEvent, ClientState, DisconnectReason};
+
+/// What dials a transport: called once per dial.
+type Connector<S> = Box<dyn FnMut() -> Pin<Box<dyn Future<Output = io::Result<S>> + Send>> + Send>;
+
+/// A dial and its handshake in progress.
+type Dialing<S> = Pin<Box<dyn Future<Output = Result<(WebSocketStream<S>, Response), Error>> + Send>>;
+
+enum Phase<S> {
+    /// The next call to `next` dials.
+    Dial,
+    Dialing(Dialing<S>),
+    Waiting(Pin<Box<Sleep>>),
+    Open {
+        socket: WebSocketStream<S>,
+        since: Instant,
+    },
+    Closing(WebSocketStream<S>),
+    Finished,
+}
+
+/// A WebSocket client that reconnects; see the [module docs](self).
+pub struct ReconnectingClient<S> {
+    request: ClientRequest,
+    config: Config,
+    connector: Connector<S>,
+    backoff: Backoff,
+    rng: StdRng,
+    /// Retries made in the current series of failures.
+    retries: u32,
+    phase: Phase<S>,
+    /// Events decided but not yet returned by `next`.
+    events: VecDeque<ClientEvent>,
+}
+
+impl ReconnectingClient<TcpStream> {
+    /// A client for a `ws://` request that dials TCP (with `TCP_NODELAY`) to
+    /// the request's host and port. Nothing happens until [`next`](Self::next).
+    /// For `wss://`, dial TLS in a connector and use [`with_connector`](Self::with_connector);
+    /// here it is refused with [`UsageError::InvalidUrl`].
+    pub fn new(request: ClientRequest, config: Config) -> Result<Self, UsageError> {
+        if request.is_secure() {
+            return Err(UsageError::InvalidUrl("wss:// needs TLS: dial it in a connector and use with_connector"));
+        }
+        let (host, port, nodelay) = (request.host().to_owned(), request.port(), config.tcp_nodelay);
+        Ok(Self::with_connector(request, config, move || {
+            let host = host.clone();
+            async move {
+                let stream = TcpStream::connect((host.as_str(), port)).await?;
+                stream.set_nodelay(nodelay)?;
+                Ok(stream)
+            }
+        }))
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> ReconnectingClient<S> {
+    /// A client whose transport comes from `connector`, called once per dial
+    /// (a TLS stream, a proxy tunnel, an in-memory stream in tests); an error
+    /// from it counts as a failed dial. Dialing and the handshake together
+    /// are bounded by `Config::handshake_timeout`.
+    pub fn with_connector<F, Fut>(request: ClientRequest, config: Config, mut connector: F) -> Self
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future<Output = io::Result<S>> + Send + 'static,
+    {
+        Self {
+            request,
+            config,
+            connector: Box::new(move || Box::pin(connector())),
+            backoff: Backoff::default(),
+            rng: rand::make_rng(),
+            retries: 0,
+            phase: Phase::Dial,
+            events: VecDeque::new(),
+        }
+    }
+
+    /// Sets the back-off schedule (default: [`Backoff::default`]).
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// Seeds the generator of the delays' jitter, for reproducible tests
+    /// (default: seeded from the operating system).
+    pub fn rng_seed(mut self, seed: [u8; 32]) -> Self {
+        self.rng = StdRng::from_seed(seed);
+        self
+    }
+
+    /// Replaces the request used from the next dial on (a refreshed token).
+    pub fn set_request(&mut self, request: ClientRequest) {
+        self.request = request;
+    }
+
+    /// The open connection's state machine (statistics, negotiated
+    /// parameters), or `None` while not connected.
+    pub fn connection(&self) -> Option<&Connection> {
+        match &self.phase {
+            Phase::Open { socket, .. } | Phase::Closing(socket) => Some(socket.connection()),
+            _ => None,
+        }
+    }
+
+    /// The next event: drives dials, waits and the open connection until
+    /// something happens. `None` after [`ClientEvent::GaveUp`] or
+    /// [`ClientEvent::Closed`]. Cancel-safe.
+    pub async fn next(&mut self) -> Option<ClientEvent> {
+        loop {
+            if let Some(event) = self.events.pop_front() {
+                return Some(event);
+            }
+            match &mut self.phase {
+                Phase::Dial => self.start_dial(),
+                Phase::Dialing(dialing) => {
+                    let result = dialing.as_mut().await;
+                    self.dialed(result);
+                }
+                Phase::Waiting(sleep) => {
+                    sleep.as_mut().await;
+                    self.phase = Phase::Dial;
+                }
+                Phase::Open { socket, .. } | Phase::Closing(socket) => {
+                    let result = socket.recv().await;
+                    self.received(result);
+                }
+                Phase::Finished => return None,
+            }
+        }
+    }
+
+    /// Sends a message on the open connection. [`Error::NotConnected`] while
+    /// dialing or waiting (nothing is queued for a later connection: send it
+    /// again after [`ClientEvent::Open`]); [`UsageError::Closed`] once closing
+    /// or finished. An I/O error here also ends the connection, which `next`
+    /// then reports. Cancel-safe like [`WebSocketStream::send`].
+    pub async fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
+        match &mut self.phase {
+            Phase::Open { socket, .. } => socket.send(message).await,
+            Phase::Closing(_) | Phase::Finished => Err(UsageError::Closed.into()),
+            Phase::Dial | Phase::Dialing(_) | Phase::Waiting(_) => Err(Error::NotConnected),
+        }
+    }
+
+    /// Closes for good: no dial follows. With a connection open, sends a
+    /// close frame with `code` and `reason`; keep calling [`next`](Self::next),
+    /// which finishes the close handshake and reports [`ClientEvent::Closed`].
+    /// While dialing or waiting, stops at once (`next` reports `Closed`).
+    ///
+    /// A `code` that may not be sent or a `reason` over 123 bytes returns
+    /// [`Error::Usage`] and changes nothing. An I/O error writing the close
+    /// frame is returned, but the client is closing all the same. Closing
+    /// again returns [`UsageError::AlreadyClosing`] or [`UsageError::Closed`].
+    pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        match std::mem::replace(&mut self.phase, Phase::Finished) {
+            Phase::Open { socket, since } => {
+                // Closing before the first await: a cancelled close still closes.
+                self.phase = Phase::Closing(socket);
+                let Phase::Closing(socket) = &mut self.phase else { return Ok(()) };
+                match socket.close(code, reason).await {
+                    // The connection was already ending (the server closed
+                    // first): it finishes as a close the application asked for.
+                    Err(Error::Usage(UsageError::Closed | UsageError::AlreadyClosing)) => Ok(()),
+                    Err(Error::Usage(err)) => {
+                        if let Phase::Closing(socket) = std::mem::replace(&mut self.phase, Phase::Finished) {
+                            self.phase = Phase::Open { socket, since };
+                        }
+                        Err(err.into())
+                    }
+                    result => result,
+                }
+            }
+            Phase::Closing(socket) => {
+                self.phase = Phase::Closing(socket);
+                Err(UsageError::AlreadyClosing.into())
+            }
+            Phase::Finished => Err(UsageError::Closed.into()),
+            Phase::Dial | Phase::Dialing(_) | Phase::Waiting(_) => {
+                // A wait or a dial announced but not yet reported will not happen.
+                self.events.retain(|event| !matches!(event, ClientEvent::Reconnecting { .. }));
+                self.events.push_back(ClientEvent::Closed { reason: None });
+                Ok(())
+            }
+        }
+    }
+
+    fn start_dial(&mut self) {
+        let (request, config) = (self.request.clone(), self.config.clone());
+        let stream = (self.connector)();
+        let limit = config.handshake_timeout;
+        let dial_and_handshake = async move {
+            let stream = stream.await?;
+            client_handshake(&request, stream, &config).await
+        };
+        self.phase = Phase::Dialing(Box::pin(within(limit, dial_and_handshake)));
+        self.events.push_back(ClientEvent::Connecting { retry: self.retries });
+    }
+
+    fn dialed(&mut self, result: Result<(WebSocketStream<S>, Response), Error>) {
+        match result {
+            Ok((socket, response)) => {
+                self.phase = Phase::Open { socket, since: Instant::now() };
+                self.events.push_back(ClientEvent::Open(response));
+            }
+            Err(err) => {
+                let decision = match &err {
+                    Error::Io(_) | Error::HandshakeTimeout(_) => RetryDecision::Retry,
+                    Error::Handshake(err) => RetryDecision::after_handshake_error(err),
+                    _ => RetryDecision::GiveUp, // a usage error: our request is wrong
+                };
+                self.failed(DisconnectReason::DialFailed(err), decision);
+            }
+        }
+    }
+
+    fn received(&mut self, result: Result<Option<Message>, Error>) {
+        let result = match result {
+            Ok(Some(message)) => {
+                self.events.push_back(ClientEvent::Message(message));
+                return;
+            }
+            Ok(None) => Ok(()),
+            Err(err) => Err(err),
+        };
+        let (socket, since) = match std::mem::replace(&mut self.phase, Phase::Finished) {
+            Phase::Open { socket, since } => (socket, Some(since)),
+            Phase::Closing(socket) => (socket, None),
+            other => {
+                self.phase = other; // not reached: `next` reads only in the two phases above
+                return;
+            }
+        };
+        let reason = match result {
+            Ok(()) => DisconnectReason::Closed(close_reason(socket.connection())),
+            Err(Error::Closed(reason)) => DisconnectReason::Closed(reason),
+            Err(err) => DisconnectReason::Transport(err),
+        };
+        let Some(since) = since else {
+            // The application closed: finished, however the close went.
+            let reason = match reason {
+                DisconnectReason::Closed(reason) => Some(reason),
+                _ => socket.connection().close_reason().cloned(),
+            };
+            self.events.push_back(ClientEvent::Closed { reason });
+            return;
+        };
+        if since.elapsed() >= self.backoff.reset_after {
+            self.retries = 0; // it was up long enough: a new series of failures
+        }
+        let decision = match &reason {
+            DisconnectReason::Closed(reason) => RetryDecision::after_close(reason),
+            DisconnectReason::DialFailed(_) | DisconnectReason::Transport(_) => RetryDecision::Retry,
+        };
+        match (decision, reason) {
+            (RetryDecision::Finish, DisconnectReason::Closed(reason)) => {
+                self.events.push_back(ClientEvent::Closed { reason: Some(reason) });
+            }
+            (decision, reason) => self.failed(reason, decision),
+        }
+    }
+
+    /// Reports a failure, then waits to retry or gives up.
+    fn failed(&mut self, reason: DisconnectReason, decision: RetryDecision) {
+        let delay = match decision {
+            RetryDecision::Retry => self.backoff.delay(self.retries, &mut self.rng),
+            RetryDecision::Finish | RetryDecision::GiveUp => None,
+        };
+        self.events.push_back(ClientEvent::Disconnected { reason, will_retry: delay.is_some() });
+        match delay {
+            Some(delay) => {
+                self.retries = self.retries.saturating_add(1);
+                self.events.push_back(ClientEvent::Reconnecting { retry: self.retries, delay });
+                self.phase = Phase::Waiting(Box::pin(::tokio::time::sleep(delay)));
+            }
+            None => {
+                self.events.push_back(ClientEvent::GaveUp { retries: self.retries });
+                self.phase = Phase::Finished;
+            }
+        }
+    }
+}
+
+impl<S> ReconnectingClient<S> {
+    /// Where the client is now. Events that `next` has not returned yet may
+    /// still describe the way here.
+    pub fn state(&self) -> ClientState {
+        match self.phase {
+            Phase::Dial | Phase::Dialing(_) => ClientState::Connecting,
+            Phase::Waiting(_) => ClientState::Waiting,
+            Phase::Open { .. } => ClientState::Open,
+            Phase::Closing(_) => ClientState::Closing,
+            Phase::Finished => ClientState::Closed,
+        }
+    }
+}
+
+/// How a connection that ended with a clean close ended (always known then).
+fn close_reason(conn: &Connection) -> CloseReason {
+    conn.close_reason().cloned().unwrap_or(CloseReason::Abnormal)
+}
+
+impl<S> fmt::Debug for ReconnectingClient<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Not the request: its headers may hold credentials.
+        f.debug_struct("ReconnectingClient")
+            .field("host", &self.request.host())
+            .field("target", &self.request.target())
+            .field("state", &self.state())
+            .field("retries", &self.retries)
+            .field("backoff", &self.backoff)
+            .finish_non_exhaustive()
+    }
+}

@@ -277,6 +277,12 @@ pub enum UsageError {
     /// A subprotocol, header name or header value is not valid in an HTTP head.
     #[error("invalid {0} for an HTTP head")]
     InvalidHeader(&'static str),
+    /// An origin given to [`OriginPolicy::allow`](crate::handshake::OriginPolicy::allow)
+    /// is not of the form `scheme://host[:port]` (http, https, ws or wss).
+    #[error(
+        "invalid origin {0:?}: write it as a browser sends it, e.g. https://app.example.com or http://localhost:3000"
+    )]
+    InvalidOrigin(String),
     /// The URL could not be used for a WebSocket connection.
     #[error("invalid WebSocket URL: {0}")]
     InvalidUrl(&'static str),

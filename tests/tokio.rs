@@ -402,6 +402,7 @@ async fn split_reader_answers_pings_and_completes_the_close_while_the_app_only_w
         let writer_task = tokio::spawn(async move {
             for i in 0..UPDATES {
                 writer.send(format!("update {i}")).await?;
+                assert_eq!(writer.with_connection(|conn| conn.buffered_amount()), 0, "send writes everything out");
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
             Ok::<_, Error>(writer)

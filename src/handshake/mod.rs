@@ -15,11 +15,13 @@
 mod client;
 mod head;
 mod key;
+mod origin;
 mod server;
 mod url;
 
 pub use client::{ClientHandshake, ClientRequest, Response};
 pub use key::{accept_key, AcceptKey, ClientKey};
+pub use origin::{secrets_equal, OriginPolicy};
 pub use server::{Accept, Reject, ServerHandshake, UpgradeRequest};
 
 /// The GUID appended to the client's key before hashing (RFC 6455 §1.3).

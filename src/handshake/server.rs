@@ -70,6 +70,32 @@ impl UpgradeRequest {
         self.head.first(name)
     }
 
+    /// The token of an `Authorization: Bearer <token>` header (RFC 6750),
+    /// if there is one. Compare it with
+    /// [`secrets_equal`](crate::handshake::secrets_equal), not `==`.
+    /// (Browsers cannot set this header on a WebSocket; they authenticate
+    /// with cookies, a query parameter or the first message.)
+    pub fn bearer_token(&self) -> Option<&[u8]> {
+        let value = self.header("Authorization")?;
+        let scheme = value.get(..7)?;
+        let token = value.get(7..)?.trim_ascii();
+        (scheme.eq_ignore_ascii_case(b"bearer ") && !token.is_empty()).then_some(token)
+    }
+
+    /// The value of the cookie called `name` in the `Cookie` header(s), if
+    /// sent (RFC 6265 §5.4: `name=value` pairs separated by `; `).
+    pub fn cookie(&self, name: &str) -> Option<&[u8]> {
+        self.head
+            .values("Cookie")
+            .flat_map(|value| value.split(|&b| b == b';'))
+            .filter_map(|pair| {
+                let pair = pair.trim_ascii();
+                let eq = pair.iter().position(|&b| b == b'=')?;
+                Some((pair.get(..eq)?, pair.get(eq + 1..)?))
+            })
+            .find_map(|(key, value)| (key == name.as_bytes()).then_some(value))
+    }
+
     /// The subprotocols the client offered, in its order of preference.
     pub fn protocols(&self) -> impl Iterator<Item = &str> {
         self.head.values("Sec-WebSocket-Protocol").flat_map(list_elements).filter_map(|p| std::str::from_utf8(p).ok())
@@ -233,6 +259,19 @@ impl Reject {
             return Err(UsageError::InvalidHeader("rejection status (must be 200-599)"));
         }
         Ok(Self { status, headers: Vec::new(), body: Bytes::new() })
+    }
+
+    /// `403 Forbidden`: the request is understood and refused (a foreign
+    /// `Origin`, a user without access). Add a body to say why.
+    pub fn forbidden() -> Self {
+        Self { status: 403, headers: Vec::new(), body: Bytes::new() }
+    }
+
+    /// `401 Unauthorized` with `WWW-Authenticate: Bearer`: credentials are
+    /// missing or wrong (a bad token).
+    pub fn unauthorized() -> Self {
+        let headers = vec![("WWW-Authenticate".to_owned(), "Bearer".to_owned())];
+        Self { status: 401, headers, body: Bytes::new() }
     }
 
     /// The right answer to a failed handshake: its

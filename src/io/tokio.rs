@@ -344,6 +344,12 @@ fn locked<S, T>(shared: &Mutex<Inner<S>>, f: impl FnOnce(&mut Inner<S>) -> T) ->
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketReader<S> {
+    /// Runs `f` on the protocol state machine underneath (shared with the
+    /// write half), e.g. `reader.with_connection(|c| c.rtt())`.
+    pub fn with_connection<T>(&self, f: impl FnOnce(&Connection) -> T) -> T {
+        locked(&self.shared, |inner| f(&inner.conn))
+    }
+
     /// As [`WebSocketStream::recv`]. Cancel-safe.
     pub async fn recv(&mut self) -> Result<Option<Message>, Error> {
         poll_fn(|cx| locked(&self.shared, |inner| inner.poll_recv(cx))).await
@@ -351,6 +357,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketReader<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketWriter<S> {
+    /// Runs `f` on the protocol state machine underneath (shared with the
+    /// read half), e.g. `writer.with_connection(|c| c.buffered_amount())`.
+    pub fn with_connection<T>(&self, f: impl FnOnce(&Connection) -> T) -> T {
+        locked(&self.shared, |inner| f(&inner.conn))
+    }
+
     /// As [`WebSocketStream::send`]. Cancel-safe in the same way.
     pub async fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
         self.feed(message).await?;

@@ -1404,3 +1404,10 @@ fn bearer_tokens_and_cookies_are_read_from_the_request() {
         text(&out).starts_with("HTTP/1.1 401 Unauthorized\r\n") && text(&out).contains("WWW-Authenticate: Bearer\r\n")
     );
 }
+
+#[test]
+fn a_usage_error_in_a_hook_becomes_a_500_through_question_mark() {
+    let hook = |_: &UpgradeRequest| -> Result<Accept, Reject> { Ok(Accept::new().header("Bad Name", "x")?) };
+    let reject = hook(&server_accepts(&request_with(&[], &[]))).unwrap_err();
+    assert_eq!(reject.status(), 500);
+}

@@ -252,6 +252,15 @@ pub struct Reject {
     body: Bytes,
 }
 
+/// A mistake in building the answer inside a handshake hook (an invalid
+/// header, a subprotocol the client did not offer) is the server's fault:
+/// `?` turns it into `500 Internal Server Error`, without the details.
+impl From<UsageError> for Reject {
+    fn from(_: UsageError) -> Self {
+        Self { status: 500, headers: Vec::new(), body: Bytes::from_static(b"internal error\n") }
+    }
+}
+
 impl Reject {
     /// A rejection with `status`, which must be in 200..=599 and not 101.
     pub fn new(status: u16) -> Result<Self, UsageError> {

@@ -57,20 +57,23 @@ pub struct Config {
     /// balancers and proxies, and at one 14-byte ping (and its pong) per
     /// 20 s of silence, cheap. Each answered ping also measures the
     /// round-trip time ([`Connection::rtt`](crate::Connection::rtt)).
+    /// Zero is taken as `None`.
     pub ping_interval: Option<Duration>,
-    /// How long after the heartbeat's ping the peer has to answer (with the
-    /// pong or any other byte) before it is declared dead: the connection
+    /// How long after the heartbeat's ping the peer has to answer (with a
+    /// pong or any other byte) before it is declared dead (a ping queued
+    /// behind a large message counts from when it leaves, as long as the
+    /// peer keeps reading): the connection
     /// closes with [`TimeoutKind::Pong`](crate::TimeoutKind::Pong) and the
     /// adapters close the transport. A silent peer is thus noticed within
     /// `ping_interval + pong_timeout`. Default 20 s: long enough for a
     /// congested mobile link (keep it well above
     /// [`RttEstimate::rto`](crate::RttEstimate::rto)), short enough to
-    /// notice a dead peer in under a minute.
+    /// notice a dead peer in under a minute. Zero is taken as 1 ms.
     pub pong_timeout: Duration,
     /// Close a connection over which no message went either way for this
     /// long: a close handshake with code 1001 ("idle timeout") starts.
-    /// Pings and pongs do not count as activity. `None` (the default): no
-    /// limit.
+    /// Pings and pongs do not count as activity. `None` (the default) or
+    /// zero: no limit.
     pub idle_timeout: Option<Duration>,
     /// How long the adapters give the peer to complete the opening handshake,
     /// counted from the start of `accept`/`client`: a peer that trickles its

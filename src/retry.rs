@@ -10,7 +10,7 @@
 //! this policy; a client that closes on its own is never retried (the driver
 //! does not ask).
 
-use crate::{CloseCode, CloseReason, HandshakeError, Initiator};
+use crate::{CloseCode, CloseReason, HandshakeError};
 
 /// What a reconnecting client does once a connection or a dial has ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -28,8 +28,12 @@ pub enum RetryDecision {
 impl RetryDecision {
     /// The decision after an open connection ended for `reason`.
     ///
-    /// * A clean close we started, or one the server started with
-    ///   [`CloseCode::NORMAL`] (1000: "the purpose of the connection is
+    /// A clean close is judged by its code, whoever started it (the
+    /// application's own `close` never gets here: the client stops; a close
+    /// the connection started by itself, such as `Config::idle_timeout`'s
+    /// 1001, is judged like the server's):
+    ///
+    /// * [`CloseCode::NORMAL`] (1000: "the purpose of the connection is
     ///   fulfilled", RFC 6455 §7.4.1) → [`Finish`](Self::Finish).
     /// * A clean close with a code saying the client was at fault or is not
     ///   welcome (1002 protocol error, 1003 unsupported data, 1007 invalid
@@ -44,7 +48,6 @@ impl RetryDecision {
     ///   protocol, or a timer that ran out.
     pub fn after_close(reason: &CloseReason) -> Self {
         match reason {
-            CloseReason::Clean { initiator: Initiator::Local, .. } => Self::Finish,
             CloseReason::Clean { remote, .. } => Self::after_close_code(remote.code),
             _ => Self::Retry,
         }
@@ -106,7 +109,7 @@ impl RetryDecision {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{CloseFrame, ProtocolError, TimeoutKind};
+    use crate::{CloseFrame, Initiator, ProtocolError, TimeoutKind};
 
     fn clean(initiator: Initiator, code: u16) -> CloseReason {
         CloseReason::Clean { initiator, remote: CloseFrame { code: CloseCode(code), reason: "".into() } }
@@ -134,10 +137,11 @@ mod tests {
             (4999, Retry),
         ];
         for (code, expected) in table {
-            assert_eq!(RetryDecision::after_close(&clean(Initiator::Remote, code)), expected, "code {code}");
+            for initiator in [Initiator::Remote, Initiator::Local] {
+                let decision = RetryDecision::after_close(&clean(initiator, code));
+                assert_eq!(decision, expected, "code {code} from {initiator:?}");
+            }
         }
-        // Our own clean close is never retried, whatever code we sent.
-        assert_eq!(RetryDecision::after_close(&clean(Initiator::Local, 1001)), Finish);
     }
 
     #[test]
@@ -145,6 +149,7 @@ mod tests {
         for reason in [
             CloseReason::Abnormal,
             CloseReason::Timeout(TimeoutKind::CloseHandshake),
+            CloseReason::Timeout(TimeoutKind::Pong),
             CloseReason::Protocol(ProtocolError::InvalidUtf8),
         ] {
             assert_eq!(RetryDecision::after_close(&reason), RetryDecision::Retry, "{reason:?}");

@@ -105,21 +105,99 @@ fn an_answering_peer_stays_open_and_each_pong_measures_the_round_trip() {
 }
 
 #[test]
-fn only_the_heartbeat_pong_counts_and_any_byte_from_the_peer_proves_it_alive() {
+fn any_pong_ends_the_wait_but_only_the_heartbeats_own_measures_the_round_trip() {
     let mut pair = Pair::with_configs(&quiet_config(), &heartbeat_config(10 * S, 5 * S));
-    fire_next_timer(&mut pair.server); // the ping, which the client never sees
+    pair.now = fire_next_timer(&mut pair.server); // the ping, which the client never sees
     take_transmit(&mut pair.server);
-    // The client's own pong (unsolicited) and a message arrive 4 s later.
-    pair.now += 14 * S;
-    pair.client.pong(b"not yours").unwrap();
+    // RFC 6455 §5.5.3 lets a peer answer only the latest ping: here a pong
+    // with another payload (for the application's own ping, say) arrives.
+    pair.now += 4 * S;
+    pair.client.pong(b"the latest ping's").unwrap();
+    let events = pair.to_server();
+    assert!(matches!(&events[..], [Event::Pong { rtt: None, .. }]), "{events:?}");
+    assert_eq!(pair.server.rtt(), None);
+    assert_eq!(pair.server.poll_timeout(), Some(pair.now + 10 * S), "no longer waiting: the next ping is due");
+}
+
+#[test]
+fn any_byte_from_the_peer_proves_it_alive_while_its_pong_is_awaited() {
+    let mut pair = Pair::with_configs(&quiet_config(), &heartbeat_config(10 * S, 5 * S));
+    pair.now = fire_next_timer(&mut pair.server);
+    take_transmit(&mut pair.server);
+    pair.now += 4 * S;
     pair.client.send_text("still here").unwrap();
     let events = pair.to_server();
-    assert!(matches!(&events[0], Event::Pong { rtt: None, .. }), "{events:?}");
-    assert_eq!(pair.server.rtt(), None);
+    assert!(matches!(&events[..], [Event::Message(_)]), "{events:?}");
     // Alive: the deadline moved to 5 s after those bytes.
     assert_eq!(pair.server.poll_timeout(), Some(pair.now + 5 * S));
     let (at, reason) = run_until_closed(&mut pair.server);
     assert_eq!((at, reason), (pair.now + 5 * S, CloseReason::Timeout(TimeoutKind::Pong)));
+}
+
+#[test]
+fn a_pong_received_but_not_yet_decoded_when_the_timeout_fires_still_counts() {
+    let mut pair = Pair::with_configs(&quiet_config(), &heartbeat_config(10 * S, 5 * S));
+    pair.now = fire_next_timer(&mut pair.server);
+    pair.to_client(); // the client answers the ping (auto pong) ...
+    pair.client.send_text("hello").unwrap();
+    pair.advance(S);
+    let wire = take_transmit(&mut pair.client);
+    pair.server.handle_read(&wire, pair.now); // ... and the answer arrives, undecoded
+    pair.advance(5 * S);
+    pair.server.handle_timeout(pair.now); // the pong timeout is due before anyone decoded
+    let events = events(&mut pair.server);
+    assert!(matches!(&events[..], [Event::Pong { rtt: Some(_), .. }, Event::Message(_)]), "{events:?}");
+    assert_eq!(pair.server.ready_state(), ReadyState::Open);
+}
+
+#[test]
+fn a_peer_still_draining_our_large_message_is_not_declared_dead() {
+    let mut server_config = heartbeat_config(S, S);
+    server_config.write_buffer_limit = 64 << 20;
+    let mut pair = Pair::with_configs(&quiet_config(), &server_config);
+    pair.server.send_binary(&vec![1u8; 8 << 20]).unwrap();
+    // The peer reads 256 KiB every 250 ms: 8 s for the message. The
+    // heartbeat's ping waits behind it; the queue moving proves the peer
+    // alive, and the pong answers once the ping gets through.
+    let mut pongs = Vec::new();
+    for _ in 0..60 {
+        pair.advance(S / 4);
+        let n = pair.server.poll_transmit().len().min(256 << 10);
+        let bytes = pair.server.poll_transmit()[..n].to_vec();
+        pair.server.advance_transmit(n);
+        pair.client.handle_read(&bytes, pair.now);
+        events(&mut pair.client);
+        let answer = take_transmit(&mut pair.client);
+        if !answer.is_empty() {
+            pair.server.handle_read(&answer, pair.now);
+        }
+        pair.server.handle_timeout(pair.now);
+        for event in events(&mut pair.server) {
+            match event {
+                Event::Pong { rtt, .. } => pongs.push(rtt),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    assert_eq!(pair.server.ready_state(), ReadyState::Open);
+    // The first ping waited 8 s in our queue: no RTT sample. Later ones,
+    // sent into an empty queue, are.
+    assert!(pongs.len() >= 2, "{pongs:?}");
+    assert_eq!(pongs[0], None, "a ping that waited in our queue is no RTT sample");
+    assert!(pongs[1].is_some_and(|rtt| rtt.latest <= S / 4), "{pongs:?}");
+    assert_eq!(pair.server.buffered_amount(), 0);
+}
+
+#[test]
+fn a_peer_that_stops_reading_our_large_message_is_declared_dead() {
+    let mut server_config = heartbeat_config(S, S);
+    server_config.write_buffer_limit = 64 << 20;
+    let mut pair = Pair::with_configs(&quiet_config(), &server_config);
+    pair.server.send_binary(&vec![1u8; 8 << 20]).unwrap();
+    pair.server.advance_transmit(1 << 20); // the socket took 1 MiB, then nothing more
+    let start = pair.now;
+    let (at, reason) = run_until_closed(&mut pair.server);
+    assert_eq!((at, reason), (start + 2 * S, CloseReason::Timeout(TimeoutKind::Pong)));
 }
 
 #[test]

@@ -517,3 +517,34 @@ fn debug_output_leaves_the_token_out() {
     assert!(debug.contains("example.com") && debug.contains("Connecting"), "{debug}");
     assert!(!debug.contains("t0k3n"), "{debug}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_clients_own_idle_timeout_is_retried_like_a_server_going_away() {
+    let (connector, mut streams, dials) = duplex_connector();
+    let mut client_config = config();
+    client_config.idle_timeout = Some(Duration::from_secs(5));
+    let mut client = ReconnectingClient::with_connector(request(), client_config, connector)
+        .rng_seed(SEED)
+        .backoff(backoff(10, 100, None));
+    bounded(async {
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = accept_next(&mut streams).await;
+            while let Ok(Some(_)) = socket.recv().await {}
+            accept_next(&mut streams).await
+        });
+        assert_connecting(next(&mut client).await, 0);
+        assert_open(next(&mut client).await);
+        match disconnected(next(&mut client).await, true) {
+            DisconnectReason::Closed(CloseReason::Clean { initiator: Initiator::Local, remote }) => {
+                assert_eq!(remote.code, CloseCode::GOING_AWAY, "the idle timeout's 1001, echoed")
+            }
+            other => panic!("expected our idle timeout's clean close, got {other:?}"),
+        }
+        reconnecting(next(&mut client).await, 1);
+        assert_connecting(next(&mut client).await, 1);
+        assert_open(next(&mut client).await);
+        let _second = server.await.unwrap();
+        assert_eq!(dials.load(Ordering::SeqCst), 2);
+    })
+    .await;
+}

@@ -118,7 +118,7 @@ async fn tokio_client(port: u16) -> Outcome {
 fn blocking_client(port: u16) -> Outcome {
     let (mut ws, response) = blocking::connect_with(&request(port), &client_config()).unwrap();
     assert_eq!(response.status(), 101);
-    ws.get_ref().set_read_timeout(Some(WAIT)).unwrap();
+    ws.set_read_timeout(Some(WAIT));
     let mut received = Vec::new();
     for message in loopback_messages() {
         ws.send(message).unwrap();
@@ -943,6 +943,47 @@ async fn tcp_helpers_set_nodelay_unless_told_not_to() {
             assert_eq!(client.get_ref().nodelay().unwrap(), nodelay, "client");
             assert_eq!(server.await.unwrap(), nodelay, "server");
         }
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pong_waiting_in_the_stream_is_read_before_the_timeout_fires() {
+    bounded(async {
+        let (io, mut peer_io) = duplex(4096);
+        let mut server = server_over(io, &heartbeat(Duration::from_secs(1), Duration::from_secs(1)));
+        let mut peer_config = config();
+        peer_config.ping_interval = None;
+        peer_config.auto_pong = false;
+        let mut peer = Connection::new(Role::Client, &peer_config, tokio_now());
+        let peer_task = async move {
+            let mut buf = [0u8; 1024];
+            let payload = loop {
+                let n = peer_io.read(&mut buf).await.unwrap();
+                peer.handle_read(&buf[..n], tokio_now());
+                if let Some(rfc6455::Event::Ping(payload)) = std::iter::from_fn(|| peer.poll_event()).next() {
+                    break payload;
+                }
+            };
+            peer.send_text("busy").unwrap();
+            peer_io.write_all(peer.poll_transmit()).await.unwrap();
+            peer.advance_transmit(usize::MAX);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            peer.pong(&payload).unwrap();
+            peer_io.write_all(peer.poll_transmit()).await.unwrap();
+            peer.advance_transmit(usize::MAX);
+            peer_io
+        };
+        let server_task = async move {
+            assert_eq!(server.recv().await.unwrap(), Some(Message::from("busy")));
+            // The application is busy for longer than the pong timeout; the
+            // pong arrives meanwhile and waits in the stream.
+            tokio::time::sleep(Duration::from_millis(1_500)).await;
+            let next = tokio::time::timeout(Duration::from_millis(200), server.recv()).await;
+            assert!(next.is_err(), "a live peer was declared dead with its pong unread: {next:?}");
+            assert!(server.connection().rtt().is_some());
+        };
+        let (_peer_io, ()) = tokio::join!(peer_task, server_task);
     })
     .await;
 }

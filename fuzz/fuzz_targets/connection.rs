@@ -50,6 +50,9 @@ struct Input {
     max_message_size: u16,
     write_buffer_limit: u16,
     close_timeout_ms: u16,
+    ping_interval_ms: Option<u16>,
+    pong_timeout_ms: u16,
+    idle_timeout_ms: Option<u16>,
     auto_pong: bool,
     vectored: bool,
     ops: Vec<Op>,
@@ -60,6 +63,8 @@ enum Op {
     Read(Vec<u8>),
     PeerFrame { opcode: u8, fin: bool, rsv1: bool, payload: Vec<u8> },
     PeerClose { code: u16, reason: String },
+    /// A pong answering heartbeat ping number `n` (its payload: `n` as a big-endian u64).
+    PeerHeartbeatPong(u8),
     Eof,
     SendText(String),
     SendBinary(Vec<u8>),
@@ -292,6 +297,10 @@ fuzz_target!(|input: Input| {
     config.max_message_size = usize::from(input.max_message_size);
     config.write_buffer_limit = usize::from(input.write_buffer_limit);
     config.close_timeout = Duration::from_millis(u64::from(input.close_timeout_ms));
+    let ms = |ms: u16| Duration::from_millis(u64::from(ms));
+    config.ping_interval = input.ping_interval_ms.map(ms);
+    config.pong_timeout = ms(input.pong_timeout_ms);
+    config.idle_timeout = input.idle_timeout_ms.map(ms);
     config.auto_pong = input.auto_pong;
     config.rng_seed = Some([1; 32]);
     let mut conn = Connection::new(role, &config, start);
@@ -333,6 +342,10 @@ fuzz_target!(|input: Input| {
                 let frame = peer_frame(role, OpCode::Close, true, 0, &payload);
                 h.conn.handle_read(&frame, h.now);
             }
+            Op::PeerHeartbeatPong(n) => {
+                let frame = peer_frame(role, OpCode::Pong, true, 0, &u64::from(n).to_be_bytes());
+                h.conn.handle_read(&frame, h.now);
+            }
             Op::Eof => h.conn.handle_eof(h.now),
             Op::SendText(text) => h.send_whole(DataKind::Text, text.into_bytes(), false),
             Op::SendBinary(data) => h.send_whole(DataKind::Binary, data, false),
@@ -356,6 +369,15 @@ fuzz_target!(|input: Input| {
                     h.now = h.now.max(deadline);
                 }
                 h.conn.handle_timeout(h.now);
+                // No timer stays at or before now once events are drained
+                // (an adapter would spin on it).
+                for _ in 0..3 {
+                    h.watch.drain(&mut h.conn);
+                    if h.conn.poll_timeout().is_some_and(|deadline| deadline <= h.now) {
+                        h.conn.handle_timeout(h.now);
+                    }
+                }
+                assert!(h.conn.poll_timeout().is_none_or(|deadline| deadline > h.now), "a timer stuck in the past");
             }
             Op::Transmit(max) => h.transmit(usize::from(max)),
             Op::TransmitVectored { slots, max } => h.transmit_vectored(usize::from(slots % 8) + 1, usize::from(max)),
@@ -391,5 +413,17 @@ fuzz_target!(|input: Input| {
         }
     }
     assert_eq!(messages, h.model.messages, "the sink did not receive what was sent");
-    assert_eq!(pings, h.model.pings, "the sink did not receive the pings that were sent");
+    // The sink got the application's pings, in order, and the heartbeat's
+    // (payloads 1, 2, 3, ... as big-endian u64) between them.
+    let mut expected = h.model.pings.iter().peekable();
+    let mut heartbeat = 1u64;
+    for ping in &pings {
+        if expected.peek().is_some_and(|sent| *sent == ping) {
+            expected.next();
+        } else {
+            assert_eq!(&ping[..], heartbeat.to_be_bytes(), "a ping nobody sent");
+            heartbeat += 1;
+        }
+    }
+    assert_eq!(expected.next(), None, "the sink did not receive the pings that were sent");
 });

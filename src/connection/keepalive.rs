@@ -30,17 +30,42 @@ pub(crate) struct Heartbeat {
     timeout: Duration,
     /// When the peer last sent us anything.
     last_heard: Instant,
-    /// The ping waiting for its pong: its payload and when it was queued.
-    outstanding: Option<([u8; PING_LEN], Instant)>,
+    /// The ping waiting for its pong.
+    outstanding: Option<Outstanding>,
+    /// The pong timeout ran out; the connection gives up once the bytes
+    /// already received are decoded (a pong among them saves it).
+    expired: bool,
     sequence: u64,
     rtt: Option<RttEstimate>,
 }
 
+/// A heartbeat ping waiting for its pong.
+#[derive(Debug, Clone, Copy)]
+struct Outstanding {
+    payload: [u8; PING_LEN],
+    /// When the pong timeout's clock (re)started.
+    since: Instant,
+    /// Queued into an empty send queue, so it left at once: its round trip
+    /// is a fair sample.
+    timed: bool,
+    /// While the ping waits behind earlier bytes in the send queue: the
+    /// transport's write count at which they are out, and at the last check.
+    behind: Option<(u64, u64)>,
+}
+
 impl Heartbeat {
-    /// A heartbeat that pings every `interval` of silence (`None`: never),
-    /// starting from `now`.
+    /// A heartbeat that pings every `interval` of silence (`None` or zero:
+    /// never), starting from `now`. A zero `timeout` is taken as 1 ms.
     pub(crate) fn new(interval: Option<Duration>, timeout: Duration, now: Instant) -> Self {
-        Self { interval, timeout, last_heard: now, outstanding: None, sequence: 0, rtt: None }
+        Self {
+            interval: interval.filter(|interval| !interval.is_zero()),
+            timeout: timeout.max(Duration::from_millis(1)),
+            last_heard: now,
+            outstanding: None,
+            expired: false,
+            sequence: 0,
+            rtt: None,
+        }
     }
 
     /// Bytes arrived from the peer at `now`: it is alive. Any byte counts, so
@@ -49,42 +74,64 @@ impl Heartbeat {
     #[inline]
     pub(crate) fn on_heard(&mut self, now: Instant) {
         self.last_heard = now;
+        self.expired = false;
     }
 
     /// When [`on_deadline`](Self::on_deadline) has something to do.
     pub(crate) fn deadline(&self) -> Option<Instant> {
-        let interval = self.interval?;
+        let interval = self.interval.filter(|_| !self.expired)?;
         match self.outstanding {
             None => self.last_heard.checked_add(interval),
-            Some((_, sent)) => sent.max(self.last_heard).checked_add(self.timeout),
+            Some(ping) => ping.since.max(self.last_heard).checked_add(self.timeout),
         }
     }
 
-    /// The timer fired at `now`: ping, declare the peer dead, or nothing.
-    pub(crate) fn on_deadline(&mut self, now: Instant) -> HeartbeatDue {
+    /// The timer fired at `now`, with `written` bytes written to the
+    /// transport so far and `queued` waiting: ping, declare the peer dead,
+    /// or nothing.
+    ///
+    /// A ping queued behind earlier bytes leaves only when they do: while
+    /// the queue ahead of it keeps moving, the peer is reading and the pong
+    /// timeout starts again; once it stops moving, or the ping has left,
+    /// the timeout runs out for good.
+    pub(crate) fn on_deadline(&mut self, now: Instant, written: u64, queued: usize) -> HeartbeatDue {
         if self.deadline().is_none_or(|deadline| now < deadline) {
             return HeartbeatDue::Nothing;
         }
-        if self.outstanding.is_some() {
+        if let Some(ping) = &mut self.outstanding {
+            if let Some((clear_at, _)) = ping.behind.filter(|&(_, seen)| written > seen) {
+                ping.since = now;
+                ping.behind = (written < clear_at).then_some((clear_at, written));
+                return HeartbeatDue::Nothing;
+            }
+            self.expired = true;
             return HeartbeatDue::Dead;
         }
         self.sequence = self.sequence.wrapping_add(1);
         let payload = self.sequence.to_be_bytes();
-        self.outstanding = Some((payload, now));
+        let queued = u64::try_from(queued).unwrap_or(u64::MAX);
+        let behind = (queued > 0).then(|| (written.saturating_add(queued), written));
+        self.outstanding = Some(Outstanding { payload, since: now, timed: queued == 0, behind });
         HeartbeatDue::Ping(payload)
     }
 
-    /// A pong arrived at `now`. If it answers the outstanding heartbeat
-    /// ping, the wait ends and the round trip is measured: the new estimate
-    /// is returned. Other pongs (unsolicited, or answers to the
-    /// application's own pings) change nothing.
+    /// True once the pong timeout ran out with no pong decoded since.
+    pub(crate) fn is_expired(&self) -> bool {
+        self.expired
+    }
+
+    /// A pong arrived at `now`. Any pong ends the wait for the heartbeat's
+    /// (RFC 6455 §5.5.3 lets a peer answer only the latest of several
+    /// pings, which may be the application's). If it answers the heartbeat
+    /// ping, and that ping left at once, the round trip is measured: the new
+    /// estimate is returned.
     pub(crate) fn on_pong(&mut self, payload: &[u8], now: Instant) -> Option<RttEstimate> {
-        let (expected, sent) = self.outstanding?;
-        if payload != expected {
+        let ping = self.outstanding.take()?;
+        self.expired = false;
+        if payload != ping.payload || !ping.timed {
             return None;
         }
-        self.outstanding = None;
-        let sample = now.saturating_duration_since(sent);
+        let sample = now.saturating_duration_since(ping.since);
         let estimate = match self.rtt {
             None => RttEstimate::first(sample),
             Some(estimate) => estimate.update(sample),
@@ -114,8 +161,9 @@ pub(crate) struct IdleTimer {
 }
 
 impl IdleTimer {
+    /// An idle timer closing after `limit` (`None` or zero: never).
     pub(crate) fn new(limit: Option<Duration>, now: Instant) -> Self {
-        Self { limit, last_active: now, sent_since_deadline: false }
+        Self { limit: limit.filter(|limit| !limit.is_zero()), last_active: now, sent_since_deadline: false }
     }
 
     /// A whole message arrived at `now`.
@@ -159,14 +207,66 @@ mod tests {
         let start = Instant::now();
         let mut heartbeat = Heartbeat::new(Some(10 * S), 5 * S, start);
         assert_eq!(heartbeat.deadline(), Some(start + 10 * S));
-        assert_eq!(heartbeat.on_deadline(start + 9 * S), HeartbeatDue::Nothing, "early");
+        assert_eq!(heartbeat.on_deadline(start + 9 * S, 0, 0), HeartbeatDue::Nothing, "early");
         // Hearing from the peer pushes the ping back.
         heartbeat.on_heard(start + 4 * S);
-        assert_eq!(heartbeat.on_deadline(start + 10 * S), HeartbeatDue::Nothing);
-        assert_eq!(heartbeat.on_deadline(start + 14 * S), HeartbeatDue::Ping(1u64.to_be_bytes()));
+        assert_eq!(heartbeat.on_deadline(start + 10 * S, 0, 0), HeartbeatDue::Nothing);
+        assert_eq!(heartbeat.on_deadline(start + 14 * S, 0, 0), HeartbeatDue::Ping(1u64.to_be_bytes()));
         assert_eq!(heartbeat.deadline(), Some(start + 19 * S));
-        assert_eq!(heartbeat.on_deadline(start + 18 * S), HeartbeatDue::Nothing);
-        assert_eq!(heartbeat.on_deadline(start + 19 * S), HeartbeatDue::Dead);
+        assert_eq!(heartbeat.on_deadline(start + 18 * S, 0, 0), HeartbeatDue::Nothing);
+        assert_eq!(heartbeat.on_deadline(start + 19 * S, 0, 0), HeartbeatDue::Dead);
+        assert!(heartbeat.is_expired());
+        assert_eq!(heartbeat.deadline(), None, "no timer while the connection gives up");
+    }
+
+    #[test]
+    fn a_ping_behind_a_moving_queue_restarts_its_clock_and_is_not_a_fair_sample() {
+        let start = Instant::now();
+        let mut heartbeat = Heartbeat::new(Some(S), S, start);
+        // 1000 bytes were written, 500 are queued ahead of the ping.
+        assert!(matches!(heartbeat.on_deadline(start + S, 1000, 500), HeartbeatDue::Ping(_)));
+        // The queue moved (1200 written): alive, the clock restarts.
+        assert_eq!(heartbeat.on_deadline(start + 2 * S, 1200, 300), HeartbeatDue::Nothing);
+        assert_eq!(heartbeat.deadline(), Some(start + 3 * S));
+        // The ping left (1500 written): one last full timeout.
+        assert_eq!(heartbeat.on_deadline(start + 3 * S, 1600, 0), HeartbeatDue::Nothing);
+        assert_eq!(heartbeat.deadline(), Some(start + 4 * S));
+        assert_eq!(
+            heartbeat.on_deadline(start + 4 * S, 1700, 0),
+            HeartbeatDue::Dead,
+            "writes after the ping prove nothing"
+        );
+        // Answered late after all: no sample, since the ping waited in our queue.
+        assert_eq!(heartbeat.on_pong(&1u64.to_be_bytes(), start + 4 * S), None);
+        assert!(!heartbeat.is_expired());
+        assert_eq!(heartbeat.rtt(), None);
+    }
+
+    #[test]
+    fn a_ping_behind_a_stuck_queue_times_out() {
+        let start = Instant::now();
+        let mut heartbeat = Heartbeat::new(Some(S), S, start);
+        assert!(matches!(heartbeat.on_deadline(start + S, 1000, 500), HeartbeatDue::Ping(_)));
+        assert_eq!(heartbeat.on_deadline(start + 2 * S, 1000, 500), HeartbeatDue::Dead);
+    }
+
+    #[test]
+    fn any_pong_ends_the_wait_since_a_peer_may_answer_only_the_latest_ping() {
+        let start = Instant::now();
+        let mut heartbeat = Heartbeat::new(Some(S), S, start);
+        assert!(matches!(heartbeat.on_deadline(start + S, 0, 0), HeartbeatDue::Ping(_)));
+        heartbeat.on_heard(start + S);
+        assert_eq!(heartbeat.on_pong(b"the app's ping", start + S), None);
+        assert_eq!(heartbeat.deadline(), Some(start + 2 * S), "the next ping after the interval");
+    }
+
+    #[test]
+    fn zero_settings_do_not_storm_or_kill_at_once() {
+        let start = Instant::now();
+        assert_eq!(Heartbeat::new(Some(Duration::ZERO), S, start).deadline(), None);
+        let mut heartbeat = Heartbeat::new(Some(S), Duration::ZERO, start);
+        assert!(matches!(heartbeat.on_deadline(start + S, 0, 0), HeartbeatDue::Ping(_)));
+        assert_eq!(heartbeat.deadline(), Some(start + S + Duration::from_millis(1)));
     }
 
     #[test]
@@ -174,25 +274,24 @@ mod tests {
         let start = Instant::now();
         let mut heartbeat = Heartbeat::new(Some(S), S, start);
         assert_eq!(heartbeat.on_pong(&1u64.to_be_bytes(), start), None, "no ping sent yet");
-        let HeartbeatDue::Ping(payload) = heartbeat.on_deadline(start + S) else { panic!("no ping") };
-        assert_eq!(heartbeat.on_pong(b"other", start + S), None);
+        let HeartbeatDue::Ping(payload) = heartbeat.on_deadline(start + S, 0, 0) else { panic!("no ping") };
         let rtt = heartbeat.on_pong(&payload, start + S + Duration::from_millis(30)).expect("matched");
         assert_eq!((rtt.latest, rtt.samples), (Duration::from_millis(30), 1));
         assert_eq!(heartbeat.rtt(), Some(rtt));
         assert_eq!(heartbeat.on_pong(&payload, start + 2 * S), None, "answered already");
         // The next ping carries the next sequence number.
         heartbeat.on_heard(start + 2 * S);
-        assert_eq!(heartbeat.on_deadline(start + 3 * S), HeartbeatDue::Ping(2u64.to_be_bytes()));
+        assert_eq!(heartbeat.on_deadline(start + 3 * S, 0, 0), HeartbeatDue::Ping(2u64.to_be_bytes()));
     }
 
     #[test]
     fn bytes_from_a_busy_peer_keep_it_alive_while_its_pong_waits() {
         let start = Instant::now();
         let mut heartbeat = Heartbeat::new(Some(S), 2 * S, start);
-        assert!(matches!(heartbeat.on_deadline(start + S), HeartbeatDue::Ping(_)));
+        assert!(matches!(heartbeat.on_deadline(start + S, 0, 0), HeartbeatDue::Ping(_)));
         heartbeat.on_heard(start + 2 * S);
-        assert_eq!(heartbeat.on_deadline(start + 3 * S), HeartbeatDue::Nothing);
-        assert_eq!(heartbeat.on_deadline(start + 4 * S), HeartbeatDue::Dead);
+        assert_eq!(heartbeat.on_deadline(start + 3 * S, 0, 0), HeartbeatDue::Nothing);
+        assert_eq!(heartbeat.on_deadline(start + 4 * S, 0, 0), HeartbeatDue::Dead);
     }
 
     #[test]
@@ -200,7 +299,7 @@ mod tests {
         let start = Instant::now();
         let mut heartbeat = Heartbeat::new(None, S, start);
         assert_eq!(heartbeat.deadline(), None);
-        assert_eq!(heartbeat.on_deadline(start + 1000 * S), HeartbeatDue::Nothing);
+        assert_eq!(heartbeat.on_deadline(start + 1000 * S, 0, 0), HeartbeatDue::Nothing);
     }
 
     #[test]

@@ -92,6 +92,8 @@ pub struct Connection {
     incoming: MessageAssembler,
 
     send: SendQueue,
+    /// Bytes written to the transport so far (the heartbeat watches it move).
+    written: u64,
     /// Large payloads given as `Bytes` are queued without a copy.
     vectored_transmit: bool,
     pending_pong: Option<ControlPayload>,
@@ -160,6 +162,7 @@ impl Connection {
             decoder,
             incoming: MessageAssembler::new(config.max_message_size),
             send: queue,
+            written: 0,
             vectored_transmit: false,
             pending_pong: None,
             outgoing: None,
@@ -216,7 +219,9 @@ impl Connection {
     /// incoming bytes are discarded.
     pub fn handle_read(&mut self, data: &[u8], now: Instant) {
         self.now = now;
-        self.heartbeat.on_heard(now);
+        if !data.is_empty() {
+            self.heartbeat.on_heard(now);
+        }
         if self.state != State::Closed {
             self.reserve_recv(data.len());
             self.recv.extend_from_slice(data);
@@ -274,10 +279,11 @@ impl Connection {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = now;
         if self.state == State::Open {
-            match self.heartbeat.on_deadline(now) {
-                HeartbeatDue::Nothing => {}
+            match self.heartbeat.on_deadline(now, self.written, self.send.len()) {
+                // Given up once the bytes already received are decoded (in
+                // `poll_event`): a pong among them still saves the connection.
+                HeartbeatDue::Nothing | HeartbeatDue::Dead => {}
                 HeartbeatDue::Ping(payload) => self.push_frame(OpCode::Ping, true, &payload),
-                HeartbeatDue::Dead => return self.give_up_on_peer(),
             }
             if self.idle.is_expired(now) {
                 // Cannot fail: the state is open and the reason is short.
@@ -320,6 +326,10 @@ impl Connection {
             let result = match progress {
                 Progress::NeedMore if self.eof => {
                     self.enter_closed(Transition::TransportEnded, CloseReason::Abnormal);
+                    continue;
+                }
+                Progress::NeedMore if self.heartbeat.is_expired() && self.state == State::Open => {
+                    self.give_up_on_peer();
                     continue;
                 }
                 Progress::NeedMore if self.close_timer_fired => {
@@ -375,7 +385,10 @@ impl Connection {
     /// [`poll_transmit`](Self::poll_transmit)) from the queue (clamped to what
     /// is queued).
     pub fn advance_transmit(&mut self, written: usize) {
+        let queued = self.send.len();
         self.send.advance(written);
+        let taken = queued.saturating_sub(self.send.len());
+        self.written = self.written.saturating_add(u64::try_from(taken).unwrap_or(u64::MAX));
         if self.send.is_empty() && self.send.tail_capacity() > self.write_buffer_limit.max(MIN_RETAINED) {
             // Give back the memory of an exceptionally large message.
             self.send.release_tail();

@@ -34,10 +34,17 @@ use crate::{CloseCode, Config, Connection, Event, Message, Status, UsageError};
 
 /// What the adapter may do with a stream besides reading and writing.
 ///
-/// With hooks, the connection's timers (the close timeout) fire on an idle
-/// connection, and the transport is shut down when the close handshake
-/// ends. Without them, timers fire only when the stream returns from a read,
-/// and the stream is closed when the [`WebSocket`] is dropped.
+/// With hooks, the connection's timers (heartbeat, idle and close timeouts)
+/// fire on an idle connection: the adapter owns the stream's read timeout
+/// (limit reads with [`WebSocket::set_read_timeout`] instead), and the
+/// transport is shut down when the connection ends. Without them, timers
+/// fire only when the stream returns from a read, and the stream is closed
+/// when the [`WebSocket`] is dropped.
+///
+/// Timers run inside [`WebSocket::read`]: an application that only sends
+/// never notices a dead peer. A write to a dead peer whose socket buffer is
+/// full blocks until TCP gives up; use a non-blocking stream, or the tokio
+/// adapter, where that matters.
 /// [`connect`] installs [`StreamHooks::tcp`]; after [`accept`] on a
 /// `TcpStream`, install them with [`WebSocket::set_stream_hooks`].
 #[derive(Debug)]
@@ -64,6 +71,8 @@ pub struct WebSocket<S> {
     hooks: Option<StreamHooks<S>>,
     /// The read timeout last given to the stream, to skip redundant calls.
     read_timeout: Option<Duration>,
+    /// The application's limit on a blocking read (with hooks).
+    read_limit: Option<Duration>,
     read_size: ReadSize,
     when_full: WhenBufferFull,
     finished: bool,
@@ -86,6 +95,19 @@ pub enum WhenBufferFull {
 }
 
 impl<S: Read + Write> WebSocket<S> {
+    /// Limits how long [`read`](Self::read) waits for the peer: past
+    /// `limit` without a message it returns an [`Error::Io`] of kind
+    /// `WouldBlock` or `TimedOut`, and nothing is lost (call `read` again).
+    /// `None` (the default): wait as long as the connection is alive.
+    ///
+    /// With [`StreamHooks`] (which the TCP helpers install) the adapter sets
+    /// the stream's own read timeout to drive the connection's timers, so set
+    /// your limit here, not on the stream. Without hooks this does nothing:
+    /// set the timeout on the stream yourself.
+    pub fn set_read_timeout(&mut self, limit: Option<Duration>) {
+        self.read_limit = limit;
+    }
+
     /// Chooses what sending does at the write buffer's limit: wait (the
     /// default) or fail.
     pub fn set_when_buffer_full(&mut self, when_full: WhenBufferFull) {
@@ -100,6 +122,7 @@ impl<S: Read + Write> WebSocket<S> {
             conn,
             hooks: None,
             read_timeout: None,
+            read_limit: None,
             read_size: ReadSize::new(),
             when_full: WhenBufferFull::Wait,
             finished: false,
@@ -129,7 +152,13 @@ impl<S: Read + Write> WebSocket<S> {
             if self.finished {
                 return end_of_stream(&self.conn);
             }
-            let result = self.write_out().and_then(|()| {
+            let written = match self.write_out() {
+                // A non-blocking stream that takes no more for now: read
+                // (and fire due timers) meanwhile.
+                Err(err) if err.kind() == ErrorKind::WouldBlock => Ok(()),
+                other => other,
+            };
+            let result = written.and_then(|()| {
                 if self.conn.should_close_transport() {
                     self.finished = true;
                     if let Some(hooks) = &self.hooks {
@@ -257,13 +286,16 @@ impl<S: Read + Write> WebSocket<S> {
             Err(err) if err.kind() == ErrorKind::Interrupted => {}
             Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 // A read timeout (ours or the caller's) or a non-blocking stream.
+                let waited = now.duration_since(started);
                 match self.conn.poll_timeout() {
                     Some(deadline) if deadline <= now => self.conn.handle_timeout(now),
+                    // The application's limit ran out.
+                    _ if self.hooks.is_some() && self.read_limit.is_some_and(|limit| waited >= limit) => {
+                        return Err(err)
+                    }
                     // Our read timeout, armed for a deadline that has since
                     // moved later: arm it afresh and read again.
-                    Some(_) if self.read_timeout.is_some_and(|armed| now.duration_since(started) >= armed) => {
-                        self.read_timeout = None;
-                    }
+                    Some(_) if self.read_timeout.is_some_and(|armed| waited >= armed) => self.read_timeout = None,
                     _ => return Err(err),
                 }
             }
@@ -279,10 +311,14 @@ impl<S: Read + Write> WebSocket<S> {
     /// fires early. So a busy connection makes no system call per read.
     fn arm_read_timeout(&mut self, now: Instant) -> io::Result<()> {
         let Some(hooks) = &self.hooks else { return Ok(()) };
-        let timeout = self
+        let until_deadline = self
             .conn
             .poll_timeout()
             .map(|deadline| deadline.saturating_duration_since(now).max(Duration::from_millis(1)));
+        let timeout = match (until_deadline, self.read_limit) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let rearm = match (timeout, self.read_timeout) {
             (Some(wanted), Some(armed)) => wanted.saturating_add(TIMER_SLACK) < armed,
             (wanted, armed) => wanted != armed,
@@ -345,12 +381,12 @@ where
     Ok(ws)
 }
 
-/// A TCP stream whose reads and writes block at most until a deadline (if
-/// any), then fail with `TimedOut`.
 /// How late a read timeout may fire after the connection's deadline before
 /// it is re-armed (a system call).
 const TIMER_SLACK: Duration = Duration::from_millis(5);
 
+/// A TCP stream whose reads and writes block at most until a deadline (if
+/// any), then fail with `TimedOut`.
 #[derive(Debug)]
 struct DeadlineStream {
     stream: TcpStream,

@@ -122,17 +122,34 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         }
     }
 
-    /// Shuts the transport down when the connection says so, else fires due
-    /// timers or reads once. `Ready(Ok)` means progress was made.
+    /// Shuts the transport down when the connection says so, else reads
+    /// once and fires the timer if it is due. `Ready(Ok)` means progress was
+    /// made.
+    ///
+    /// A due timer fires after the read, so bytes that arrived in time (a
+    /// pong the application was too busy to read) count before it; and it
+    /// fires even when the read had bytes, so a flooding peer cannot hold a
+    /// deadline off.
     fn poll_transport(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if self.conn.should_close_transport() {
             let _ = ready!(self.with_write_waker(cx, |stream, cx| Pin::new(stream).poll_shutdown(cx)));
             self.finished = true;
             return Poll::Ready(Ok(()));
         }
-        if self.poll_timer(cx).is_ready() {
-            return Poll::Ready(Ok(()));
+        let due = self.poll_timer(cx).is_ready();
+        let read = self.poll_read(cx);
+        if due {
+            self.conn.handle_timeout(now());
+            return match read {
+                Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
+                Poll::Ready(Ok(())) | Poll::Pending => Poll::Ready(Ok(())),
+            };
         }
+        read
+    }
+
+    /// Reads once into the connection.
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let want = self.read_size.get();
         let read = poll_read_buf(Pin::new(&mut self.stream), cx, self.conn.recv_buffer(want));
         if read.is_pending() && !self.read_size.is_busy() {
@@ -151,7 +168,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         Poll::Ready(Ok(()))
     }
 
-    /// Keeps the one timer on the connection's next deadline; fires it when due.
+    /// Keeps the one timer on the connection's next deadline; `Ready` when due.
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let deadline = self.conn.poll_timeout();
         if deadline != self.timer_deadline {
@@ -165,11 +182,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             }
         }
         match (&mut self.timer, deadline) {
-            (Some(timer), Some(_)) => {
-                ready!(timer.as_mut().poll(cx));
-                self.conn.handle_timeout(now());
-                Poll::Ready(())
-            }
+            (Some(timer), Some(_)) => timer.as_mut().poll(cx),
             _ => Poll::Pending,
         }
     }

@@ -42,11 +42,12 @@ def rss_kib(pid, field):
     raise RuntimeError("no %s in /proc/%d/status" % (field, pid))
 
 
-def start_server(path, blocking):
-    args = [path, "--addr", "127.0.0.1:0", "--max-message-size", str(LIMIT)]
+def start_server(path, blocking, flags=("--max-message-size", str(LIMIT)), stderr=subprocess.DEVNULL):
+    """Starts examples/echo_server on 127.0.0.1 port 0 with `flags`; returns (process, (host, port))."""
+    args = [path, "--addr", "127.0.0.1:0", *flags]
     if blocking:
         args.append("--blocking")
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=stderr, text=True)
     ready, _, _ = select.select([proc.stdout], [], [], 30)
     line = proc.stdout.readline() if ready else ""
     if not line.startswith("listening on "):

@@ -18,23 +18,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from memory_bound import handshake  # noqa: E402
-
-
-def start_server(path, blocking):
-    import select
-
-    args = [path, "--addr", "127.0.0.1:0", "--ping-interval", "1", "--pong-timeout", "1"]
-    if blocking:
-        args.append("--blocking")
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    ready, _, _ = select.select([proc.stdout], [], [], 30)
-    line = proc.stdout.readline() if ready else ""
-    if not line.startswith("listening on "):
-        proc.kill()
-        raise RuntimeError("echo_server did not start: %r" % line)
-    host, port = line.split()[-1].rsplit(":", 1)
-    return proc, (host, int(port))
+from memory_bound import handshake, start_server  # noqa: E402
 
 
 def frames(data):
@@ -64,7 +48,8 @@ def main():
     parser.add_argument("--blocking", action="store_true")
     args = parser.parse_args()
 
-    proc, addr = start_server(args.server, args.blocking)
+    flags = ("--ping-interval", "1", "--pong-timeout", "1")
+    proc, addr = start_server(args.server, args.blocking, flags, stderr=subprocess.PIPE)
     try:
         sock = handshake(addr)
         started = time.monotonic()

@@ -3,6 +3,6 @@
 # crossbario/autobahn-testsuite image (override with AUTOBAHN_IMAGE) instead of install.sh.
 # Linux only: the containers use the host network to reach our programs on 127.0.0.1.
 #
-#   autobahn/docker.sh [--fast|--lean]
+#   autobahn/docker.sh [--full|--ci|--fast] [--jobs N]
 set -euo pipefail
 exec "$(dirname "${BASH_SOURCE[0]}")/run.sh" --docker "$@"

@@ -11,14 +11,15 @@ background_pids=()
 step() { printf '\n==> %s\n' "$*"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
-# is_alive PID: PID is a running (not zombie) child of this script. Checking the parent guards
+# is_alive PID: PID is a running (not zombie) child of this (sub)shell. Checking the parent guards
 # against PID reuse: bash reaps exited background children by itself, which frees their PIDs.
+# $BASHPID, not $$: inside a ( subshell ) $$ still names the main script.
 is_alive() {
   local stat state ppid
   stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
   stat=${stat##*) } # skip the command name, which may contain spaces and parentheses
   read -r state ppid _ <<<"$stat"
-  [[ $state != Z && $ppid == "$$" ]]
+  [[ $state != Z && $ppid == "$BASHPID" ]]
 }
 
 # forget_pid PID: drops PID from background_pids once it has been reaped.

@@ -3,7 +3,11 @@
 # against tokio-tungstenite, fastwebsockets and tokio-websockets, then the
 # criterion micro benchmarks of benches/peers (if present).
 #
-#   benches/compare.sh [--quick|--full]     (default --quick)
+#   benches/compare.sh [--smoke|--quick|--full]     (default --quick)
+#
+#   --smoke  what CI runs: proves the harness works, measures nothing worth reading. Builds
+#            without LTO, runs every row kind once with every server for a moment, and runs each
+#            criterion micro benchmark once (criterion's --test).
 #
 # Every measurement starts a fresh echo server (benches/e2e echo_server) on
 # 127.0.0.1:0, reads its port back from its `listening on ADDR` line, and
@@ -22,11 +26,12 @@
 # msgs/s, peer/ours for latency and memory.
 set -euo pipefail
 
-usage() { echo "usage: $0 [--quick|--full]" >&2; exit 2; }
+usage() { echo "usage: $0 [--smoke|--quick|--full]" >&2; exit 2; }
 PROFILE=quick
 case "${1:-}" in
   "" | --quick) PROFILE=quick ;;
   --full) PROFILE=full ;;
+  --smoke) PROFILE=smoke ;;
   *) usage ;;
 esac
 [[ $# -le 1 ]] || usage
@@ -46,6 +51,12 @@ if [[ $PROFILE == full ]]; then
     done
   done
   ROWS+=("latency 20 10" "latency 16384 10" "idle 20 $IDLE_CONNS")
+elif [[ $PROFILE == smoke ]]; then
+  ROUNDS=1 SECS=0.3 WARMUP=0.1 IDLE_CONNS=100 IDLE_HOLD=0.5
+  ROWS=("pingpong 20 10" "flood 16384 10" "latency 20 10" "idle 20 $IDLE_CONNS")
+  # A quick build: the profile's fat LTO and single codegen unit cost minutes and matter only
+  # for numbers worth reading.
+  export CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_DEBUG=0
 else
   ROUNDS=1 SECS=1 WARMUP=0.5 IDLE_CONNS=1000 IDLE_HOLD=1.5
   ROWS=("pingpong 20 100" "flood 20 100" "pingpong 16384 100" "flood 16384 100" "latency 20 10" "idle 20 $IDLE_CONNS")
@@ -56,8 +67,11 @@ command -v taskset >/dev/null || { echo "compare.sh: taskset (util-linux) is req
 
 # --- build -------------------------------------------------------------------
 echo "== building benches/e2e (release)"
-cargo build --release --locked --manifest-path "$E2E/Cargo.toml"
-BIN=${CARGO_TARGET_DIR:-$E2E/target}/release
+# --workspace: both members' features unified, so that peers/run.sh --smoke reuses this build.
+cargo build --release --locked --workspace --bins --manifest-path "$HERE/Cargo.toml"
+# The workspace's target directory (benches/target unless CARGO_TARGET_DIR or a config moves it).
+BIN=$(cargo metadata --no-deps --format-version 1 --manifest-path "$E2E/Cargo.toml" |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/release
 [[ -x $BIN/echo_server && -x $BIN/loadgen ]] || { echo "compare.sh: binaries not found in $BIN" >&2; exit 1; }
 
 # --- file descriptors for the idle row ---------------------------------------
@@ -216,6 +230,7 @@ for spec in "${ROWS[@]}"; do
   done
 done
 E2E_SECS=$((SECONDS - E2E_START))
+MEASUREMENTS=$((${#ROWS[@]} * ROUNDS * ${#IMPLS[@]}))
 
 # --- table -----------------------------------------------------------------------
 echo
@@ -278,14 +293,15 @@ awk -F'\t' -v impls="${IMPLS[*]}" -v ours="$OURS" '
     printf "min ratio vs best peer: %s (%s)\n", (min_ratio == "" ? "-" : min_ratio), min_row
   }' "$RESULTS"
 echo "(end-to-end part took ${E2E_SECS}s)"
+echo "$((MEASUREMENTS - FAILURES)) passed, $FAILURES failed" # measurements that ran to the end
 
 # --- micro benchmarks ------------------------------------------------------------
 STATUS=0
 if [[ -x $HERE/peers/run.sh ]]; then
   echo
-  # Same flag as ours; a run.sh that knows no --full runs its full set without one.
+  # Same flag as ours; run.sh runs its full set without one.
   PEER_ARGS=("--$PROFILE")
-  if [[ $PROFILE == full ]] && ! grep -q -e '--full' "$HERE/peers/run.sh"; then PEER_ARGS=(); fi
+  if [[ $PROFILE == full ]]; then PEER_ARGS=(); fi
   echo "== benches/peers/run.sh ${PEER_ARGS[*]}"
   "$HERE/peers/run.sh" "${PEER_ARGS[@]}" || { echo "compare.sh: benches/peers/run.sh failed" >&2; STATUS=1; }
 else

@@ -233,9 +233,14 @@ fn incomplete_tail_start(bytes: &[u8]) -> usize {
 /// Whole-input validation: an ASCII check for short input (cheapest for
 /// small messages), SIMD (`simdutf8`, which picks AVX2/SSE4.2/NEON at run
 /// time) for the rest.
+///
+/// Under Miri the SIMD path is left out: simdutf8 0.1.5's AVX2 loop computes a
+/// prefetch address past the end of the input (`ptr.add`, never read), which
+/// Miri reports as undefined behaviour and which would stop it from checking
+/// our own code. Fixed upstream (simdutf8 pull request 120), not yet released.
 #[inline]
 fn is_valid(bytes: &[u8]) -> bool {
-    if bytes.len() < 64 {
+    if bytes.len() < 64 || cfg!(miri) {
         bytes.is_ascii() || std::str::from_utf8(bytes).is_ok()
     } else {
         simdutf8::basic::from_utf8(bytes).is_ok()
@@ -289,7 +294,8 @@ mod tests {
         // cut the text at every position around the damage.
         let text = "Καλημέρα κόσμε, 你好世界 🦀 plain ascii to pad it out past sixty-four bytes".repeat(2);
         let bytes = text.as_bytes();
-        for damage_at in (0..bytes.len()).step_by(7) {
+        // Under Miri (slow) every 23rd byte: still every kind of damage at many offsets.
+        for damage_at in (0..bytes.len()).step_by(if cfg!(miri) { 23 } else { 7 }) {
             for bad in [0xFF, 0x80, 0xC0, 0xED, 0xF4] {
                 let mut input = bytes.to_vec();
                 input[damage_at] = bad;
@@ -303,7 +309,7 @@ mod tests {
                 }
             }
         }
-        for cut in 0..=bytes.len() {
+        for cut in (0..=bytes.len()).step_by(if cfg!(miri) { 5 } else { 1 }) {
             assert!(validate_in_pieces(bytes, &[cut, cut + 65]), "valid text cut at {cut}");
         }
     }

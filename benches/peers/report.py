@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Summarises the peer benchmarks from criterion's results.
 
-Reads target/criterion/**/new/{benchmark,estimates}.json (written by
+Reads benches/target/criterion/**/new/{benchmark,estimates}.json (written by
 `cargo bench` in benches/peers) and prints one table: a row per criterion
 group (group/size/mode), the median throughput (time, for handshakes) of
 each implementation, and rfc6455's ratio to each peer and to the best peer.
@@ -93,7 +93,7 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--since", type=float, default=None)
-    parser.add_argument("--dir", default=os.path.join(here, "target", "criterion"))
+    parser.add_argument("--dir", default=os.path.join(os.path.dirname(here), "target", "criterion"))
     args = parser.parse_args()
 
     rows = load(args.dir, args.since)

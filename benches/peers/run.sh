@@ -5,16 +5,27 @@
 #   benches/peers/run.sh --quick    a subset (16B and 64KiB messages, 64 KiB
 #                                   masks, handshakes) with short timing: under
 #                                   a minute on 2 cores once built
+#   benches/peers/run.sh --smoke    each benchmark once, unmeasured (criterion's --test):
+#                                   proves they run (CI, through ../compare.sh --smoke)
 #
 # Extra arguments go to criterion (e.g. a filter regex: `run.sh '^handshake/'`).
 set -euo pipefail
 cd "$(dirname "$0")"
 
 quick=0
-if [[ "${1:-}" == "--quick" ]]; then
-    quick=1
-    shift
-fi
+case "${1:-}" in
+    --quick)
+        quick=1
+        shift
+        ;;
+    --smoke)
+        shift
+        # The release profile and the whole workspace, like compare.sh's build, whose dependencies
+        # this reuses (its CARGO_PROFILE_RELEASE_* settings included).
+        cargo bench --locked --workspace --profile release --bench peers -- --test "$@"
+        exit
+        ;;
+esac
 
 start=$(date +%s)
 if ((quick)); then

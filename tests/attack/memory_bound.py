@@ -145,6 +145,7 @@ def main():
     args = parser.parse_args()
     results = [run_attack(name, args.server, args.blocking, args.conns, args.seconds)
                for name in ("trickle", "fill", "idle")]
+    print("%d passed, %d failed" % (results.count(True), results.count(False)))
     return 0 if all(results) else 1
 
 

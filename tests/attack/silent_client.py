@@ -71,6 +71,7 @@ def main():
         if len(got) != 2 or got[0][0] != 0x9 or got[1][0] != 0x8 or got[1][1][:2] != struct.pack("!H", 1011):
             print("FAIL: expected a ping, then a close frame with code 1011")
             ok = False
+        print("%d passed, %d failed" % (ok, not ok))
         return 0 if ok else 1
     finally:
         proc.kill()

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rfc6455::extensions::deflate::{DeflateConfig, DeflateParams};
-use rfc6455::{Config, Connection, Event, Role};
+use rfc6455::{Config, Connection, Event};
 
 /// Text that compresses like chat or JSON: repetitive words, some variety.
 fn text_like(len: usize) -> String {
@@ -52,8 +52,7 @@ fn binary_like(len: usize) -> Vec<u8> {
 
 fn pair(level: u32) -> (Connection, Connection) {
     let now = Instant::now();
-    let mut config = Config::default();
-    config.rng_seed = Some([1; 32]);
+    let config = Config::default();
     let mut deflate = DeflateConfig::default();
     deflate.level = level;
     deflate.threshold = 0;
@@ -63,8 +62,8 @@ fn pair(level: u32) -> (Connection, Connection) {
         server_max_window_bits: 15,
         client_max_window_bits: 15,
     };
-    let server = Connection::new(Role::Server, &config, now).with_deflate(&params, &deflate);
-    let client = Connection::new(Role::Client, &config, now).with_deflate(&params, &deflate);
+    let server = Connection::server(&config, now).with_deflate(&params, &deflate);
+    let client = Connection::client(&config, now, [42; 32]).with_deflate(&params, &deflate);
     (server, client)
 }
 

@@ -71,7 +71,7 @@ fn receive_text(c: &mut Criterion) {
         let wire = masked_frame(OpCode::Text, &payload);
         group.throughput(Throughput::Bytes(payload.len() as u64));
         group.bench_function(name, |b| {
-            let mut conn = Connection::new(Role::Server, &config, now);
+            let mut conn = Connection::server(&config, now);
             b.iter(|| {
                 conn.handle_read(&wire, now);
                 match conn.poll_event() {

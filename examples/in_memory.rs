@@ -15,7 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Opening handshake.
     let request =
         ClientRequest::new("ws://localhost/echo")?.protocol("demo")?.header("Authorization", "Bearer demo-token")?;
-    let mut client_hs = ClientHandshake::new(&request, &config);
+    let mut client_hs = ClientHandshake::new(&request, &config, [42; 32]);
     let mut server_hs = ServerHandshake::new(&config);
 
     println!("client -> server: {} bytes of upgrade request", client_hs.poll_transmit().len());

@@ -2,9 +2,6 @@
 
 use std::time::Duration;
 
-use rand::rngs::StdRng;
-use rand::SeedableRng;
-
 /// Limits and behaviour for a handshake and the connection that follows it.
 ///
 /// Every buffer the peer can make grow has a limit here, checked before
@@ -13,7 +10,6 @@ use rand::SeedableRng;
 /// ```
 /// let mut config = rfc6455::Config::default();
 /// config.max_message_size = 1 << 20; // 1 MiB messages are plenty for this app
-/// config.rng_seed = Some([7; 32]);   // reproducible masking keys in a test
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -88,9 +84,6 @@ pub struct Config {
     /// for the previous one to be acknowledged (Nagle's algorithm).
     /// Default true.
     pub tcp_nodelay: bool,
-    /// Seed for the generator of masking keys. `None` (the default) seeds it
-    /// from the operating system; set it only for reproducible tests.
-    pub rng_seed: Option<[u8; 32]>,
     /// permessage-deflate (RFC 7692): offered by clients and accepted by
     /// servers when `Some` (the default with the `deflate` feature); `None`
     /// turns it off.
@@ -114,20 +107,8 @@ impl Default for Config {
             idle_timeout: None,
             handshake_timeout: Some(Duration::from_secs(10)),
             tcp_nodelay: true,
-            rng_seed: None,
             #[cfg(feature = "deflate")]
             deflate: Some(crate::extensions::deflate::DeflateConfig::default()),
-        }
-    }
-}
-
-impl Config {
-    /// The generator for keys and masks: seeded from `rng_seed`, or from the
-    /// operating system (the one sanctioned use of OS entropy in the core).
-    pub(crate) fn rng(&self) -> StdRng {
-        match self.rng_seed {
-            Some(seed) => StdRng::from_seed(seed),
-            None => rand::make_rng(),
         }
     }
 }

@@ -28,7 +28,7 @@
 //!
 //! // Opening handshake: the client's request goes to the server ...
 //! let request = ClientRequest::new("ws://example.com/chat")?.protocol("chat")?;
-//! let mut client_hs = ClientHandshake::new(&request, &config);
+//! let mut client_hs = ClientHandshake::new(&request, &config, rand::random());
 //! let mut server_hs = ServerHandshake::new(&config);
 //! server_hs.handle_read(client_hs.poll_transmit());
 //! client_hs.advance_transmit(client_hs.poll_transmit().len());
@@ -105,7 +105,6 @@
     )
 )]
 
-mod backoff;
 mod config;
 pub mod connection;
 mod error;
@@ -114,15 +113,16 @@ pub mod frame;
 pub mod handshake;
 #[cfg(any(feature = "blocking", feature = "tokio"))]
 pub mod io;
-mod retry;
+mod reconnect;
+mod role;
 mod utf8;
 
-pub use backoff::Backoff;
 pub use config::Config;
-pub use connection::{CloseFrame, Connection, Event, Message, ReadyState, Role, RttEstimate, State};
+pub use connection::{CloseFrame, Connection, Event, Message, ReadyState, RttEstimate, State};
 pub use error::{CloseReason, HandshakeError, HttpParseError, Initiator, ProtocolError, TimeoutKind, UsageError};
 pub use frame::{CloseCode, DataKind};
-pub use retry::RetryDecision;
+pub use reconnect::{Backoff, RetryDecision};
+pub use role::Role;
 pub use utf8::Utf8Bytes;
 
 /// The result of parsing something that may not have fully arrived yet.

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use common::*;
 use rfc6455::frame::OpCode;
-use rfc6455::{Connection, Event, Message, Role};
+use rfc6455::{Connection, Event, Message};
 
 struct Counting;
 
@@ -57,7 +57,7 @@ fn receiving_and_sending_frames_does_not_allocate_per_frame() {
             _ => client_frame(OpCode::Ping, true, b"p"),
         })
         .collect();
-    let mut server = Connection::new(Role::Server, &config(), Instant::now());
+    let mut server = Connection::server(&config(), Instant::now());
     let mut delivered = 0;
     let receive = allocations_during(|| {
         server.handle_read(&wire, Instant::now());
@@ -77,7 +77,7 @@ fn receiving_and_sending_frames_does_not_allocate_per_frame() {
     assert!(receive <= 16, "{receive} allocations to receive {FRAMES} frames");
 
     // Send: 1000 masked client frames into a send buffer that is drained as we go.
-    let mut client = Connection::new(Role::Client, &config(), Instant::now());
+    let mut client = Connection::client(&config(), Instant::now(), [42; 32]);
     client.send_text("warm up").unwrap();
     let n = client.poll_transmit().len();
     client.advance_transmit(n);

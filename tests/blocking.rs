@@ -132,7 +132,7 @@ fn server_ws<S: Read + Write>(stream: S) -> WebSocket<S> {
 }
 
 fn server_ws_with<S: Read + Write>(stream: S, config: &Config) -> WebSocket<S> {
-    WebSocket::from_connection(stream, Connection::new(Role::Server, config, Instant::now()))
+    WebSocket::from_connection(stream, Connection::server(config, Instant::now()))
 }
 
 /// Decodes everything a server wrote, as its client would; no partial frame may remain.

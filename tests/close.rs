@@ -115,7 +115,7 @@ fn close_reason_must_be_utf8() {
 
 #[test]
 fn local_close_arguments_are_checked() {
-    let mut conn = Connection::new(Role::Server, &config(), Instant::now());
+    let mut conn = Connection::server(&config(), Instant::now());
     let now = Instant::now();
     assert_eq!(conn.close(CloseCode::NORMAL, &"x".repeat(124), now), Err(UsageError::ControlPayloadTooLong(126)));
     assert_eq!(conn.close(CloseCode::ABNORMAL, "", now), Err(UsageError::UnsendableCloseCode(CloseCode::ABNORMAL)));
@@ -126,7 +126,7 @@ fn local_close_arguments_are_checked() {
 
 #[test]
 fn close_without_a_code() {
-    let mut conn = Connection::new(Role::Server, &config(), Instant::now());
+    let mut conn = Connection::server(&config(), Instant::now());
     conn.close(CloseCode::NO_STATUS, "", Instant::now()).unwrap();
     let frames = sent_frames(&mut conn);
     assert_eq!(frames[0].header.opcode, OpCode::Close);
@@ -135,7 +135,7 @@ fn close_without_a_code() {
 
 #[test]
 fn after_sending_close_only_close_may_follow_but_messages_still_arrive() {
-    let mut server = Connection::new(Role::Server, &config(), Instant::now());
+    let mut server = Connection::server(&config(), Instant::now());
     server.close(CloseCode::NORMAL, "", Instant::now()).unwrap();
     sent_frames(&mut server);
     assert_eq!(server.send_text("late"), Err(UsageError::Closed));
@@ -165,7 +165,7 @@ fn nothing_is_sent_after_the_close_reply_and_later_bytes_are_ignored() {
 
 #[test]
 fn a_protocol_error_after_our_close_does_not_send_a_second_close() {
-    let mut server = Connection::new(Role::Server, &config(), Instant::now());
+    let mut server = Connection::server(&config(), Instant::now());
     server.close(CloseCode::NORMAL, "", Instant::now()).unwrap();
     assert_eq!(sent_frames(&mut server).len(), 1);
     server.handle_read(&client_frame(OpCode::Continuation, true, b"x"), Instant::now());
@@ -180,7 +180,7 @@ fn close_timeout_when_the_peer_never_answers() {
     let start = Instant::now();
     let mut config = config();
     config.close_timeout = Duration::from_secs(3);
-    let mut client = Connection::new(Role::Client, &config, start);
+    let mut client = Connection::client(&config, start, [42; 32]);
     client.close(CloseCode::NORMAL, "", start).unwrap();
     let deadline = client.poll_timeout().unwrap();
     assert_eq!(deadline, start + Duration::from_secs(3));
@@ -210,7 +210,7 @@ fn client_gives_up_waiting_for_the_servers_tcp_close() {
 
 #[test]
 fn server_gives_up_flushing_to_a_peer_that_never_reads() {
-    let mut server = Connection::new(Role::Server, &config(), Instant::now());
+    let mut server = Connection::server(&config(), Instant::now());
     server.handle_read(&client_frame(OpCode::Close, true, &close_payload(1000, b"")), Instant::now());
     events(&mut server);
     assert!(!server.should_close_transport(), "reply not written yet");
@@ -220,7 +220,7 @@ fn server_gives_up_flushing_to_a_peer_that_never_reads() {
 
 #[test]
 fn eof_without_close_is_abnormal_1006_after_delivering_complete_frames() {
-    let mut server = Connection::new(Role::Server, &config(), Instant::now());
+    let mut server = Connection::server(&config(), Instant::now());
     let mut wire = client_frame(OpCode::Text, true, b"last words");
     wire.extend(&client_frame(OpCode::Text, true, b"cut off")[..4]);
     server.handle_read(&wire, Instant::now());
@@ -234,7 +234,7 @@ fn eof_without_close_is_abnormal_1006_after_delivering_complete_frames() {
 
 #[test]
 fn eof_after_the_peers_close_is_a_clean_close() {
-    let mut server = Connection::new(Role::Server, &config(), Instant::now());
+    let mut server = Connection::server(&config(), Instant::now());
     server.handle_read(&client_frame(OpCode::Close, true, &close_payload(1000, b"")), Instant::now());
     server.handle_eof(Instant::now());
     let events = events(&mut server);
@@ -245,11 +245,11 @@ fn eof_after_the_peers_close_is_a_clean_close() {
 fn an_unbounded_close_timeout_means_no_deadline_not_a_panic() {
     let mut config = config();
     config.close_timeout = Duration::MAX;
-    let mut server = Connection::new(Role::Server, &config, Instant::now());
+    let mut server = Connection::server(&config, Instant::now());
     server.handle_read(&client_frame(OpCode::Close, true, &close_payload(1000, b"")), Instant::now());
     assert!(clean(&events(&mut server)).1.code == CloseCode::NORMAL);
     assert_eq!(server.poll_timeout(), None);
-    let mut client = Connection::new(Role::Client, &config, Instant::now());
+    let mut client = Connection::client(&config, Instant::now(), [42; 32]);
     client.close(CloseCode::NORMAL, "", Instant::now()).unwrap();
     assert_eq!(client.poll_timeout(), None);
 }
@@ -257,7 +257,7 @@ fn an_unbounded_close_timeout_means_no_deadline_not_a_panic() {
 #[test]
 fn a_close_reply_already_received_beats_the_timer() {
     let start = Instant::now();
-    let mut client = Connection::new(Role::Client, &config(), start);
+    let mut client = Connection::client(&config(), start, [42; 32]);
     client.close(CloseCode::NORMAL, "", start).unwrap();
     let deadline = client.poll_timeout().unwrap();
     // The reply and the deadline arrive in the same loop iteration.

@@ -52,8 +52,8 @@ fn recv_buffer_path_gives_the_same_events_as_handle_read() {
     wire.extend(client_frame(OpCode::Continuation, true, "wörld".as_bytes()));
     wire.extend(client_frame(OpCode::Close, true, &close_payload(1000, b"")));
 
-    let mut copied = Connection::new(Role::Server, &config(), Instant::now());
-    let mut direct = Connection::new(Role::Server, &config(), Instant::now());
+    let mut copied = Connection::server(&config(), Instant::now());
+    let mut direct = Connection::server(&config(), Instant::now());
     let (mut a, mut b) = (Vec::new(), Vec::new());
     for piece in wire.chunks(3) {
         copied.handle_read(piece, Instant::now());
@@ -74,13 +74,13 @@ fn releasing_idle_buffers_between_any_two_bytes_loses_nothing() {
     let mut wire = client_frame(OpCode::Text, false, "héllo ".as_bytes());
     wire.extend(client_frame(OpCode::Ping, true, b"ping"));
     wire.extend(client_frame(OpCode::Continuation, true, &[b'w'; 300]));
-    let mut reference = Connection::new(Role::Server, &config(), Instant::now());
+    let mut reference = Connection::server(&config(), Instant::now());
     reference.handle_read(&wire, Instant::now());
     let expected = events(&mut reference);
     let expected_out = take_transmit(&mut reference);
     assert_eq!(expected.len(), 2, "{expected:?}");
     for step in [1, 2, 7, 150] {
-        let mut conn = Connection::new(Role::Server, &config(), Instant::now());
+        let mut conn = Connection::server(&config(), Instant::now());
         let mut got = Vec::new();
         for piece in wire.chunks(step) {
             conn.release_idle_buffers();
@@ -98,7 +98,7 @@ fn releasing_idle_buffers_between_any_two_bytes_loses_nothing() {
 fn tampering_with_the_recv_buffer_cannot_panic() {
     let wire = client_frame(OpCode::Binary, true, &[9; 300]);
     for cut in [0, 1, 5, 8, 100] {
-        let mut conn = Connection::new(Role::Server, &config(), Instant::now());
+        let mut conn = Connection::server(&config(), Instant::now());
         conn.recv_buffer(0).put_slice(&wire[..150]);
         let _ = events(&mut conn);
         conn.recv_buffer(0).truncate(cut);
@@ -157,9 +157,8 @@ impl Endpoint {
 fn the_documented_run_loop_never_blocks_with_replies_unsent() {
     let now = Instant::now();
     let mut client =
-        Endpoint { conn: Connection::new(Role::Client, &config(), now), events: vec![], transport_closed: false };
-    let mut server =
-        Endpoint { conn: Connection::new(Role::Server, &config(), now), events: vec![], transport_closed: false };
+        Endpoint { conn: Connection::client(&config(), now, [42; 32]), events: vec![], transport_closed: false };
+    let mut server = Endpoint { conn: Connection::server(&config(), now), events: vec![], transport_closed: false };
     let (mut to_server, mut to_client) = (Vec::new(), Vec::new());
 
     client.conn.ping(b"are you there").unwrap();
@@ -186,8 +185,7 @@ fn the_documented_run_loop_never_blocks_with_replies_unsent() {
 #[test]
 fn the_documented_run_loop_sends_the_close_frame_of_a_protocol_error() {
     let now = Instant::now();
-    let mut server =
-        Endpoint { conn: Connection::new(Role::Server, &config(), now), events: vec![], transport_closed: false };
+    let mut server = Endpoint { conn: Connection::server(&config(), now), events: vec![], transport_closed: false };
     let mut inbox = client_frame(OpCode::Continuation, true, b"no message to continue");
     let mut outbox = Vec::new();
     server.run_until_blocked(&mut inbox, false, &mut outbox, true);
@@ -249,7 +247,7 @@ fn write_vectored(conn: &mut Connection, max_write: usize, shared: &Bytes) -> (V
 fn vectored_transmit_shares_large_payloads_in_frame_order() {
     let big = Bytes::from(pattern(20_000));
     for max_write in [1, 3, 4096, 1 << 20] {
-        let mut server = Connection::new(Role::Server, &config(), Instant::now());
+        let mut server = Connection::server(&config(), Instant::now());
         server.set_vectored_transmit(true);
         let expected = queue_mix(&mut server, &big);
         let queued = server.buffered_amount();
@@ -268,7 +266,7 @@ fn vectored_transmit_shares_large_payloads_in_frame_order() {
 #[test]
 fn without_vectored_transmit_everything_is_one_copied_run() {
     let big = Bytes::from(pattern(20_000));
-    let mut server = Connection::new(Role::Server, &config(), Instant::now());
+    let mut server = Connection::server(&config(), Instant::now());
     let expected = queue_mix(&mut server, &big);
     assert_eq!(server.poll_transmit().len(), server.buffered_amount());
     let (wire, aliased) = write_vectored(&mut server, 1 << 20, &big);
@@ -280,7 +278,7 @@ fn without_vectored_transmit_everything_is_one_copied_run() {
 #[test]
 fn clients_mask_a_copy_even_with_vectored_transmit() {
     let big = Bytes::from(pattern(20_000));
-    let mut client = Connection::new(Role::Client, &config(), Instant::now());
+    let mut client = Connection::client(&config(), Instant::now(), [42; 32]);
     client.set_vectored_transmit(true);
     let expected = queue_mix(&mut client, &big);
     let (wire, aliased) = write_vectored(&mut client, 1 << 20, &big);

@@ -87,7 +87,7 @@ fn server_negotiation_table() {
 fn client_with(config: &Config, response_extensions: &[&str]) -> Result<Option<DeflateParams>, HandshakeError> {
     let request = ClientRequest::new("ws://h/").unwrap();
     let key = ClientKey::from_nonce(*b"the sample nonce");
-    let mut hs = ClientHandshake::with_key(&request, key, config);
+    let mut hs = ClientHandshake::with_key(&request, key, config, [42; 32]);
     let sent = String::from_utf8(hs.poll_transmit().to_vec()).unwrap();
     assert_eq!(
         sent.lines().find_map(|l| l.strip_prefix("Sec-WebSocket-Extensions: ")),
@@ -151,7 +151,7 @@ fn client_negotiation_table() {
 fn a_full_handshake_in_memory_negotiates_and_compresses_both_ways() {
     let config = deflate_config(|d| d.threshold = 0);
     let request = ClientRequest::new("ws://h/").unwrap();
-    let mut client_hs = ClientHandshake::new(&request, &config);
+    let mut client_hs = ClientHandshake::new(&request, &config, [42; 32]);
     let mut server_hs = ServerHandshake::new(&config);
     server_hs.handle_read(client_hs.poll_transmit());
     client_hs.advance_transmit(client_hs.poll_transmit().len());
@@ -181,8 +181,8 @@ fn deflate_pair(params: &DeflateParams, deflate: &DeflateConfig) -> Pair {
     let mut pair = Pair::new();
     let now = pair.now;
     let cfg = config();
-    pair.client = Connection::new(Role::Client, &cfg, now).with_deflate(params, deflate);
-    pair.server = Connection::new(Role::Server, &cfg, now).with_deflate(params, deflate);
+    pair.client = Connection::client(&cfg, now, [42; 32]).with_deflate(params, deflate);
+    pair.server = Connection::server(&cfg, now).with_deflate(params, deflate);
     pair
 }
 
@@ -314,7 +314,7 @@ fn server_with_deflate(max_message_size: usize) -> Connection {
         server_max_window_bits: 15,
         client_max_window_bits: 15,
     };
-    Connection::new(Role::Server, &config, Instant::now()).with_deflate(&params, &DeflateConfig::default())
+    Connection::server(&config, Instant::now()).with_deflate(&params, &DeflateConfig::default())
 }
 
 fn protocol_error(conn: &mut Connection) -> ProtocolError {

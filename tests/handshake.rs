@@ -141,7 +141,7 @@ fn switching_response(without: &[&str], extra: &[&str]) -> Vec<u8> {
 }
 
 fn client_handshake(request: &ClientRequest) -> ClientHandshake {
-    ClientHandshake::with_key(request, sample_key(), &config())
+    ClientHandshake::with_key(request, sample_key(), &config(), [42; 32])
 }
 
 fn chat_request() -> ClientRequest {
@@ -276,13 +276,11 @@ fn rfc_example_full_handshake_with_subprotocol_selection() {
 #[test]
 fn seeded_random_key_is_reproducible_and_accepted() {
     let request = chat_request();
-    let first = ClientHandshake::new(&request, &config());
-    let second = ClientHandshake::new(&request, &config());
+    let first = ClientHandshake::new(&request, &config(), [42; 32]);
+    let second = ClientHandshake::new(&request, &config(), [42; 32]);
     assert_eq!(first.key(), second.key());
     assert_eq!(first.poll_transmit(), second.poll_transmit());
-    let mut other_seed = config();
-    other_seed.rng_seed = Some([7; 32]);
-    assert_ne!(ClientHandshake::new(&request, &other_seed).key(), first.key());
+    assert_ne!(ClientHandshake::new(&request, &config(), [7; 32]).key(), first.key());
 
     let mut client_hs = first;
     let mut server_hs = ServerHandshake::new(&config());
@@ -885,10 +883,10 @@ fn header_count_is_limited() {
     config.max_headers = 3;
     assert_eq!(server_error_with(&config, &request_with(&[], &[])), HandshakeError::TooManyHeaders { limit: 3 });
     let request = chat_request();
-    let mut hs = ClientHandshake::with_key(&request, sample_key(), &config);
+    let mut hs = ClientHandshake::with_key(&request, sample_key(), &config, [42; 32]);
     hs.handle_read(&switching_response(&[], &[]));
     assert!(hs.poll_response().unwrap().is_complete());
-    let mut hs = ClientHandshake::with_key(&request, sample_key(), &config);
+    let mut hs = ClientHandshake::with_key(&request, sample_key(), &config, [42; 32]);
     hs.handle_read(&switching_response(&[], &["X-Extra: 1"]));
     assert_eq!(hs.poll_response(), Err(HandshakeError::TooManyHeaders { limit: 3 }));
 }
@@ -898,7 +896,7 @@ fn client_response_over_the_limit_is_too_large() {
     let config = small_limit_config();
     let request = chat_request();
     let pad = format!("X-Pad: {}", "a".repeat(300));
-    let mut hs = ClientHandshake::with_key(&request, sample_key(), &config);
+    let mut hs = ClientHandshake::with_key(&request, sample_key(), &config, [42; 32]);
     hs.handle_read(&switching_response(&[], &[&pad]));
     assert_eq!(hs.poll_response(), Err(HandshakeError::HeadTooLarge { limit: 256 }));
 }

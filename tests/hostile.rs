@@ -18,9 +18,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use rfc6455::frame::OpCode;
 use rfc6455::handshake::{ServerHandshake, UpgradeRequest};
-use rfc6455::{
-    CloseCode, CloseReason, Config, Connection, Event, HandshakeError, Message, ProtocolError, Role, Status,
-};
+use rfc6455::{CloseCode, CloseReason, Config, Connection, Event, HandshakeError, Message, ProtocolError, Status};
 
 // ----- a per-thread counting allocator -------------------------------------------------------------------------------
 
@@ -95,7 +93,7 @@ fn measure<T>(f: impl FnOnce() -> T) -> (T, Usage) {
 fn server_with(edit: impl FnOnce(&mut Config)) -> Connection {
     let mut config = config();
     edit(&mut config);
-    Connection::new(Role::Server, &config, Instant::now())
+    Connection::server(&config, Instant::now())
 }
 
 /// The close code a failed connection reported, with the error.
@@ -521,7 +519,7 @@ fn read_errors_mid_frame_surface_as_io_errors_and_lose_nothing() {
     let data = [client_frame(OpCode::Binary, true, &payload), client_frame(OpCode::Text, true, b"next")].concat();
     let reads = data.len().div_ceil(777);
     let stream = FailingReader { data, at: 0, step: 777, fail_next: false, errors: 0 };
-    let mut ws = WebSocket::from_connection(stream, Connection::new(Role::Server, &config(), Instant::now()));
+    let mut ws = WebSocket::from_connection(stream, Connection::server(&config(), Instant::now()));
     let mut messages = Vec::new();
     let mut io_errors = 0;
     let end = loop {

@@ -71,7 +71,7 @@ fn huge_declared_lengths_fail_before_any_allocation() {
 
 #[test]
 fn many_empty_continuation_frames_are_fine_and_cheap() {
-    let mut server = Connection::new(Role::Server, &config(), Instant::now());
+    let mut server = Connection::server(&config(), Instant::now());
     server.handle_read(&client_frame(OpCode::Binary, false, b"a"), Instant::now());
     let empty = client_frame(OpCode::Continuation, false, b"");
     let batch: Vec<u8> = empty.iter().copied().cycle().take(empty.len() * 10_000).collect();
@@ -87,7 +87,7 @@ fn many_empty_continuation_frames_are_fine_and_cheap() {
 fn write_buffer_high_water_mark() {
     let mut config = config();
     config.write_buffer_limit = 1000;
-    let mut server = Connection::new(Role::Server, &config, Instant::now());
+    let mut server = Connection::server(&config, Instant::now());
     server.send_binary(&[0; 600]).unwrap();
     server.send_binary(&[0; 600]).unwrap(); // under the mark when queued: accepted
     assert_eq!(server.buffered_amount(), 1208);
@@ -104,7 +104,7 @@ fn write_buffer_high_water_mark() {
 fn a_ping_flood_to_a_peer_that_never_reads_stays_bounded() {
     let mut config = config();
     config.write_buffer_limit = 4096;
-    let mut server = Connection::new(Role::Server, &config, Instant::now());
+    let mut server = Connection::server(&config, Instant::now());
     let ping = client_frame(OpCode::Ping, true, &[7; 125]);
     let batch: Vec<u8> = ping.iter().copied().cycle().take(ping.len() * 100).collect();
     for _ in 0..100 {
@@ -120,7 +120,7 @@ fn a_ping_flood_to_a_peer_that_never_reads_stays_bounded() {
 fn receive_buffer_grows_to_the_frame_not_to_double_it() {
     let len = 3 << 20;
     let wire = client_frame(OpCode::Binary, true, &vec![5; len]);
-    let mut server = Connection::new(Role::Server, &config(), Instant::now());
+    let mut server = Connection::server(&config(), Instant::now());
     let mut peak = 0;
     for piece in wire.chunks(64 << 10) {
         server.handle_read(piece, Instant::now());
@@ -136,7 +136,7 @@ fn receive_buffer_grows_to_the_frame_not_to_double_it() {
 #[test]
 fn a_message_at_the_limit_is_assembled_with_growth_capped_by_the_limit() {
     let config = limited(1 << 20, 3_000_000);
-    let mut server = Connection::new(Role::Server, &config, Instant::now());
+    let mut server = Connection::server(&config, Instant::now());
     let piece = vec![b'a'; 1 << 20];
     server.handle_read(&client_frame(OpCode::Binary, false, &piece), Instant::now());
     server.handle_read(&client_frame(OpCode::Continuation, false, &piece), Instant::now());

@@ -671,7 +671,7 @@ proptest! {
         let (expected, pings) = expected_utf8_events(&messages);
 
         let now = std::time::Instant::now();
-        let mut server = Connection::new(Role::Server, &common::config(), now);
+        let mut server = Connection::server(&common::config(), now);
         let mut events = Vec::new();
         for piece in split_by(&wire, &sizes) {
             server.handle_read(piece, now);

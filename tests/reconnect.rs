@@ -37,9 +37,7 @@ fn request() -> ClientRequest {
 }
 
 fn config() -> Config {
-    let mut config = Config::default();
-    config.rng_seed = Some([42; 32]);
-    config
+    Config::default()
 }
 
 fn backoff(base_ms: u32, cap_ms: u32, max_retries: Option<u32>) -> Backoff {

@@ -107,7 +107,7 @@ fn invalid_utf8_in_a_single_frame() {
 #[test]
 fn invalid_utf8_fails_at_the_fragment_that_breaks_it() {
     // κόσμε, then a fragment starting with a stray continuation byte.
-    let mut server = Connection::new(Role::Server, &config(), Instant::now());
+    let mut server = Connection::server(&config(), Instant::now());
     server.handle_read(&client_frame(OpCode::Text, false, "κόσμε".as_bytes()), Instant::now());
     assert!(events(&mut server).is_empty());
     server.handle_read(&client_frame(OpCode::Continuation, false, b"\x80"), Instant::now());
@@ -122,7 +122,7 @@ fn invalid_utf8_fails_mid_frame_before_the_rest_arrives() {
     // second chunk invalid, and the rest never sent.
     let payload = b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xf4\x90\x80\x80\x65\x64\x69\x74\x65\x64";
     let wire = client_frame(OpCode::Text, true, payload);
-    let mut server = Connection::new(Role::Server, &config(), Instant::now());
+    let mut server = Connection::server(&config(), Instant::now());
     let header_len = 6;
     server.handle_read(&wire[..header_len + 11], Instant::now()); // valid so far
     assert!(events(&mut server).is_empty());
@@ -188,7 +188,7 @@ fn every_ping_in_one_read_gets_its_own_pong() {
 fn auto_pong_can_be_disabled_and_done_by_hand() {
     let mut config: Config = config();
     config.auto_pong = false;
-    let mut server = Connection::new(Role::Server, &config, Instant::now());
+    let mut server = Connection::server(&config, Instant::now());
     server.handle_read(&client_frame(OpCode::Ping, true, b"hi"), Instant::now());
     let Some(Event::Ping(payload)) = server.poll_event() else { panic!() };
     assert!(server.poll_transmit().is_empty());
@@ -201,7 +201,7 @@ fn auto_pong_can_be_disabled_and_done_by_hand() {
 fn only_the_latest_pong_is_kept_while_the_write_buffer_is_full() {
     let mut config = config();
     config.write_buffer_limit = 64;
-    let mut server = Connection::new(Role::Server, &config, Instant::now());
+    let mut server = Connection::server(&config, Instant::now());
     server.send_binary(&[0; 100]).unwrap(); // now over the limit, and not drained
     let wire: Vec<u8> = (0..50u8).flat_map(|i| client_frame(OpCode::Ping, true, &[i])).collect();
     server.handle_read(&wire, Instant::now());

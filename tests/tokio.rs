@@ -38,11 +38,11 @@ fn tokio_now() -> Instant {
 }
 
 fn server_over(io: DuplexStream, config: &Config) -> WebSocketStream<DuplexStream> {
-    WebSocketStream::from_connection(io, Connection::new(Role::Server, config, tokio_now()))
+    WebSocketStream::from_connection(io, Connection::server(config, tokio_now()))
 }
 
 fn client_over(io: DuplexStream, config: &Config) -> WebSocketStream<DuplexStream> {
-    WebSocketStream::from_connection(io, Connection::new(Role::Client, config, tokio_now()))
+    WebSocketStream::from_connection(io, Connection::client(config, tokio_now(), [42; 32]))
 }
 
 /// Waits for a std thread without blocking the runtime (bounded by [`bounded`]).
@@ -741,7 +741,7 @@ async fn feed_batches_replies_until_recv_has_to_wait() {
     bounded(async {
         let (io, mut peer) = duplex(1 << 16);
         let stream = CountingWriter { io, writes: 0, vectored: false };
-        let mut ws = WebSocketStream::from_connection(stream, Connection::new(Role::Server, &config(), tokio_now()));
+        let mut ws = WebSocketStream::from_connection(stream, Connection::server(&config(), tokio_now()));
         let texts = ["one", "two", "three"];
         let burst: Vec<u8> = texts.iter().flat_map(|t| client_frame(OpCode::Text, true, t.as_bytes())).collect();
         peer.write_all(&burst).await.unwrap();
@@ -783,7 +783,7 @@ impl Wake for WakeCounter {
 async fn a_stream_that_wakes_before_returning_pending_does_not_lose_the_wakeup() {
     let (io, _peer) = duplex(4096);
     let stream = YieldOnceWriter { io, yielded: false };
-    let mut ws = WebSocketStream::from_connection(stream, Connection::new(Role::Server, &config(), tokio_now()));
+    let mut ws = WebSocketStream::from_connection(stream, Connection::server(&config(), tokio_now()));
     let counter = Arc::new(WakeCounter::default());
     let waker = Waker::from(Arc::clone(&counter));
     let mut cx = Context::from_waker(&waker);
@@ -805,8 +805,7 @@ async fn a_large_echo_leaves_in_one_write_with_or_without_vectored_writes() {
         for vectored in [true, false] {
             let (io, mut peer) = duplex(1 << 20);
             let stream = CountingWriter { io, writes: 0, vectored };
-            let mut ws =
-                WebSocketStream::from_connection(stream, Connection::new(Role::Server, &config(), tokio_now()));
+            let mut ws = WebSocketStream::from_connection(stream, Connection::server(&config(), tokio_now()));
             let payloads: Vec<Vec<u8>> = (0..3).map(|i| pattern(9000 + i * 1000, i as u32)).collect();
             for (echoed, payload) in payloads.iter().enumerate() {
                 peer.write_all(&client_frame(OpCode::Binary, true, payload)).await.unwrap();
@@ -955,7 +954,7 @@ async fn a_pong_waiting_in_the_stream_is_read_before_the_timeout_fires() {
         let mut peer_config = config();
         peer_config.ping_interval = None;
         peer_config.auto_pong = false;
-        let mut peer = Connection::new(Role::Client, &peer_config, tokio_now());
+        let mut peer = Connection::client(&peer_config, tokio_now(), [42; 32]);
         let peer_task = async move {
             let mut buf = [0u8; 1024];
             let payload = loop {

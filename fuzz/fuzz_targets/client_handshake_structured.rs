@@ -25,7 +25,7 @@ use libfuzzer_sys::fuzz_target;
 use rfc6455::extensions::deflate::{DeflateConfig, DeflateParams};
 use rfc6455::extensions::ExtensionOffer;
 use rfc6455::handshake::{ClientHandshake, ClientRequest};
-use rfc6455::{Config, Connection, Event, Message, Role, Status};
+use rfc6455::{Config, Connection, Event, Message, Status};
 use rfc6455_fuzz::{transmit_all, Watch};
 
 #[derive(Debug, Arbitrary)]
@@ -134,7 +134,7 @@ fn sample(seed: usize) -> Vec<u8> {
 
 fn talk(client: &mut Connection, server_params: &DeflateParams, now: Instant) {
     let config = Config::default();
-    let mut server = Connection::new(Role::Server, &config, now).with_deflate(server_params, &DeflateConfig::default());
+    let mut server = Connection::server(&config, now).with_deflate(server_params, &DeflateConfig::default());
     let mut client_watch = Watch::new(config.max_message_size, config.write_buffer_limit);
     let mut server_watch = Watch::new(config.max_message_size, config.write_buffer_limit);
     client_watch.drain(client);
@@ -153,7 +153,6 @@ fn talk(client: &mut Connection, server_params: &DeflateParams, now: Instant) {
 fuzz_target!(|input: Input| {
     let now = Instant::now();
     let mut config = Config::default();
-    config.rng_seed = Some([3; 32]);
     config.deflate = input.offer_deflate.as_ref().map(|knobs| {
         let mut deflate = DeflateConfig::default();
         deflate.server_no_context_takeover = knobs.server_no_context_takeover;
@@ -166,7 +165,7 @@ fuzz_target!(|input: Input| {
     if input.offer_protocols {
         request = request.protocol("chat").and_then(|r| r.protocol("superchat")).expect("tokens");
     }
-    let mut hs = ClientHandshake::new(&request, &config);
+    let mut hs = ClientHandshake::new(&request, &config, [42; 32]);
     // The request is written out; the connection must not send it again.
     hs.advance_transmit(hs.poll_transmit().len());
 
@@ -298,7 +297,7 @@ fuzz_target!(|input: Input| {
 /// Without permessage-deflate, plain messages go both ways.
 fn talk_plain(client: &mut Connection, now: Instant) {
     let config = Config::default();
-    let mut server = Connection::new(Role::Server, &config, now);
+    let mut server = Connection::server(&config, now);
     let mut client_watch = Watch::new(config.max_message_size, config.write_buffer_limit);
     let mut server_watch = Watch::new(config.max_message_size, config.write_buffer_limit);
     client_watch.drain(client);

@@ -61,22 +61,40 @@ struct Input {
 #[derive(Debug, Arbitrary)]
 enum Op {
     Read(Vec<u8>),
-    PeerFrame { opcode: u8, fin: bool, rsv1: bool, payload: Vec<u8> },
-    PeerClose { code: u16, reason: String },
+    PeerFrame {
+        opcode: u8,
+        fin: bool,
+        rsv1: bool,
+        payload: Vec<u8>,
+    },
+    PeerClose {
+        code: u16,
+        reason: String,
+    },
     /// A pong answering heartbeat ping number `n` (its payload: `n` as a big-endian u64).
     PeerHeartbeatPong(u8),
     Eof,
     SendText(String),
     SendBinary(Vec<u8>),
-    Send { text: bool, data: Vec<u8> },
-    SendFragment { text: bool, data: Vec<u8>, fin: bool },
+    Send {
+        text: bool,
+        data: Vec<u8>,
+    },
+    SendFragment {
+        text: bool,
+        data: Vec<u8>,
+        fin: bool,
+    },
     Ping(Vec<u8>),
     Pong(Vec<u8>),
     Close(u16, String),
     AdvanceTime(u16),
     FireTimer,
     Transmit(u16),
-    TransmitVectored { slots: u8, max: u16 },
+    TransmitVectored {
+        slots: u8,
+        max: u16,
+    },
     ReleaseIdleBuffers,
 }
 
@@ -302,12 +320,16 @@ fuzz_target!(|input: Input| {
     config.pong_timeout = ms(input.pong_timeout_ms);
     config.idle_timeout = input.idle_timeout_ms.map(ms);
     config.auto_pong = input.auto_pong;
-    config.rng_seed = Some([1; 32]);
-    let mut conn = Connection::new(role, &config, start);
+    let mut conn = match role {
+        Role::Client => Connection::client(&config, start, [1; 32]),
+        Role::Server => Connection::server(&config, start),
+    };
     conn.set_vectored_transmit(input.vectored);
-    let mut sink_config = Config::default();
-    sink_config.rng_seed = Some([2; 32]);
-    let mut sink = Connection::new(peer_of(role), &sink_config, start);
+    let sink_config = Config::default();
+    let mut sink = match peer_of(role) {
+        Role::Client => Connection::client(&sink_config, start, [2; 32]),
+        Role::Server => Connection::server(&sink_config, start),
+    };
     if let Some(deflate) = &input.deflate {
         let params = deflate.params.params();
         let mut ours = DeflateConfig::default();

@@ -137,7 +137,7 @@ fuzz_target!(|input: Input| {
     config.max_message_size = usize::from(input.max_message_size);
     config.max_frame_size = usize::from(input.max_frame_size);
     let bombs = bombs();
-    let mut conn = Connection::new(Role::Server, &config, now).with_deflate(&params, &DeflateConfig::default());
+    let mut conn = Connection::server(&config, now).with_deflate(&params, &DeflateConfig::default());
     let mut watch = Watch::new(config.max_message_size, config.write_buffer_limit);
     // What a client with these parameters sends.
     let mut compressor =

@@ -19,7 +19,7 @@ use std::time::Instant;
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use rfc6455::extensions::deflate::DeflateConfig;
-use rfc6455::{CloseCode, CloseReason, Config, Connection, DataKind, Event, Initiator, Message, Role};
+use rfc6455::{CloseCode, CloseReason, Config, Connection, DataKind, Event, Initiator, Message};
 use rfc6455_fuzz::{chunks, transmit_all, FuzzParams, Watch};
 
 #[derive(Debug, Arbitrary)]
@@ -181,9 +181,8 @@ fuzz_target!(|input: Input| {
     let now = Instant::now();
     let mut config = Config::default();
     config.write_buffer_limit = usize::MAX;
-    config.rng_seed = Some([9; 32]);
-    let mut client_conn = Connection::new(Role::Client, &config, now);
-    let mut server_conn = Connection::new(Role::Server, &config, now);
+    let mut client_conn = Connection::client(&config, now, [42; 32]);
+    let mut server_conn = Connection::server(&config, now);
     if let Some(deflate) = &input.deflate {
         let params = deflate.params.params();
         let mut client_deflate = DeflateConfig::default();

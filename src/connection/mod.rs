@@ -11,13 +11,14 @@ mod message;
 mod rtt;
 mod send_queue;
 mod state;
+mod timer;
 
 use std::io::IoSlice;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use rand::rngs::StdRng;
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 
 pub use close::CloseFrame;
 pub use event::{Event, Message};
@@ -25,24 +26,18 @@ pub use rtt::RttEstimate;
 pub use state::{ReadyState, State};
 
 use crate::extensions::Deflater;
-use crate::frame::{apply_mask, CloseCode, DataKind, Frame, FrameDecoder, FrameHeader, MaskKey, OpCode, Progress};
+use crate::frame::{
+    encode_frame, encode_frame_head, CloseCode, DataKind, Frame, FrameDecoder, FrameHeader, MaskKey, OpCode, Progress,
+};
+pub use crate::role::Role;
 use crate::utf8::Utf8Validator;
 use crate::{CloseReason, Config, ProtocolError, TimeoutKind, UsageError};
 use close::{truncate_utf8, ControlPayload};
-use keepalive::{Heartbeat, HeartbeatDue, IdleTimer};
+use keepalive::{Heartbeat, IdleTimer};
 use message::MessageAssembler;
 use send_queue::{SendQueue, ZERO_COPY_MIN};
 use state::{Teardown, Transition};
-
-/// Which end of the connection we are. Clients mask what they send; servers
-/// require masked frames and close the transport first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    /// The endpoint that opened the connection.
-    Client,
-    /// The endpoint that accepted it.
-    Server,
-}
+use timer::{Timer, TimerTable};
 
 /// A WebSocket connection after the opening handshake, as a pure state machine.
 ///
@@ -79,13 +74,11 @@ pub struct Connection {
     role: Role,
     state: State,
     teardown: Teardown,
-    /// Deadline of the closing phase (our close unanswered, or a client
-    /// waiting for the server to close the transport).
-    deadline: Option<Instant>,
+    /// Every deadline: heartbeat, idle, close handshake.
+    timers: TimerTable,
+    /// What ends the connection once the bytes already received are decoded.
+    ending: Option<Ending>,
     now: Instant,
-    eof: bool,
-    /// The close-handshake timer fired; applied once buffered frames are decoded.
-    close_timer_fired: bool,
 
     recv: BytesMut,
     decoder: FrameDecoder,
@@ -116,24 +109,46 @@ pub struct Connection {
     idle: IdleTimer,
 
     close_reason: Option<CloseReason>,
-    close_reported: bool,
+    /// The [`Event::Closed`] not yet returned by `poll_event`.
+    unreported_close: Option<CloseReason>,
+}
+
+/// Something that ends the connection, applied once the bytes already
+/// received are decoded (a close frame or a pong among them still counts).
+/// Ordered by precedence: a later variant replaces an earlier one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Ending {
+    /// Our close frame went unanswered for `Config::close_timeout`.
+    CloseTimeout,
+    /// The heartbeat's ping went unanswered for `Config::pong_timeout`.
+    PongTimeout,
+    /// The transport reached end of file.
+    PeerEof,
 }
 
 impl Connection {
-    /// A connection whose opening handshake has completed, starting in
-    /// [`State::Open`].
+    /// The server end of a connection whose opening handshake has completed,
+    /// starting in [`State::Open`].
     ///
     /// Use this when you did the handshake yourself; feed any bytes that
     /// followed the handshake head to [`handle_read`](Self::handle_read).
-    /// [`ClientHandshake`](crate::handshake::ClientHandshake) and
-    /// [`ServerHandshake`](crate::handshake::ServerHandshake) build one for you
-    /// with those bytes already in place.
-    pub fn new(role: Role, config: &Config, now: Instant) -> Self {
-        let rng = match role {
-            Role::Client => Some(config.rng()),
-            Role::Server => None,
-        };
-        Self::from_parts(role, config, now, BytesMut::new(), BytesMut::new(), rng)
+    /// [`ServerHandshake`](crate::handshake::ServerHandshake) builds one for
+    /// you with those bytes already in place.
+    pub fn server(config: &Config, now: Instant) -> Self {
+        Self::from_parts(Role::Server, config, now, BytesMut::new(), BytesMut::new(), None)
+    }
+
+    /// The client end of a connection whose opening handshake has completed,
+    /// starting in [`State::Open`]. Its masking keys are drawn from a
+    /// generator seeded with `seed`: take it from the operating system
+    /// (`rand::random()`, `getrandom::fill`), since predictable masks are what
+    /// RFC 6455 §10.3 forbids. The core never reads entropy by itself.
+    ///
+    /// [`ClientHandshake`](crate::handshake::ClientHandshake) builds one for
+    /// you, and the adapters seed it from the OS.
+    pub fn client(config: &Config, now: Instant, seed: [u8; 32]) -> Self {
+        let rng = StdRng::from_seed(seed);
+        Self::from_parts(Role::Client, config, now, BytesMut::new(), BytesMut::new(), Some(rng))
     }
 
     /// A connection that starts with `recv` already received and `send`
@@ -150,14 +165,16 @@ impl Connection {
         decoder.set_accept_unmasked(config.accept_unmasked_frames);
         let mut queue = SendQueue::default();
         *queue.tail() = send;
+        let mut timers = TimerTable::default();
+        let heartbeat = Heartbeat::new(config.ping_interval, config.pong_timeout, now, &mut timers);
+        let idle = IdleTimer::new(config.idle_timeout, now, &mut timers);
         Self {
             role,
             state: State::Open,
             teardown: Teardown::Keep,
-            deadline: None,
+            timers,
+            ending: None,
             now,
-            eof: false,
-            close_timer_fired: false,
             recv,
             decoder,
             incoming: MessageAssembler::new(config.max_message_size),
@@ -174,10 +191,10 @@ impl Connection {
             auto_pong: config.auto_pong,
             write_buffer_limit: config.write_buffer_limit,
             close_timeout: config.close_timeout,
-            heartbeat: Heartbeat::new(config.ping_interval, config.pong_timeout, now),
-            idle: IdleTimer::new(config.idle_timeout, now),
+            heartbeat,
+            idle,
             close_reason: None,
-            close_reported: false,
+            unreported_close: None,
         }
     }
 
@@ -220,7 +237,7 @@ impl Connection {
     pub fn handle_read(&mut self, data: &[u8], now: Instant) {
         self.now = now;
         if !data.is_empty() {
-            self.heartbeat.on_heard(now);
+            self.on_heard(now);
         }
         if self.state != State::Closed {
             self.reserve_recv(data.len());
@@ -247,7 +264,7 @@ impl Connection {
     /// [`poll_event`](Self::poll_event).
     pub fn handle_received(&mut self, now: Instant) {
         self.now = now;
-        self.heartbeat.on_heard(now);
+        self.on_heard(now);
         if self.state == State::Closed {
             self.recv.clear();
         }
@@ -259,8 +276,10 @@ impl Connection {
     /// reports [`CloseReason::Abnormal`] (code 1006).
     pub fn handle_eof(&mut self, now: Instant) {
         self.now = now;
-        self.eof = true;
         self.teardown = self.teardown.on_peer_eof();
+        if self.state != State::Closed {
+            self.end_when_decoded(Ending::PeerEof);
+        }
     }
 
     /// Fires the timers that are due at `now`. Calling it early, late or
@@ -279,27 +298,27 @@ impl Connection {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = now;
         if self.state == State::Open {
-            match self.heartbeat.on_deadline(now, self.written, self.send.len()) {
+            if self.timers.take_expired(Timer::Ping, now) {
+                let payload = self.heartbeat.on_ping_due(now, self.written, self.send.len(), &mut self.timers);
+                self.push_frame(OpCode::Ping, true, &payload);
+            }
+            if self.timers.take_expired(Timer::Pong, now)
+                && self.heartbeat.on_pong_due(now, self.written, &mut self.timers)
+            {
                 // Given up once the bytes already received are decoded (in
                 // `poll_event`): a pong among them still saves the connection.
-                HeartbeatDue::Nothing | HeartbeatDue::Dead => {}
-                HeartbeatDue::Ping(payload) => self.push_frame(OpCode::Ping, true, &payload),
+                self.end_when_decoded(Ending::PongTimeout);
             }
-            if self.idle.is_expired(now) {
+            if self.timers.take_expired(Timer::Idle, now) && self.idle.on_due(now, &mut self.timers) {
                 // Cannot fail: the state is open and the reason is short.
                 let _ = self.close(CloseCode::GOING_AWAY, "idle timeout", now);
             }
         }
-        let Some(deadline) = self.deadline else {
-            return;
-        };
-        if now < deadline {
-            return;
-        }
-        self.deadline = None;
-        match self.state {
-            State::CloseSent => self.close_timer_fired = true,
-            State::Open | State::Closed => self.teardown = self.teardown.on_deadline(),
+        if self.timers.take_expired(Timer::Close, now) {
+            match self.state {
+                State::CloseSent => self.end_when_decoded(Ending::CloseTimeout),
+                State::Open | State::Closed => self.teardown = self.teardown.on_deadline(),
+            }
         }
     }
 
@@ -324,19 +343,16 @@ impl Connection {
                 }
             };
             let result = match progress {
-                Progress::NeedMore if self.eof => {
-                    self.enter_closed(Transition::TransportEnded, CloseReason::Abnormal);
+                Progress::NeedMore => {
+                    match self.ending {
+                        None => return None,
+                        Some(Ending::PeerEof) => self.enter_closed(Transition::TransportEnded, CloseReason::Abnormal),
+                        Some(Ending::PongTimeout) => self.give_up_on_peer(),
+                        Some(Ending::CloseTimeout) => self
+                            .enter_closed(Transition::CloseTimeout, CloseReason::Timeout(TimeoutKind::CloseHandshake)),
+                    }
                     continue;
                 }
-                Progress::NeedMore if self.heartbeat.is_expired() && self.state == State::Open => {
-                    self.give_up_on_peer();
-                    continue;
-                }
-                Progress::NeedMore if self.close_timer_fired => {
-                    self.enter_closed(Transition::CloseTimeout, CloseReason::Timeout(TimeoutKind::CloseHandshake));
-                    continue;
-                }
-                Progress::NeedMore => return None,
                 Progress::Header(header) => self.incoming.on_header(&header),
                 Progress::Payload { start, end } => {
                     let fresh = self.recv.get(start..end).unwrap_or_default();
@@ -428,13 +444,7 @@ impl Connection {
         if self.should_close_transport() {
             return None;
         }
-        match self.state {
-            State::Open => match (self.heartbeat.deadline(), self.idle.deadline()) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            },
-            State::CloseSent | State::Closed => self.deadline,
-        }
+        self.timers.next()
     }
 
     // ----- commands -----------------------------------------------------------
@@ -550,7 +560,8 @@ impl Connection {
         self.pending_pong = None;
         self.push_frame(OpCode::Close, true, payload.as_slice());
         self.transition(Transition::SendClose);
-        self.deadline = now.checked_add(self.close_timeout);
+        self.stop_liveness_timers();
+        self.timers.set_after(Timer::Close, now, self.close_timeout);
         Ok(())
     }
 
@@ -632,8 +643,8 @@ impl Connection {
         match frame.header.opcode {
             OpCode::Text | OpCode::Binary | OpCode::Continuation => {
                 let message = self.incoming.on_data_frame(frame)?;
-                if message.is_some() {
-                    self.idle.on_received(self.now);
+                if message.is_some() && self.state == State::Open {
+                    self.idle.on_received(self.now, &mut self.timers);
                 }
                 Ok(message.map(Event::Message))
             }
@@ -644,7 +655,13 @@ impl Connection {
                 Ok(Some(Event::Ping(frame.payload)))
             }
             OpCode::Pong => {
-                let rtt = self.heartbeat.on_pong(&frame.payload, self.now);
+                let rtt = self.heartbeat.on_pong(&frame.payload, self.now, &mut self.timers);
+                if self.ending == Some(Ending::PongTimeout) {
+                    self.ending = None;
+                }
+                if self.state != State::Open {
+                    self.stop_liveness_timers();
+                }
                 Ok(Some(Event::Pong { payload: frame.payload, rtt }))
             }
             OpCode::Close => {
@@ -698,19 +715,50 @@ impl Connection {
             return;
         }
         self.teardown = Teardown::after_close(self.role, transition);
-        if self.eof {
+        if self.ending.take() == Some(Ending::PeerEof) {
             self.teardown = self.teardown.on_peer_eof();
         }
-        self.close_timer_fired = false;
+        self.stop_liveness_timers();
         // Bound the wait for the flush or for the peer's TCP close.
-        self.deadline = self.now.checked_add(self.close_timeout);
+        self.timers.set_after(Timer::Close, self.now, self.close_timeout);
         self.pending_pong = None;
         self.outgoing = None;
         self.deflater = None;
         self.scratch = Vec::new();
         self.recv = BytesMut::new();
         self.incoming.clear();
+        self.unreported_close = Some(reason.clone());
         self.close_reason = Some(reason);
+    }
+
+    /// Bytes arrived from the peer at `now`: the heartbeat hears it, and a
+    /// pending give-up on it is called off.
+    #[inline]
+    fn on_heard(&mut self, now: Instant) {
+        if self.state == State::Open {
+            self.heartbeat.on_heard(now, &mut self.timers);
+        }
+        if self.ending == Some(Ending::PongTimeout) {
+            self.ending = None;
+        }
+    }
+
+    /// Records what ends the connection once the received bytes are decoded,
+    /// unless something that takes precedence already does.
+    fn end_when_decoded(&mut self, ending: Ending) {
+        if self.ending.is_none_or(|current| ending > current) {
+            self.ending = Some(ending);
+        }
+    }
+
+    /// Stops the heartbeat and idle timers: they only run while open.
+    fn stop_liveness_timers(&mut self) {
+        for timer in [Timer::Ping, Timer::Pong, Timer::Idle] {
+            self.timers.stop(timer);
+        }
+        if self.ending == Some(Ending::PongTimeout) {
+            self.ending = None;
+        }
     }
 
     /// Applies a transition through the state table; false if it does not apply.
@@ -725,11 +773,7 @@ impl Connection {
     }
 
     fn take_close_event(&mut self) -> Option<Event> {
-        if self.close_reported {
-            return None;
-        }
-        self.close_reported = true;
-        self.close_reason.clone().map(Event::Closed)
+        self.unreported_close.take().map(Event::Closed)
     }
 
     fn check_open(&self) -> Result<(), UsageError> {
@@ -759,8 +803,7 @@ impl Connection {
         let compress = self.deflater.as_ref().is_some_and(|d| data.len() >= d.threshold());
         match shared.filter(|_| !compress) {
             Some(payload) => {
-                let header = FrameHeader { fin: true, rsv: 0, opcode, mask: None, payload_len: payload.len() as u64 };
-                header.encode(self.send.tail());
+                encode_frame_head(self.send.tail(), opcode, true, 0, payload.len());
                 self.send.push_shared(payload.clone());
             }
             None => self.push_data(opcode, true, data, compress),
@@ -812,24 +855,8 @@ impl Connection {
     }
 
     fn encode(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: &[u8]) {
-        let mask = match self.role {
-            Role::Client => {
-                let rng = self.rng.get_or_insert_with(|| Box::new(rand::make_rng()));
-                Some(MaskKey::from(rng.next_u32()))
-            }
-            Role::Server => None,
-        };
-        let header = FrameHeader { fin, rsv, opcode, mask, payload_len: payload.len() as u64 };
-        let send = self.send.tail();
-        send.reserve(header.encoded_len() + payload.len());
-        header.encode(send);
-        let start = send.len();
-        send.extend_from_slice(payload);
-        if let (Some(key), Some(queued)) = (mask, send.get_mut(start..)) {
-            // Copy, then mask in place: both run at memory speed, faster
-            // than masking on the way in through a small block.
-            apply_mask(queued, key, 0);
-        }
+        let mask = self.rng.as_mut().map(|rng| MaskKey::from(rng.next_u32()));
+        encode_frame(self.send.tail(), opcode, fin, rsv, mask, payload);
     }
 }
 

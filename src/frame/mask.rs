@@ -5,8 +5,6 @@
 //! whole 8-byte chunks; LLVM turns the loop into vector instructions. The
 //! `frames` benchmark compares it with a plain `memcpy` of the same bytes.
 
-use bytes::BufMut;
-
 /// A 4-byte masking key, as carried in a masked frame's header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct MaskKey(pub [u8; 4]);
@@ -126,22 +124,6 @@ fn mask_words(buf: &mut [u8], key: MaskKey, offset: usize) {
     }
 }
 
-/// Appends `src` masked with `key` to `out` in one pass over `src`.
-///
-/// Used by the encoder for client frames: the payload is read once and
-/// written once, through a small stack block that stays in L1 cache.
-pub(crate) fn put_masked(out: &mut impl BufMut, src: &[u8], key: MaskKey) {
-    const BLOCK: usize = 512;
-    let mut block = [0u8; BLOCK];
-    for piece in src.chunks(BLOCK) {
-        let dst = block.get_mut(..piece.len()).unwrap_or_default();
-        dst.copy_from_slice(piece);
-        // BLOCK is a multiple of 4, so every block starts at key phase 0.
-        apply_mask(dst, key, 0);
-        out.put_slice(dst);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,17 +194,6 @@ mod tests {
         let mut expected = vec![0u8; 299];
         naive(&mut expected, key, 3);
         assert_eq!(&buf[1..], &expected[..]);
-    }
-
-    #[test]
-    fn put_masked_equals_copy_then_mask() {
-        let key = MaskKey([9, 8, 7, 6]);
-        let src: Vec<u8> = (0..2000u32).map(|i| (i % 251) as u8).collect();
-        let mut out = Vec::new();
-        put_masked(&mut out, &src, key);
-        let mut expected = src.clone();
-        naive(&mut expected, key, 0);
-        assert_eq!(out, expected);
     }
 
     #[test]

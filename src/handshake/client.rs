@@ -6,6 +6,7 @@ use std::time::Instant;
 use bytes::{Buf, BufMut, BytesMut};
 use rand::rngs::StdRng;
 use rand::Rng;
+use rand::SeedableRng;
 
 use super::head::{Head, HeadBuffer};
 use super::url::WsUrl;
@@ -192,10 +193,13 @@ pub struct ClientHandshake {
 }
 
 impl ClientHandshake {
-    /// Starts a handshake with a fresh random key (from `Config::rng_seed`
-    /// when set, else from the operating system).
-    pub fn new(request: &ClientRequest, config: &Config) -> Self {
-        let mut rng = config.rng();
+    /// Starts a handshake with a random key. `seed` seeds the generator of
+    /// that key and of the connection's masking keys: take it from the
+    /// operating system (`rand::random()`, `getrandom::fill`), since RFC 6455
+    /// §10.3 requires masks a peer cannot predict. The core never reads
+    /// entropy by itself; the adapters pass a seed from the OS.
+    pub fn new(request: &ClientRequest, config: &Config, seed: [u8; 32]) -> Self {
+        let mut rng = StdRng::from_seed(seed);
         let mut nonce = [0u8; 16];
         rng.fill_bytes(&mut nonce);
         Self::build(request, ClientKey::from_nonce(nonce), config, rng)
@@ -203,8 +207,10 @@ impl ClientHandshake {
 
     /// Starts a handshake with a caller-chosen key (for tests and for callers
     /// with their own source of randomness).
-    pub fn with_key(request: &ClientRequest, key: ClientKey, config: &Config) -> Self {
-        Self::build(request, key, config, config.rng())
+    ///
+    /// `seed` seeds the masking keys, as for [`new`](Self::new).
+    pub fn with_key(request: &ClientRequest, key: ClientKey, config: &Config, seed: [u8; 32]) -> Self {
+        Self::build(request, key, config, StdRng::from_seed(seed))
     }
 
     fn build(request: &ClientRequest, key: ClientKey, config: &Config, rng: StdRng) -> Self {

@@ -479,7 +479,7 @@ pub fn client<S: Read + Write>(
     mut stream: S,
     config: &Config,
 ) -> Result<(WebSocket<S>, Response), Error> {
-    let mut hs = ClientHandshake::new(request, config);
+    let mut hs = ClientHandshake::new(request, config, super::os_seed());
     stream.write_all(hs.poll_transmit())?;
     stream.flush()?;
     hs.advance_transmit(hs.poll_transmit().len());

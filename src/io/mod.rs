@@ -133,6 +133,13 @@ impl From<Error> for io::Error {
     }
 }
 
+/// 32 bytes from the operating system's entropy source: the seed of a
+/// client's handshake key and masking keys, and of the reconnection jitter.
+/// The sans-IO core takes seeds as arguments; only the adapters draw them.
+pub(crate) fn os_seed() -> [u8; 32] {
+    rand::random()
+}
+
 /// What the end of a connection means for a read: a clean close is the end
 /// of the stream (`None`), anything else an error.
 pub(crate) fn end_of_stream(conn: &Connection) -> Result<Option<crate::Message>, Error> {

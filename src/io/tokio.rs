@@ -534,7 +534,7 @@ pub(crate) async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     config: &Config,
 ) -> Result<(WebSocketStream<S>, Response), Error> {
-    let mut hs = ClientHandshake::new(request, config);
+    let mut hs = ClientHandshake::new(request, config, super::os_seed());
     stream.write_all(hs.poll_transmit()).await?;
     stream.flush().await?;
     hs.advance_transmit(hs.poll_transmit().len());

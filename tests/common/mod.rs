@@ -19,11 +19,20 @@ use rfc6455::{CloseCode, CloseReason, Config, Connection, Event, Role};
 /// A fixed masking key for hand-built client frames.
 pub const KEY: MaskKey = MaskKey([0x37, 0xfa, 0x21, 0x3d]);
 
-/// A config with a fixed RNG seed, so runs are reproducible.
+/// The default config.
 pub fn config() -> Config {
-    let mut config = Config::default();
-    config.rng_seed = Some([42; 32]);
-    config
+    Config::default()
+}
+
+/// A fixed seed for client masking keys, so runs are reproducible.
+pub const SEED: [u8; 32] = [42; 32];
+
+/// A fresh open connection of `role` (a client masks with keys from [`SEED`]).
+pub fn connection(role: Role, config: &Config, now: Instant) -> Connection {
+    match role {
+        Role::Client => Connection::client(config, now, SEED),
+        Role::Server => Connection::server(config, now),
+    }
 }
 
 /// A client frame (masked with [`KEY`]).
@@ -97,7 +106,7 @@ pub fn close_code_of(frame: &Frame) -> Option<u16> {
 /// Feeds `wire` to a fresh connection of `role` and returns its events and
 /// the frames it sent in reply.
 pub fn feed(role: Role, config: &Config, wire: &[u8]) -> (Vec<Event>, Vec<Frame>) {
-    let mut conn = Connection::new(role, config, Instant::now());
+    let mut conn = connection(role, config, Instant::now());
     conn.handle_read(wire, Instant::now());
     let events = events(&mut conn);
     let frames = sent_frames(&mut conn);
@@ -140,8 +149,8 @@ impl Pair {
     pub fn with_configs(client: &Config, server: &Config) -> Self {
         let now = Instant::now();
         Self {
-            client: Connection::new(Role::Client, client, now),
-            server: Connection::new(Role::Server, server, now),
+            client: Connection::client(client, now, [42; 32]),
+            server: Connection::server(server, now),
             now,
             chunk: usize::MAX,
         }

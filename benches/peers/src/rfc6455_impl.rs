@@ -39,7 +39,7 @@ impl Rfc6455Receiver {
     /// `wire` is fed `chunk` bytes per `handle_read` (all at once for `usize::MAX`).
     pub fn new(wire: Vec<u8>, chunk: usize) -> Self {
         let now = Instant::now();
-        Self { conn: Connection::new(Role::Server, &config(), now), wire, chunk: chunk.max(1), now }
+        Self { conn: Connection::server(&config(), now), wire, chunk: chunk.max(1), now }
     }
 }
 
@@ -75,7 +75,10 @@ pub struct Rfc6455Sender {
 
 impl Rfc6455Sender {
     pub fn new(role: Role) -> Self {
-        let mut conn = Connection::new(role, &config(), Instant::now());
+        let mut conn = match role {
+            Role::Client => Connection::client(&config(), Instant::now(), [7; 32]),
+            Role::Server => Connection::server(&config(), Instant::now()),
+        };
         conn.set_vectored_transmit(true);
         Self { conn, sink: Sink::default() }
     }

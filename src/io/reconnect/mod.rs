@@ -126,7 +126,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> ReconnectingClient<S> {
             config,
             connector: Box::new(move || Box::pin(connector())),
             backoff: Backoff::default(),
-            rng: rand::make_rng(),
+            rng: StdRng::from_seed(super::os_seed()),
             retries: 0,
             phase: Phase::Dial,
             events: VecDeque::new(),

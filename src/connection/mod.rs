@@ -5,9 +5,12 @@
 
 mod buffer;
 mod close;
+mod closing;
+mod commands;
 mod event;
 mod keepalive;
 mod message;
+mod receive;
 mod rtt;
 mod send_queue;
 mod state;
@@ -16,9 +19,9 @@ mod timer;
 use std::io::IoSlice;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 
 pub use close::CloseFrame;
 pub use event::{Event, Message};
@@ -26,16 +29,14 @@ pub use rtt::RttEstimate;
 pub use state::{ReadyState, State};
 
 use crate::extensions::Deflater;
-use crate::frame::{
-    encode_frame, encode_frame_head, CloseCode, DataKind, Frame, FrameDecoder, FrameHeader, MaskKey, OpCode, Progress,
-};
+use crate::frame::{CloseCode, DataKind, FrameDecoder, FrameHeader, OpCode, Progress};
 pub use crate::role::Role;
 use crate::utf8::Utf8Validator;
-use crate::{CloseReason, Config, ProtocolError, TimeoutKind, UsageError};
-use close::{truncate_utf8, ControlPayload};
+use crate::{CloseReason, Config, TimeoutKind};
+use close::ControlPayload;
 use keepalive::{Heartbeat, IdleTimer};
 use message::MessageAssembler;
-use send_queue::{SendQueue, ZERO_COPY_MIN};
+use send_queue::SendQueue;
 use state::{Teardown, Transition};
 use timer::{Timer, TimerTable};
 
@@ -447,124 +448,6 @@ impl Connection {
         self.timers.next()
     }
 
-    // ----- commands -----------------------------------------------------------
-
-    /// Queues a text message as a single frame.
-    ///
-    /// Fails with [`UsageError::Closed`] once a close frame was sent or the
-    /// connection closed, with [`UsageError::FragmentedMessageInProgress`]
-    /// while a [`send_fragment`](Self::send_fragment) message is open, and with
-    /// [`UsageError::WriteBufferFull`] at the high-water mark. Then write out
-    /// [`poll_transmit`](Self::poll_transmit).
-    pub fn send_text(&mut self, text: &str) -> Result<(), UsageError> {
-        self.send_message(OpCode::Text, text.as_bytes(), None)
-    }
-
-    /// Queues a binary message as a single frame. Errors as for
-    /// [`send_text`](Self::send_text); then write out [`poll_transmit`](Self::poll_transmit).
-    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), UsageError> {
-        self.send_message(OpCode::Binary, data, None)
-    }
-
-    /// Queues a whole [`Message`]; see [`send_text`](Self::send_text).
-    ///
-    /// The payload is shared, not copied, when
-    /// [`set_vectored_transmit`](Self::set_vectored_transmit) is on, the
-    /// payload is 4 KiB or more, we are the server and it is not compressed.
-    #[inline]
-    pub fn send(&mut self, message: &Message) -> Result<(), UsageError> {
-        let (opcode, payload) = match message {
-            Message::Text(text) => (OpCode::Text, text.as_bytes()),
-            Message::Binary(data) => (OpCode::Binary, data),
-        };
-        let shared = self.shares(payload.len()).then_some(payload);
-        self.send_message(opcode, payload, shared)
-    }
-
-    /// A payload of `len` bytes is queued without a copy.
-    fn shares(&self, len: usize) -> bool {
-        self.vectored_transmit && len >= ZERO_COPY_MIN && self.role == Role::Server
-    }
-
-    /// Queues one fragment of a message that is sent in pieces (for data
-    /// produced as a stream). The first call starts a `kind` message; later
-    /// calls must pass the same `kind`; `fin = true` ends it. Pings, pongs and
-    /// close may be sent between fragments; other messages may not.
-    ///
-    /// For text, each fragment may split a character, but the fragments
-    /// together must be valid UTF-8: an invalid sequence is refused with
-    /// [`UsageError::InvalidUtf8`] as soon as it is seen.
-    pub fn send_fragment(&mut self, kind: DataKind, data: &[u8], fin: bool) -> Result<(), UsageError> {
-        self.check_can_send_data()?;
-        let opcode = match self.outgoing {
-            None => kind.opcode(),
-            Some(started) if started == kind => OpCode::Continuation,
-            Some(started) => return Err(UsageError::FragmentKindMismatch { started, requested: kind }),
-        };
-        if kind == DataKind::Text {
-            let mut validator = self.outgoing_utf8.clone();
-            validator.feed(data).map_err(|_| UsageError::InvalidUtf8)?;
-            if fin {
-                validator.finish().map_err(|_| UsageError::InvalidUtf8)?;
-            }
-            self.outgoing_utf8 = validator;
-        }
-        if opcode != OpCode::Continuation {
-            // A message in pieces is compressed whole, whatever its size.
-            self.outgoing_compressed = self.deflater.is_some();
-        }
-        self.outgoing = if fin { None } else { Some(kind) };
-        self.flush_pending_pong();
-        self.idle.on_sent();
-        self.push_data(opcode, fin, data, self.outgoing_compressed);
-        Ok(())
-    }
-
-    /// Queues a ping with up to 125 bytes of payload. Refused once a close
-    /// frame was sent. Then write out [`poll_transmit`](Self::poll_transmit).
-    pub fn ping(&mut self, payload: &[u8]) -> Result<(), UsageError> {
-        let payload = ControlPayload::new(payload)?;
-        self.check_open()?;
-        self.push_frame(OpCode::Ping, true, payload.as_slice());
-        Ok(())
-    }
-
-    /// Queues a pong with up to 125 bytes of payload: the answer to a ping
-    /// when `Config::auto_pong` is off, or an unsolicited heartbeat. Then
-    /// write out [`poll_transmit`](Self::poll_transmit).
-    pub fn pong(&mut self, payload: &[u8]) -> Result<(), UsageError> {
-        let payload = ControlPayload::new(payload)?;
-        self.check_open()?;
-        self.push_frame(OpCode::Pong, true, payload.as_slice());
-        Ok(())
-    }
-
-    /// Starts the close handshake: queues a close frame with `code` and
-    /// `reason` (at most 123 bytes) and arms `Config::close_timeout` from
-    /// `now`; write out [`poll_transmit`](Self::poll_transmit) and keep
-    /// reading. Messages that arrive before the peer's close are still
-    /// delivered; [`Event::Closed`] follows the peer's answer.
-    ///
-    /// `code` must satisfy [`CloseCode::is_sendable`], or be
-    /// [`CloseCode::NO_STATUS`] with an empty reason to send a close frame
-    /// without a code. Fails with [`UsageError::AlreadyClosing`] if a close
-    /// frame was already sent.
-    pub fn close(&mut self, code: CloseCode, reason: &str, now: Instant) -> Result<(), UsageError> {
-        let payload = ControlPayload::close(code, reason)?;
-        match self.state {
-            State::Open => {}
-            State::CloseSent => return Err(UsageError::AlreadyClosing),
-            State::Closed => return Err(UsageError::Closed),
-        }
-        self.now = now;
-        self.pending_pong = None;
-        self.push_frame(OpCode::Close, true, payload.as_slice());
-        self.transition(Transition::SendClose);
-        self.stop_liveness_timers();
-        self.timers.set_after(Timer::Close, now, self.close_timeout);
-        Ok(())
-    }
-
     // ----- getters ------------------------------------------------------------
 
     /// Our role.
@@ -623,240 +506,6 @@ impl Connection {
     /// either side closes once its close frame is written; after a timeout, at once.
     pub fn should_close_transport(&self) -> bool {
         self.state == State::Closed && self.teardown.close_now(self.send.is_empty())
-    }
-
-    // ----- internals ----------------------------------------------------------
-
-    fn on_frame_complete(&mut self, frame: Frame) -> Result<Option<Event>, ProtocolError> {
-        // Once a large frame has been split off, a big receive buffer is mostly
-        // empty tail: move the few remaining bytes to a small one, so small
-        // messages kept by the application do not pin the large allocation.
-        if self.recv.capacity() > SHRINK_RECV_ABOVE && self.recv.len() <= buffer::MIN_CAPACITY {
-            let mut small = BytesMut::with_capacity(buffer::MIN_CAPACITY);
-            small.extend_from_slice(&self.recv);
-            self.recv = small;
-        }
-        self.on_frame(frame)
-    }
-
-    fn on_frame(&mut self, frame: Frame) -> Result<Option<Event>, ProtocolError> {
-        match frame.header.opcode {
-            OpCode::Text | OpCode::Binary | OpCode::Continuation => {
-                let message = self.incoming.on_data_frame(frame)?;
-                if message.is_some() && self.state == State::Open {
-                    self.idle.on_received(self.now, &mut self.timers);
-                }
-                Ok(message.map(Event::Message))
-            }
-            OpCode::Ping => {
-                if self.auto_pong && self.state == State::Open {
-                    self.queue_auto_pong(&frame.payload);
-                }
-                Ok(Some(Event::Ping(frame.payload)))
-            }
-            OpCode::Pong => {
-                let rtt = self.heartbeat.on_pong(&frame.payload, self.now, &mut self.timers);
-                if self.ending == Some(Ending::PongTimeout) {
-                    self.ending = None;
-                }
-                if self.state != State::Open {
-                    self.stop_liveness_timers();
-                }
-                Ok(Some(Event::Pong { payload: frame.payload, rtt }))
-            }
-            OpCode::Close => {
-                let remote = CloseFrame::parse(frame.payload)?;
-                if self.state == State::Open {
-                    let reply = ControlPayload::echo(remote.code);
-                    self.pending_pong = None;
-                    self.push_frame(OpCode::Close, true, reply.as_slice());
-                }
-                let initiator = self.state.close_initiator();
-                self.enter_closed(Transition::ReceiveClose, CloseReason::Clean { initiator, remote });
-                Ok(None)
-            }
-        }
-    }
-
-    /// Fails the connection (RFC 6455 §7.1.7): sends a close frame with the
-    /// error's code unless one was sent already, and closes.
-    fn fail(&mut self, err: ProtocolError) {
-        let (code, message) = (err.close_code(), err.to_string());
-        self.close_and_enter(code, &message, Transition::Fail, CloseReason::Protocol(err));
-    }
-
-    /// The heartbeat got no answer: the peer or the path is gone. Closes at
-    /// once; the close frame (1011) goes out only if the transport still
-    /// takes it.
-    fn give_up_on_peer(&mut self) {
-        let reason = CloseReason::Timeout(TimeoutKind::Pong);
-        self.close_and_enter(
-            CloseCode::INTERNAL_ERROR,
-            &TimeoutKind::Pong.to_string(),
-            Transition::Unresponsive,
-            reason,
-        );
-    }
-
-    /// Queues a close frame with `code` and (the start of) `message` unless
-    /// one was sent already, then enters `Closed`.
-    fn close_and_enter(&mut self, code: CloseCode, message: &str, transition: Transition, reason: CloseReason) {
-        if self.state == State::Open {
-            if let Ok(payload) = ControlPayload::close(code, truncate_utf8(message, MAX_CLOSE_REASON)) {
-                self.pending_pong = None;
-                self.push_frame(OpCode::Close, true, payload.as_slice());
-            }
-        }
-        self.enter_closed(transition, reason);
-    }
-
-    fn enter_closed(&mut self, transition: Transition, reason: CloseReason) {
-        if !self.transition(transition) {
-            return;
-        }
-        self.teardown = Teardown::after_close(self.role, transition);
-        if self.ending.take() == Some(Ending::PeerEof) {
-            self.teardown = self.teardown.on_peer_eof();
-        }
-        self.stop_liveness_timers();
-        // Bound the wait for the flush or for the peer's TCP close.
-        self.timers.set_after(Timer::Close, self.now, self.close_timeout);
-        self.pending_pong = None;
-        self.outgoing = None;
-        self.deflater = None;
-        self.scratch = Vec::new();
-        self.recv = BytesMut::new();
-        self.incoming.clear();
-        self.unreported_close = Some(reason.clone());
-        self.close_reason = Some(reason);
-    }
-
-    /// Bytes arrived from the peer at `now`: the heartbeat hears it, and a
-    /// pending give-up on it is called off.
-    #[inline]
-    fn on_heard(&mut self, now: Instant) {
-        if self.state == State::Open {
-            self.heartbeat.on_heard(now, &mut self.timers);
-        }
-        if self.ending == Some(Ending::PongTimeout) {
-            self.ending = None;
-        }
-    }
-
-    /// Records what ends the connection once the received bytes are decoded,
-    /// unless something that takes precedence already does.
-    fn end_when_decoded(&mut self, ending: Ending) {
-        if self.ending.is_none_or(|current| ending > current) {
-            self.ending = Some(ending);
-        }
-    }
-
-    /// Stops the heartbeat and idle timers: they only run while open.
-    fn stop_liveness_timers(&mut self) {
-        for timer in [Timer::Ping, Timer::Pong, Timer::Idle] {
-            self.timers.stop(timer);
-        }
-        if self.ending == Some(Ending::PongTimeout) {
-            self.ending = None;
-        }
-    }
-
-    /// Applies a transition through the state table; false if it does not apply.
-    fn transition(&mut self, transition: Transition) -> bool {
-        match self.state.next(transition) {
-            Some(next) => {
-                self.state = next;
-                true
-            }
-            None => false,
-        }
-    }
-
-    fn take_close_event(&mut self) -> Option<Event> {
-        self.unreported_close.take().map(Event::Closed)
-    }
-
-    fn check_open(&self) -> Result<(), UsageError> {
-        match self.state {
-            State::Open => Ok(()),
-            State::CloseSent | State::Closed => Err(UsageError::Closed),
-        }
-    }
-
-    fn check_can_send_data(&self) -> Result<(), UsageError> {
-        self.check_open()?;
-        if self.is_write_buffer_full() {
-            return Err(UsageError::WriteBufferFull { buffered: self.send.len(), limit: self.write_buffer_limit });
-        }
-        Ok(())
-    }
-
-    /// Queues a whole message; `shared` (the same bytes as `data`, owned) is
-    /// queued without a copy unless the message is compressed.
-    fn send_message(&mut self, opcode: OpCode, data: &[u8], shared: Option<&Bytes>) -> Result<(), UsageError> {
-        self.check_can_send_data()?;
-        if self.outgoing.is_some() {
-            return Err(UsageError::FragmentedMessageInProgress);
-        }
-        self.flush_pending_pong();
-        self.idle.on_sent();
-        let compress = self.deflater.as_ref().is_some_and(|d| data.len() >= d.threshold());
-        match shared.filter(|_| !compress) {
-            Some(payload) => {
-                encode_frame_head(self.send.tail(), opcode, true, 0, payload.len());
-                self.send.push_shared(payload.clone());
-            }
-            None => self.push_data(opcode, true, data, compress),
-        }
-        Ok(())
-    }
-
-    /// Queues a data frame, compressing its payload if asked (RSV1 goes on a
-    /// message's first frame only, RFC 7692 §6.1).
-    fn push_data(&mut self, opcode: OpCode, fin: bool, data: &[u8], compress: bool) {
-        let Some(deflater) = self.deflater.as_mut().filter(|_| compress) else {
-            return self.push_frame(opcode, fin, data);
-        };
-        let mut scratch = std::mem::take(&mut self.scratch);
-        deflater.compress(data, fin, &mut scratch);
-        let rsv = if opcode == OpCode::Continuation { 0 } else { FrameHeader::RSV1 };
-        self.encode(opcode, fin, rsv, &scratch);
-        self.scratch = scratch;
-    }
-
-    /// Answers a ping: at once while the send queue is under its limit,
-    /// otherwise by remembering only the latest payload until it drains.
-    fn queue_auto_pong(&mut self, payload: &Bytes) {
-        let Ok(pong) = ControlPayload::new(payload) else {
-            return; // the decoder admits no control payload over 125 bytes
-        };
-        self.pending_pong = Some(pong);
-        self.flush_pending_pong();
-    }
-
-    fn flush_pending_pong(&mut self) {
-        if self.is_write_buffer_full() {
-            return;
-        }
-        if let Some(pong) = self.pending_pong.take() {
-            self.push_frame(OpCode::Pong, true, pong.as_slice());
-        }
-    }
-
-    /// Grows the receive buffer for `additional` bytes, never past the end of
-    /// the frame being received (unless the bytes themselves go further).
-    fn reserve_recv(&mut self, additional: usize) {
-        let ceiling = self.decoder.frame_end().unwrap_or(usize::MAX);
-        buffer::reserve(&mut self.recv, additional, ceiling);
-    }
-
-    fn push_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) {
-        self.encode(opcode, fin, 0, payload);
-    }
-
-    fn encode(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: &[u8]) {
-        let mask = self.rng.as_mut().map(|rng| MaskKey::from(rng.next_u32()));
-        encode_frame(self.send.tail(), opcode, fin, rsv, mask, payload);
     }
 }
 

@@ -1,0 +1,214 @@
+//! What the application asks of a [`Connection`]: send a message or a
+//! fragment, ping, pong, close; and how each becomes frames in the send queue.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use rand::Rng;
+
+use super::close::ControlPayload;
+use super::send_queue::ZERO_COPY_MIN;
+use super::state::Transition;
+use super::timer::Timer;
+use super::{Connection, Message, Role, State};
+use crate::frame::{encode_frame, encode_frame_head, CloseCode, DataKind, FrameHeader, MaskKey, OpCode};
+use crate::UsageError;
+
+impl Connection {
+    /// Queues a text message as a single frame.
+    ///
+    /// Fails with [`UsageError::Closed`] once a close frame was sent or the
+    /// connection closed, with [`UsageError::FragmentedMessageInProgress`]
+    /// while a [`send_fragment`](Self::send_fragment) message is open, and with
+    /// [`UsageError::WriteBufferFull`] at the high-water mark. Then write out
+    /// [`poll_transmit`](Self::poll_transmit).
+    pub fn send_text(&mut self, text: &str) -> Result<(), UsageError> {
+        self.send_message(OpCode::Text, text.as_bytes(), None)
+    }
+
+    /// Queues a binary message as a single frame. Errors as for
+    /// [`send_text`](Self::send_text); then write out [`poll_transmit`](Self::poll_transmit).
+    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), UsageError> {
+        self.send_message(OpCode::Binary, data, None)
+    }
+
+    /// Queues a whole [`Message`]; see [`send_text`](Self::send_text).
+    ///
+    /// The payload is shared, not copied, when
+    /// [`set_vectored_transmit`](Self::set_vectored_transmit) is on, the
+    /// payload is 4 KiB or more, we are the server and it is not compressed.
+    #[inline]
+    pub fn send(&mut self, message: &Message) -> Result<(), UsageError> {
+        let (opcode, payload) = match message {
+            Message::Text(text) => (OpCode::Text, text.as_bytes()),
+            Message::Binary(data) => (OpCode::Binary, data),
+        };
+        let shared = self.shares(payload.len()).then_some(payload);
+        self.send_message(opcode, payload, shared)
+    }
+
+    /// A payload of `len` bytes is queued without a copy.
+    pub(super) fn shares(&self, len: usize) -> bool {
+        self.vectored_transmit && len >= ZERO_COPY_MIN && self.role == Role::Server
+    }
+
+    /// Queues one fragment of a message that is sent in pieces (for data
+    /// produced as a stream). The first call starts a `kind` message; later
+    /// calls must pass the same `kind`; `fin = true` ends it. Pings, pongs and
+    /// close may be sent between fragments; other messages may not.
+    ///
+    /// For text, each fragment may split a character, but the fragments
+    /// together must be valid UTF-8: an invalid sequence is refused with
+    /// [`UsageError::InvalidUtf8`] as soon as it is seen.
+    pub fn send_fragment(&mut self, kind: DataKind, data: &[u8], fin: bool) -> Result<(), UsageError> {
+        self.check_can_send_data()?;
+        let opcode = match self.outgoing {
+            None => kind.opcode(),
+            Some(started) if started == kind => OpCode::Continuation,
+            Some(started) => return Err(UsageError::FragmentKindMismatch { started, requested: kind }),
+        };
+        if kind == DataKind::Text {
+            let mut validator = self.outgoing_utf8.clone();
+            validator.feed(data).map_err(|_| UsageError::InvalidUtf8)?;
+            if fin {
+                validator.finish().map_err(|_| UsageError::InvalidUtf8)?;
+            }
+            self.outgoing_utf8 = validator;
+        }
+        if opcode != OpCode::Continuation {
+            // A message in pieces is compressed whole, whatever its size.
+            self.outgoing_compressed = self.deflater.is_some();
+        }
+        self.outgoing = if fin { None } else { Some(kind) };
+        self.flush_pending_pong();
+        self.idle.on_sent();
+        self.push_data(opcode, fin, data, self.outgoing_compressed);
+        Ok(())
+    }
+
+    /// Queues a ping with up to 125 bytes of payload. Refused once a close
+    /// frame was sent. Then write out [`poll_transmit`](Self::poll_transmit).
+    pub fn ping(&mut self, payload: &[u8]) -> Result<(), UsageError> {
+        let payload = ControlPayload::new(payload)?;
+        self.check_open()?;
+        self.push_frame(OpCode::Ping, true, payload.as_slice());
+        Ok(())
+    }
+
+    /// Queues a pong with up to 125 bytes of payload: the answer to a ping
+    /// when `Config::auto_pong` is off, or an unsolicited heartbeat. Then
+    /// write out [`poll_transmit`](Self::poll_transmit).
+    pub fn pong(&mut self, payload: &[u8]) -> Result<(), UsageError> {
+        let payload = ControlPayload::new(payload)?;
+        self.check_open()?;
+        self.push_frame(OpCode::Pong, true, payload.as_slice());
+        Ok(())
+    }
+
+    /// Starts the close handshake: queues a close frame with `code` and
+    /// `reason` (at most 123 bytes) and arms `Config::close_timeout` from
+    /// `now`; write out [`poll_transmit`](Self::poll_transmit) and keep
+    /// reading. Messages that arrive before the peer's close are still
+    /// delivered; [`Event::Closed`] follows the peer's answer.
+    ///
+    /// `code` must satisfy [`CloseCode::is_sendable`], or be
+    /// [`CloseCode::NO_STATUS`] with an empty reason to send a close frame
+    /// without a code. Fails with [`UsageError::AlreadyClosing`] if a close
+    /// frame was already sent.
+    pub fn close(&mut self, code: CloseCode, reason: &str, now: Instant) -> Result<(), UsageError> {
+        let payload = ControlPayload::close(code, reason)?;
+        match self.state {
+            State::Open => {}
+            State::CloseSent => return Err(UsageError::AlreadyClosing),
+            State::Closed => return Err(UsageError::Closed),
+        }
+        self.now = now;
+        self.pending_pong = None;
+        self.push_frame(OpCode::Close, true, payload.as_slice());
+        self.transition(Transition::SendClose);
+        self.stop_liveness_timers();
+        self.timers.set_after(Timer::Close, now, self.close_timeout);
+        Ok(())
+    }
+
+    pub(super) fn check_open(&self) -> Result<(), UsageError> {
+        match self.state {
+            State::Open => Ok(()),
+            State::CloseSent | State::Closed => Err(UsageError::Closed),
+        }
+    }
+
+    pub(super) fn check_can_send_data(&self) -> Result<(), UsageError> {
+        self.check_open()?;
+        if self.is_write_buffer_full() {
+            return Err(UsageError::WriteBufferFull { buffered: self.send.len(), limit: self.write_buffer_limit });
+        }
+        Ok(())
+    }
+
+    /// Queues a whole message; `shared` (the same bytes as `data`, owned) is
+    /// queued without a copy unless the message is compressed.
+    pub(super) fn send_message(
+        &mut self,
+        opcode: OpCode,
+        data: &[u8],
+        shared: Option<&Bytes>,
+    ) -> Result<(), UsageError> {
+        self.check_can_send_data()?;
+        if self.outgoing.is_some() {
+            return Err(UsageError::FragmentedMessageInProgress);
+        }
+        self.flush_pending_pong();
+        self.idle.on_sent();
+        let compress = self.deflater.as_ref().is_some_and(|d| data.len() >= d.threshold());
+        match shared.filter(|_| !compress) {
+            Some(payload) => {
+                encode_frame_head(self.send.tail(), opcode, true, 0, payload.len());
+                self.send.push_shared(payload.clone());
+            }
+            None => self.push_data(opcode, true, data, compress),
+        }
+        Ok(())
+    }
+
+    /// Queues a data frame, compressing its payload if asked (RSV1 goes on a
+    /// message's first frame only, RFC 7692 §6.1).
+    pub(super) fn push_data(&mut self, opcode: OpCode, fin: bool, data: &[u8], compress: bool) {
+        let Some(deflater) = self.deflater.as_mut().filter(|_| compress) else {
+            return self.push_frame(opcode, fin, data);
+        };
+        let mut scratch = std::mem::take(&mut self.scratch);
+        deflater.compress(data, fin, &mut scratch);
+        let rsv = if opcode == OpCode::Continuation { 0 } else { FrameHeader::RSV1 };
+        self.encode(opcode, fin, rsv, &scratch);
+        self.scratch = scratch;
+    }
+
+    /// Answers a ping: at once while the send queue is under its limit,
+    /// otherwise by remembering only the latest payload until it drains.
+    pub(super) fn queue_auto_pong(&mut self, payload: &Bytes) {
+        let Ok(pong) = ControlPayload::new(payload) else {
+            return; // the decoder admits no control payload over 125 bytes
+        };
+        self.pending_pong = Some(pong);
+        self.flush_pending_pong();
+    }
+
+    pub(super) fn flush_pending_pong(&mut self) {
+        if self.is_write_buffer_full() {
+            return;
+        }
+        if let Some(pong) = self.pending_pong.take() {
+            self.push_frame(OpCode::Pong, true, pong.as_slice());
+        }
+    }
+
+    pub(super) fn push_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) {
+        self.encode(opcode, fin, 0, payload);
+    }
+
+    pub(super) fn encode(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: &[u8]) {
+        let mask = self.rng.as_mut().map(|rng| MaskKey::from(rng.next_u32()));
+        encode_frame(self.send.tail(), opcode, fin, rsv, mask, payload);
+    }
+}

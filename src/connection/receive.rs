@@ -1,0 +1,85 @@
+//! What a decoded frame does to a [`Connection`]: messages delivered,
+//! pings answered, pongs timed, a close frame answered; and the receive
+//! buffer's growth.
+
+use std::time::Instant;
+
+use bytes::BytesMut;
+
+use super::close::ControlPayload;
+use super::state::Transition;
+use super::{buffer, CloseFrame, Connection, Ending, Event, State, SHRINK_RECV_ABOVE};
+use crate::frame::{Frame, OpCode};
+use crate::{CloseReason, ProtocolError};
+
+impl Connection {
+    pub(super) fn on_frame_complete(&mut self, frame: Frame) -> Result<Option<Event>, ProtocolError> {
+        // Once a large frame has been split off, a big receive buffer is mostly
+        // empty tail: move the few remaining bytes to a small one, so small
+        // messages kept by the application do not pin the large allocation.
+        if self.recv.capacity() > SHRINK_RECV_ABOVE && self.recv.len() <= buffer::MIN_CAPACITY {
+            let mut small = BytesMut::with_capacity(buffer::MIN_CAPACITY);
+            small.extend_from_slice(&self.recv);
+            self.recv = small;
+        }
+        self.on_frame(frame)
+    }
+
+    pub(super) fn on_frame(&mut self, frame: Frame) -> Result<Option<Event>, ProtocolError> {
+        match frame.header.opcode {
+            OpCode::Text | OpCode::Binary | OpCode::Continuation => {
+                let message = self.incoming.on_data_frame(frame)?;
+                if message.is_some() && self.state == State::Open {
+                    self.idle.on_received(self.now, &mut self.timers);
+                }
+                Ok(message.map(Event::Message))
+            }
+            OpCode::Ping => {
+                if self.auto_pong && self.state == State::Open {
+                    self.queue_auto_pong(&frame.payload);
+                }
+                Ok(Some(Event::Ping(frame.payload)))
+            }
+            OpCode::Pong => {
+                let rtt = self.heartbeat.on_pong(&frame.payload, self.now, &mut self.timers);
+                if self.ending == Some(Ending::PongTimeout) {
+                    self.ending = None;
+                }
+                if self.state != State::Open {
+                    self.stop_liveness_timers();
+                }
+                Ok(Some(Event::Pong { payload: frame.payload, rtt }))
+            }
+            OpCode::Close => {
+                let remote = CloseFrame::parse(frame.payload)?;
+                if self.state == State::Open {
+                    let reply = ControlPayload::echo(remote.code);
+                    self.pending_pong = None;
+                    self.push_frame(OpCode::Close, true, reply.as_slice());
+                }
+                let initiator = self.state.close_initiator();
+                self.enter_closed(Transition::ReceiveClose, CloseReason::Clean { initiator, remote });
+                Ok(None)
+            }
+        }
+    }
+
+    /// Bytes arrived from the peer at `now`: the heartbeat hears it, and a
+    /// pending give-up on it is called off.
+    #[inline]
+    pub(super) fn on_heard(&mut self, now: Instant) {
+        if self.state == State::Open {
+            self.heartbeat.on_heard(now, &mut self.timers);
+        }
+        if self.ending == Some(Ending::PongTimeout) {
+            self.ending = None;
+        }
+    }
+
+    /// Grows the receive buffer for `additional` bytes, never past the end of
+    /// the frame being received (unless the bytes themselves go further).
+    pub(super) fn reserve_recv(&mut self, additional: usize) {
+        let ceiling = self.decoder.frame_end().unwrap_or(usize::MAX);
+        buffer::reserve(&mut self.recv, additional, ceiling);
+    }
+}

@@ -36,7 +36,9 @@ pub struct Config {
     pub write_buffer_limit: usize,
     /// Answer every ping with a pong automatically. Default true; when false,
     /// the application answers [`Event::Ping`](crate::Event::Ping) itself
-    /// with [`Connection::pong`](crate::Connection::pong).
+    /// with [`Connection::pong`](crate::Connection::pong). No pong follows
+    /// our close frame; while the write buffer is over its limit, only the
+    /// latest pong waits.
     pub auto_pong: bool,
     /// Accept unmasked frames from clients (servers only). RFC 6455 requires
     /// masking; only enable this behind a trusted, already-encrypted tunnel.

@@ -11,9 +11,7 @@ pub enum Event {
     /// A complete text or binary message.
     Message(Message),
     /// The peer sent a ping. With `Config::auto_pong` (the default) the
-    /// pong is queued automatically (unless we already sent a close frame;
-    /// while the write buffer is over its limit only the latest pong waits),
-    /// so this event is informational.
+    /// pong is already queued, so this event is informational.
     Ping(Bytes),
     /// The peer sent a pong (in answer to a ping, or unsolicited).
     Pong {

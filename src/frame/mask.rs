@@ -3,7 +3,9 @@
 //! Masking XORs byte `i` of the payload with byte `i % 4` of the key. We
 //! rotate the key to the caller's offset, repeat it into a `u64`, and XOR
 //! whole 8-byte chunks; LLVM turns the loop into vector instructions. The
-//! `frames` benchmark compares it with a plain `memcpy` of the same bytes.
+//! `frames` benchmark compares it with a plain `memcpy` of the same bytes;
+//! the AVX2 variant and the thresholds below were chosen by `benches/frames`
+//! (`mask`, `connection_receive_text`) and `benches/peers` (`receive`).
 
 /// A 4-byte masking key, as carried in a masked frame's header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -86,8 +88,7 @@ const AVX2_FROM: usize = 128;
 const ALIGN_FROM: usize = 4096;
 
 /// [`mask_words`] compiled for CPUs with AVX2 (the same safe loop; LLVM
-/// turns it into 32-byte vector instructions). Measured in `benches/frames`
-/// (`mask`, `connection_receive_text`) and `benches/peers` (`receive`).
+/// turns it into 32-byte vector instructions).
 ///
 /// # Safety
 ///

@@ -3,6 +3,30 @@
 //! Pure arithmetic over a caller-owned random generator: no clock, no sleep.
 //! The tokio [`ReconnectingClient`](crate::io::reconnect::ReconnectingClient)
 //! sleeps for what [`Backoff::delay`] returns; other drivers can do the same.
+//!
+//! ## Why full jitter
+//!
+//! Every client that lost the same server (a restart, a network blip) starts
+//! its series at the same moment. Drawing the whole wait uniformly from
+//! `[0, ceiling]` spreads such a herd evenly over the window instead of
+//! sending it back in waves, and AWS's published comparison of jitter
+//! strategies ("Exponential Backoff And Jitter", 2015) found full jitter did
+//! the least total work of the strategies it simulated, with completion times
+//! close to decorrelated jitter's. Full jitter also keeps the delay a function
+//! of the retry number alone, so each retry has a bound that can be stated and
+//! tested; decorrelated jitter draws from a range built on the previous delay,
+//! which makes the schedule stateful and its per-retry bound harder to state.
+//! The cost is that a retry may come almost at once; with the ceiling
+//! doubling, later retries still back off on average.
+//!
+//! ## Why these defaults
+//!
+//! `base` 500 ms: the first retry comes within half a second, so a blip is
+//! barely noticed. `cap` 30 s: once the server is back, a client notices
+//! within 30 s, and a herd at the cap arrives spread over 30 s. `max_retries`
+//! `None`: a long-lived client such as a feed or a dashboard should come back
+//! whenever the server does. `reset_after` 10 s: a connection that lasted
+//! that long was a real one, not an accept-then-drop.
 
 use std::time::Duration;
 
@@ -12,25 +36,12 @@ use rand::{Rng, RngExt};
 /// in a row it waits a random time between zero and
 /// `min(cap, base * 2^(n-1))`, and it gives up after `max_retries` retries.
 ///
-/// **Why full jitter.** Every client that lost the same server (a restart, a
-/// network blip) starts its series at the same moment. Drawing the whole wait
-/// uniformly from `[0, ceiling]` spreads such a herd evenly over the window
-/// instead of sending it back in waves, and AWS's published comparison of
-/// jitter strategies ("Exponential Backoff And Jitter", 2015) found full
-/// jitter did the least total work of the strategies it simulated, with
-/// completion times close to decorrelated jitter's. Full jitter also keeps
-/// the delay a function of the retry number alone, so each retry has a bound
-/// you can state and test; decorrelated jitter draws from a range built on
-/// the previous delay, which makes the schedule stateful and its per-retry
-/// bound harder to state. The cost is that a retry may come almost at once;
-/// with the ceiling doubling, later retries still back off on average.
+/// Full jitter spreads a herd of clients that lost the same server evenly
+/// over the window instead of sending it back in waves.
 ///
-/// **Defaults** ([`Backoff::default`]): `base` 500 ms (the first retry comes
-/// within half a second, a blip is barely noticed), `cap` 30 s (once the
-/// server is back, a client notices within 30 s, and a herd at the cap
-/// arrives spread over 30 s), `max_retries` `None` (a long-lived client such
-/// as a feed or a dashboard should come back whenever the server does; set a
-/// limit when the application must fail instead), `reset_after` 10 s.
+/// **Defaults** ([`Backoff::default`]): `base` 500 ms, `cap` 30 s,
+/// `max_retries` `None` (retry whenever the server comes back; set a limit
+/// when the application must fail instead), `reset_after` 10 s.
 ///
 /// ```
 /// use std::time::Duration;

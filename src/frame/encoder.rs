@@ -47,6 +47,7 @@ mod sealed {
 /// encode_frame(&mut out, OpCode::Text, true, 0, Some(MaskKey([0x37, 0xfa, 0x21, 0x3d])), b"Hello");
 /// assert_eq!(out, [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]);
 /// ```
+#[inline]
 pub fn encode_frame<B: FrameBuf>(
     out: &mut B,
     opcode: OpCode,

@@ -17,7 +17,7 @@ pub(crate) use no_deflate::{Deflater, InflateError, Inflater};
 
 use std::fmt;
 
-use crate::handshake::{is_tchar, is_token};
+use crate::http_token::{is_tchar, is_token};
 
 /// One extension in a `Sec-WebSocket-Extensions` header: a name and its parameters.
 ///

@@ -10,8 +10,9 @@ use rand::SeedableRng;
 
 use super::head::{Head, HeadBuffer};
 use super::url::WsUrl;
-use super::{check_extra_header, has_token, is_token, AcceptKey, ClientKey, VERSION};
+use super::{check_extra_header, AcceptKey, ClientKey, VERSION};
 use crate::extensions::ExtensionOffer;
+use crate::http_token::{has_token, is_token};
 use crate::{Config, Connection, HandshakeError, Role, Status, UsageError};
 
 /// What a client asks for: the URL, and optionally subprotocols, extension

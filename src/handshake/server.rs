@@ -6,8 +6,9 @@ use std::time::Instant;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use super::head::{Head, HeadBuffer};
-use super::{check_extra_header, has_token, is_token, list_elements, ClientKey, VERSION};
+use super::{check_extra_header, ClientKey, VERSION};
 use crate::extensions::ExtensionOffer;
+use crate::http_token::{has_token, is_token, list_elements};
 use crate::{Config, Connection, HandshakeError, Role, Status, UsageError};
 
 /// A validated WebSocket upgrade request, for the application to inspect

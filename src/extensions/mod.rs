@@ -7,6 +7,7 @@
 
 #[cfg(feature = "deflate")]
 pub mod deflate;
+pub(crate) mod negotiate;
 #[cfg(not(feature = "deflate"))]
 mod no_deflate;
 
@@ -14,6 +15,8 @@ mod no_deflate;
 pub(crate) use deflate::{Deflater, InflateError, Inflater};
 #[cfg(not(feature = "deflate"))]
 pub(crate) use no_deflate::{Deflater, InflateError, Inflater};
+
+pub(crate) use negotiate::Negotiated;
 
 use std::fmt;
 

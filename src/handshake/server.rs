@@ -1,5 +1,6 @@
 //! The server side of the opening handshake (RFC 6455 §4.2).
 
+use std::borrow::Cow;
 use std::ops::Range;
 use std::time::Instant;
 
@@ -7,7 +8,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use super::head::{Head, HeadBuffer};
 use super::{check_extra_header, ClientKey, VERSION};
-use crate::extensions::ExtensionOffer;
+use crate::extensions::{negotiate, ExtensionOffer};
 use crate::http_token::{has_token, is_token, list_elements};
 use crate::{Config, Connection, HandshakeError, Role, Status, UsageError};
 
@@ -177,9 +178,11 @@ impl Accept {
     }
 
     /// Accepts one of the extensions the client offered, with the response
-    /// parameters. The connection itself implements no extension yet, so
-    /// extensions known to need RSV bits (permessage-deflate, which browsers
-    /// offer) are refused with [`UsageError::UnsupportedExtension`].
+    /// parameters, for an extension the application runs above the frame
+    /// layer. permessage-deflate (which browsers offer) is accepted from
+    /// `Config::deflate` (feature `deflate`), not by hand, and the other
+    /// deflate variants need RSV bits the connection does not run: those are
+    /// refused with [`UsageError::UnsupportedExtension`].
     pub fn extension(mut self, response: ExtensionOffer) -> Result<Self, UsageError> {
         super::check_supported_extension(response.name())?;
         self.extensions.push(response);
@@ -494,33 +497,22 @@ impl ServerHandshake {
             Phase::Reading | Phase::Failed(_) => return Err(UsageError::HandshakeIncomplete),
         };
         accept.check_against(request)?;
-        #[cfg(feature = "deflate")]
-        let (accept, deflate) = &{
-            // permessage-deflate: the client's first acceptable offer (RFC 7692 §5).
-            let mut accept = accept.clone();
-            let negotiated = self.config.deflate.as_ref().and_then(|config| {
-                request
-                    .extensions()
-                    .iter()
-                    .find_map(|offer| config.accept_offer(offer).map(|params| (params, params.response(offer), config)))
-            });
-            let deflate = negotiated.map(|(params, response, config)| {
+        // permessage-deflate is accepted from the config, never by hand.
+        let (negotiated, response) = negotiate::negotiate_server(request.extensions(), &self.config);
+        let accept = match response {
+            Some(response) => {
+                let mut accept = accept.clone();
                 accept.extensions.push(response);
-                (params, config.clone())
-            });
-            (accept, deflate)
+                Cow::Owned(accept)
+            }
+            None => Cow::Borrowed(accept),
         };
         let mut send = std::mem::take(&mut self.send);
         accept.write(request.key(), &mut send);
         let recv = std::mem::take(&mut self.recv.buf);
         self.answered = true;
         let conn = Connection::from_parts(Role::Server, &self.config, now, recv, send, None);
-        #[cfg(feature = "deflate")]
-        let conn = match deflate {
-            Some((params, config)) => conn.with_deflate(params, config),
-            None => conn,
-        };
-        Ok(conn)
+        Ok(conn.with_negotiated(&negotiated, &self.config))
     }
 
     /// Refuses the upgrade: queues `reject` in

@@ -10,6 +10,7 @@ use rand::Rng;
 use rand::SeedableRng;
 
 use super::head::{Head, HeadBuffer};
+use super::head_writer::HeadWriter;
 use super::url::WsUrl;
 use super::{check_extra_header, AcceptKey, ClientKey, VERSION};
 use crate::extensions::{negotiate, ExtensionOffer, Negotiated};
@@ -98,29 +99,23 @@ impl ClientRequest {
 
     /// Writes the upgrade request with `key` to `out`.
     pub fn write(&self, key: &ClientKey, out: &mut impl BufMut) {
-        let mut line = |parts: &[&str]| {
-            for part in parts {
-                out.put_slice(part.as_bytes());
-            }
-            out.put_slice(b"\r\n");
-        };
-        line(&["GET ", &self.url.target, " HTTP/1.1"]);
-        line(&["Host: ", &self.url.host_header()]);
-        line(&["Upgrade: websocket"]);
-        line(&["Connection: Upgrade"]);
-        line(&["Sec-WebSocket-Key: ", key.as_str()]);
-        line(&["Sec-WebSocket-Version: ", VERSION]);
+        let mut head = HeadWriter::request(out, "GET", &self.url.target);
+        head.header("Host", &self.url.host_header())
+            .header("Upgrade", "websocket")
+            .header("Connection", "Upgrade")
+            .header("Sec-WebSocket-Key", key.as_str())
+            .header("Sec-WebSocket-Version", VERSION);
         if !self.protocols.is_empty() {
-            line(&["Sec-WebSocket-Protocol: ", &self.protocols.join(", ")]);
+            head.header("Sec-WebSocket-Protocol", &self.protocols.join(", "));
         }
         if !self.extensions.is_empty() {
             let offers: Vec<String> = self.extensions.iter().map(ToString::to_string).collect();
-            line(&["Sec-WebSocket-Extensions: ", &offers.join(", ")]);
+            head.header("Sec-WebSocket-Extensions", &offers.join(", "));
         }
         for (name, value) in &self.headers {
-            line(&[name, ": ", value]);
+            head.header(name, value);
         }
-        line(&[]);
+        head.finish();
     }
 }
 

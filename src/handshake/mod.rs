@@ -14,15 +14,20 @@
 
 mod client;
 mod head;
+mod head_writer;
 mod key;
 mod origin;
+mod request;
+mod response;
 mod server;
 mod url;
 
 pub use client::{ClientHandshake, ClientRequest, Response};
 pub use key::{accept_key, AcceptKey, ClientKey};
 pub use origin::{secrets_equal, OriginPolicy};
-pub use server::{Accept, Reject, ServerHandshake, UpgradeRequest};
+pub use request::UpgradeRequest;
+pub use response::{Accept, Reject};
+pub use server::ServerHandshake;
 
 use crate::http_token::{is_header_value, is_token};
 

@@ -109,7 +109,7 @@ impl Connection {
     /// `reason` (at most 123 bytes) and arms `Config::close_timeout` from
     /// `now`; write out [`poll_transmit`](Self::poll_transmit) and keep
     /// reading. Messages that arrive before the peer's close are still
-    /// delivered; [`Event::Closed`] follows the peer's answer.
+    /// delivered; [`Event::Closed`](crate::Event::Closed) follows the peer's answer.
     ///
     /// `code` must satisfy [`CloseCode::is_sendable`], or be
     /// [`CloseCode::NO_STATUS`] with an empty reason to send a close frame

@@ -69,7 +69,7 @@ use timer::{Timer, TimerTable};
 /// A peer's protocol violation never surfaces as an `Err`: the connection
 /// queues a close frame with the right code and reports
 /// [`Event::Closed`] with [`CloseReason::Protocol`]. Calls the protocol or
-/// the state forbid return a [`UsageError`] and change nothing.
+/// the state forbid return a [`UsageError`](crate::UsageError) and change nothing.
 #[derive(Debug)]
 pub struct Connection {
     role: Role,
@@ -485,7 +485,7 @@ impl Connection {
     }
 
     /// True while queued bytes are at or above `Config::write_buffer_limit`:
-    /// data sends are refused with [`UsageError::WriteBufferFull`] until the
+    /// data sends are refused with [`UsageError::WriteBufferFull`](crate::UsageError::WriteBufferFull) until the
     /// transport drains the queue. An empty queue always takes one message,
     /// however large.
     pub fn is_write_buffer_full(&self) -> bool {

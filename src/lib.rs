@@ -111,6 +111,7 @@ mod error;
 pub mod extensions;
 pub mod frame;
 pub mod handshake;
+mod http_token;
 #[cfg(any(feature = "blocking", feature = "tokio"))]
 pub mod io;
 mod reconnect;

@@ -28,7 +28,7 @@ pub use event::{Event, Message};
 pub use rtt::RttEstimate;
 pub use state::{ReadyState, State};
 
-use crate::extensions::Deflater;
+use crate::extensions::{Deflater, Inflater, Negotiated};
 use crate::frame::{CloseCode, DataKind, FrameDecoder, FrameHeader, OpCode, Progress};
 pub use crate::role::Role;
 use crate::utf8::Utf8Validator;
@@ -204,23 +204,27 @@ impl Connection {
     /// exchanged. `config` supplies the compression level and threshold.
     #[cfg(feature = "deflate")]
     pub fn with_deflate(
-        mut self,
+        self,
         params: &crate::extensions::deflate::DeflateParams,
         config: &crate::extensions::deflate::DeflateConfig,
     ) -> Self {
-        use crate::extensions::Inflater;
-        let (ours, theirs) = match self.role {
-            Role::Server => (
-                (params.server_max_window_bits, params.server_no_context_takeover),
-                (params.client_max_window_bits, params.client_no_context_takeover),
-            ),
-            Role::Client => (
-                (params.client_max_window_bits, params.client_no_context_takeover),
-                (params.server_max_window_bits, params.server_no_context_takeover),
-            ),
-        };
-        self.deflater = Some(Deflater::new(ours.0, config.level.min(9), ours.1, config.threshold));
-        self.incoming.set_inflater(Inflater::new(theirs.0, theirs.1));
+        let (deflater, inflater) = params.codecs(self.role, config);
+        self.with_codecs(deflater, inflater)
+    }
+
+    /// Runs the extensions the opening handshake agreed on.
+    pub(crate) fn with_negotiated(self, negotiated: &Negotiated, config: &Config) -> Self {
+        match negotiated.codecs(self.role, config) {
+            Some((deflater, inflater)) => self.with_codecs(deflater, inflater),
+            None => self,
+        }
+    }
+
+    /// Compresses what it sends with `deflater`, decompresses what it
+    /// receives with `inflater`, and lets RSV1 through the decoder.
+    fn with_codecs(mut self, deflater: Deflater, inflater: Inflater) -> Self {
+        self.deflater = Some(deflater);
+        self.incoming.set_inflater(inflater);
         self.decoder.set_allowed_rsv(FrameHeader::RSV1);
         self
     }

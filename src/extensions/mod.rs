@@ -7,6 +7,7 @@
 
 #[cfg(feature = "deflate")]
 pub mod deflate;
+pub(crate) mod negotiate;
 #[cfg(not(feature = "deflate"))]
 mod no_deflate;
 
@@ -15,9 +16,11 @@ pub(crate) use deflate::{Deflater, InflateError, Inflater};
 #[cfg(not(feature = "deflate"))]
 pub(crate) use no_deflate::{Deflater, InflateError, Inflater};
 
+pub(crate) use negotiate::Negotiated;
+
 use std::fmt;
 
-use crate::handshake::{is_tchar, is_token};
+use crate::http_token::{is_tchar, is_token};
 
 /// One extension in a `Sec-WebSocket-Extensions` header: a name and its parameters.
 ///

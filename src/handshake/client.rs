@@ -1,5 +1,6 @@
 //! The client side of the opening handshake (RFC 6455 §4.1).
 
+use std::borrow::Cow;
 use std::ops::Range;
 use std::time::Instant;
 
@@ -9,9 +10,11 @@ use rand::Rng;
 use rand::SeedableRng;
 
 use super::head::{Head, HeadBuffer};
+use super::head_writer::HeadWriter;
 use super::url::WsUrl;
-use super::{check_extra_header, has_token, is_token, AcceptKey, ClientKey, VERSION};
-use crate::extensions::ExtensionOffer;
+use super::{check_extra_header, AcceptKey, ClientKey, VERSION};
+use crate::extensions::{negotiate, ExtensionOffer, Negotiated};
+use crate::http_token::{has_token, is_token};
 use crate::{Config, Connection, HandshakeError, Role, Status, UsageError};
 
 /// What a client asks for: the URL, and optionally subprotocols, extension
@@ -49,10 +52,11 @@ impl ClientRequest {
         Ok(self)
     }
 
-    /// Offers an extension. The connection itself implements no extension
-    /// yet, so extensions known to need RSV bits (permessage-deflate) are
-    /// refused with [`UsageError::UnsupportedExtension`]; others are passed
-    /// through for applications that handle them above the frame layer.
+    /// Offers an extension that the application runs above the frame layer.
+    /// permessage-deflate is offered from `Config::deflate` (feature
+    /// `deflate`), not by hand, and the other deflate variants need RSV bits
+    /// the connection does not run: those are refused with
+    /// [`UsageError::UnsupportedExtension`].
     pub fn extension(mut self, offer: ExtensionOffer) -> Result<Self, UsageError> {
         super::check_supported_extension(offer.name())?;
         self.extensions.push(offer);
@@ -95,29 +99,23 @@ impl ClientRequest {
 
     /// Writes the upgrade request with `key` to `out`.
     pub fn write(&self, key: &ClientKey, out: &mut impl BufMut) {
-        let mut line = |parts: &[&str]| {
-            for part in parts {
-                out.put_slice(part.as_bytes());
-            }
-            out.put_slice(b"\r\n");
-        };
-        line(&["GET ", &self.url.target, " HTTP/1.1"]);
-        line(&["Host: ", &self.url.host_header()]);
-        line(&["Upgrade: websocket"]);
-        line(&["Connection: Upgrade"]);
-        line(&["Sec-WebSocket-Key: ", key.as_str()]);
-        line(&["Sec-WebSocket-Version: ", VERSION]);
+        let mut head = HeadWriter::request(out, "GET", &self.url.target);
+        head.header("Host", &self.url.host_header())
+            .header("Upgrade", "websocket")
+            .header("Connection", "Upgrade")
+            .header("Sec-WebSocket-Key", key.as_str())
+            .header("Sec-WebSocket-Version", VERSION);
         if !self.protocols.is_empty() {
-            line(&["Sec-WebSocket-Protocol: ", &self.protocols.join(", ")]);
+            head.header("Sec-WebSocket-Protocol", &self.protocols.join(", "));
         }
         if !self.extensions.is_empty() {
             let offers: Vec<String> = self.extensions.iter().map(ToString::to_string).collect();
-            line(&["Sec-WebSocket-Extensions: ", &offers.join(", ")]);
+            head.header("Sec-WebSocket-Extensions", &offers.join(", "));
         }
         for (name, value) in &self.headers {
-            line(&[name, ": ", value]);
+            head.header(name, value);
         }
-        line(&[]);
+        head.finish();
     }
 }
 
@@ -130,15 +128,15 @@ pub struct Response {
     head: Head,
     protocol: Option<String>,
     extensions: Vec<ExtensionOffer>,
-    #[cfg(feature = "deflate")]
-    deflate: Option<crate::extensions::deflate::DeflateParams>,
+    /// What the connection runs of the accepted extensions (permessage-deflate).
+    negotiated: Negotiated,
 }
 
 impl Response {
     /// The permessage-deflate parameters agreed on, if the server accepted our offer.
     #[cfg(feature = "deflate")]
     pub fn deflate(&self) -> Option<&crate::extensions::deflate::DeflateParams> {
-        self.deflate.as_ref()
+        self.negotiated.deflate()
     }
 
     /// The HTTP status code.
@@ -214,14 +212,14 @@ impl ClientHandshake {
     }
 
     fn build(request: &ClientRequest, key: ClientKey, config: &Config, rng: StdRng) -> Self {
-        #[cfg(feature = "deflate")]
-        let request = &{
-            // permessage-deflate is offered from the config, never by hand.
-            let mut request = request.clone();
-            if let Some(deflate) = &config.deflate {
-                request.extensions.push(deflate.offer());
+        // permessage-deflate is offered from the config, never by hand.
+        let request = match negotiate::client_offer(config) {
+            Some(offer) => {
+                let mut request = request.clone();
+                request.extensions.push(offer);
+                Cow::Owned(request)
             }
-            request
+            None => Cow::Borrowed(request),
         };
         let mut send = BytesMut::with_capacity(256);
         request.write(&key, &mut send);
@@ -319,8 +317,7 @@ impl ClientHandshake {
             head,
             protocol: None,
             extensions: Vec::new(),
-            #[cfg(feature = "deflate")]
-            deflate: None,
+            negotiated: Negotiated::default(),
         };
         if response.status != 101 {
             return Err(HandshakeError::Rejected(Box::new(response)));
@@ -335,28 +332,8 @@ impl ClientHandshake {
         if head.required("Sec-WebSocket-Accept")? != self.expected_accept.as_str().as_bytes() {
             return Err(HandshakeError::AcceptMismatch);
         }
-        let mut extensions = Vec::new();
-        for value in head.values("Sec-WebSocket-Extensions") {
-            let value =
-                std::str::from_utf8(value).map_err(|_| HandshakeError::InvalidHeader("Sec-WebSocket-Extensions"))?;
-            for extension in ExtensionOffer::parse_list(value)? {
-                if !self.extension_names.iter().any(|n| n.eq_ignore_ascii_case(extension.name())) {
-                    return Err(HandshakeError::UnofferedExtension(extension.name().to_owned()));
-                }
-                #[cfg(feature = "deflate")]
-                if let Some(config) =
-                    self.config.deflate.as_ref().filter(|_| {
-                        extension.name().eq_ignore_ascii_case(crate::extensions::deflate::PERMESSAGE_DEFLATE)
-                    })
-                {
-                    if response.deflate.is_some() {
-                        return Err(HandshakeError::DuplicateDeflate);
-                    }
-                    response.deflate = Some(config.accept_response(&extension)?);
-                }
-                extensions.push(extension);
-            }
-        }
+        let (extensions, negotiated) =
+            negotiate::negotiate_client(head.values("Sec-WebSocket-Extensions"), &self.extension_names, &self.config)?;
         let protocol = match head.single("Sec-WebSocket-Protocol")? {
             None => None,
             Some(chosen) => {
@@ -369,6 +346,7 @@ impl ClientHandshake {
         };
         response.protocol = protocol;
         response.extensions = extensions;
+        response.negotiated = negotiated;
         Ok(response)
     }
 
@@ -379,15 +357,10 @@ impl ClientHandshake {
     /// [`poll_transmit`](Connection::poll_transmit).
     pub fn into_connection(self, now: Instant) -> Result<Connection, UsageError> {
         match self.outcome {
-            Some(Ok(_response)) => {
+            Some(Ok(response)) => {
                 let conn =
                     Connection::from_parts(Role::Client, &self.config, now, self.recv.buf, self.send, Some(self.rng));
-                #[cfg(feature = "deflate")]
-                let conn = match (_response.deflate, &self.config.deflate) {
-                    (Some(params), Some(config)) => conn.with_deflate(&params, config),
-                    _ => conn,
-                };
-                Ok(conn)
+                Ok(conn.with_negotiated(&response.negotiated, &self.config))
             }
             _ => Err(UsageError::HandshakeIncomplete),
         }

@@ -204,7 +204,7 @@ impl Head {
         if values.next().is_some() {
             return Err(HandshakeError::DuplicateHeader(name));
         }
-        Ok(first.map(super::trim))
+        Ok(first.map(crate::http_token::trim))
     }
 
     /// The value of a header that must appear exactly once.

@@ -13,22 +13,15 @@
 
 #[cfg(feature = "blocking")]
 pub mod blocking;
+mod handshake_drive;
 #[cfg(feature = "tokio")]
 pub mod reconnect;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 
 use std::io;
-use std::time::Instant;
 
-use bytes::BytesMut;
-
-use crate::handshake::{Accept, Reject, ServerHandshake, UpgradeRequest};
-use crate::{CloseReason, Connection, HandshakeError, Status, UsageError};
-
-/// How many bytes an adapter asks the stream for at a time during the
-/// handshake.
-pub(crate) const READ_CHUNK: usize = 16 << 10;
+use crate::{CloseReason, Connection, HandshakeError, UsageError};
 
 /// The smallest read once the connection is open: enough for most messages,
 /// small enough that a quiet connection's buffer stays at 2 KiB.
@@ -147,68 +140,6 @@ pub(crate) fn end_of_stream(conn: &Connection) -> Result<Option<crate::Message>,
         Some(reason) if !reason.was_clean() => Err(Error::Closed(reason.clone())),
         _ => Ok(None),
     }
-}
-
-/// One step of a server handshake, shared by both adapters.
-pub(crate) enum ServerStep {
-    /// Read more bytes from the client.
-    NeedMore,
-    /// The upgrade was accepted; the 101 is queued in the connection.
-    Accepted(Box<Connection>),
-    /// The upgrade was refused; write out `poll_transmit` of the handshake,
-    /// then return this error.
-    Refused(Error),
-}
-
-/// Parses what has arrived and, once the request is complete, lets `hook`
-/// decide. Called after every read; `hook` is taken on first use.
-pub(crate) fn server_step<F>(hs: &mut ServerHandshake, hook: &mut Option<F>, now: Instant) -> ServerStep
-where
-    F: FnOnce(&UpgradeRequest) -> Result<Accept, Reject>,
-{
-    let request = match hs.poll_request() {
-        Ok(Status::Partial) => return ServerStep::NeedMore,
-        Ok(Status::Complete(request)) => request,
-        Err(err) => {
-            hs.reject(&Reject::from_error(&err));
-            return ServerStep::Refused(Error::Handshake(err));
-        }
-    };
-    let Some(hook) = hook.take() else {
-        return ServerStep::Refused(Error::Usage(UsageError::HandshakeAnswered));
-    };
-    match hook(&request) {
-        Ok(accept) => match hs.accept(&accept, now) {
-            Ok(conn) => ServerStep::Accepted(Box::new(conn)),
-            Err(err) => {
-                // The hook chose something the client did not offer: our bug, not theirs.
-                if let Ok(reject) = Reject::new(500) {
-                    hs.reject(&reject);
-                }
-                ServerStep::Refused(Error::Usage(err))
-            }
-        },
-        Err(reject) => {
-            hs.reject(&reject);
-            ServerStep::Refused(Error::Refused(reject.status()))
-        }
-    }
-}
-
-/// Appends up to `max` bytes from `read` to `buf`.
-/// `read` gets zeroed spare space (so plain `std::io::Read` can fill it);
-/// a reader that claims more than it was given is clamped.
-pub(crate) fn read_into(
-    buf: &mut BytesMut,
-    max: usize,
-    read: impl FnOnce(&mut [u8]) -> io::Result<usize>,
-) -> io::Result<usize> {
-    let start = buf.len();
-    buf.resize(start + max, 0);
-    let result = buf.get_mut(start..).map_or(Ok(0), read);
-    let filled = result.as_ref().map_or(0, |n| (*n).min(max));
-    buf.truncate(start + filled);
-    result.map(|_| filled)
 }
 
 #[cfg(test)]

@@ -1,36 +1,12 @@
-//! The blocking adapter: a [`Connection`] over any `std::io::Read + Write`.
-//!
-//! ```no_run
-//! use rfc6455::io::blocking;
-//! use std::net::TcpListener;
-//!
-//! let listener = TcpListener::bind("127.0.0.1:9001")?;
-//! for stream in listener.incoming() {
-//!     std::thread::spawn(move || -> Result<(), rfc6455::io::Error> {
-//!         let mut ws = blocking::accept_tcp(stream?, &rfc6455::Config::default(), |_| Ok(Default::default()))?;
-//!         while let Some(message) = ws.read()? {
-//!             ws.send(message)?; // echo
-//!         }
-//!         Ok(())
-//!     });
-//! }
-//! # Ok::<(), std::io::Error>(())
-//! ```
-//!
-//! The handshake functions block until the handshake is done; the TCP ones
-//! ([`connect`], [`connect_with`], [`accept_tcp`]) give up after
-//! `Config::handshake_timeout`, and install [`StreamHooks::tcp`]. The
-//! [`WebSocket`] itself also works over a non-blocking stream: a `WouldBlock`
-//! from the stream comes back as [`Error::Io`] and nothing is lost; call
-//! again when the stream is ready.
+//! The blocking [`WebSocket`]: the run loop over a `Read + Write` stream, with the hooks that let it arm read timeouts for the connection's timers and shut the transport down.
 
 use std::io::{self, ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
-use super::{end_of_stream, read_into, server_step, Error, ReadSize, ServerStep, READ_CHUNK};
-use crate::handshake::{Accept, ClientHandshake, ClientRequest, Reject, Response, ServerHandshake, UpgradeRequest};
-use crate::{CloseCode, Config, Connection, Event, Message, Status, UsageError};
+use super::read_into;
+use crate::io::{end_of_stream, Error, ReadSize};
+use crate::{CloseCode, Connection, Event, Message, UsageError};
 
 /// What the adapter may do with a stream besides reading and writing.
 ///
@@ -45,7 +21,7 @@ use crate::{CloseCode, Config, Connection, Event, Message, Status, UsageError};
 /// never notices a dead peer. A write to a dead peer whose socket buffer is
 /// full blocks until TCP gives up; use a non-blocking stream, or the tokio
 /// adapter, where that matters.
-/// [`connect`] installs [`StreamHooks::tcp`]; after [`accept`] on a
+/// [`connect`](super::connect) installs [`StreamHooks::tcp`]; after [`accept`](super::accept) on a
 /// `TcpStream`, install them with [`WebSocket::set_stream_hooks`].
 #[derive(Debug)]
 pub struct StreamHooks<S> {
@@ -255,7 +231,7 @@ impl<S: Read + Write> WebSocket<S> {
         }
     }
 
-    fn write_out(&mut self) -> io::Result<()> {
+    pub(super) fn write_out(&mut self) -> io::Result<()> {
         loop {
             let queued = self.conn.poll_transmit();
             if queued.is_empty() {
@@ -331,216 +307,6 @@ impl<S: Read + Write> WebSocket<S> {
     }
 }
 
-/// Connects to a `ws://` URL over TCP (with `TCP_NODELAY` unless
-/// `Config::tcp_nodelay` is off) and performs the
-/// client handshake. For `wss://`, connect a TLS stream yourself and use [`client`].
-pub fn connect(url: &str) -> Result<(WebSocket<TcpStream>, Response), Error> {
-    connect_with(&ClientRequest::new(url)?, &Config::default())
-}
-
-/// [`connect`] with a prepared request (subprotocols, headers) and a config.
-pub fn connect_with(request: &ClientRequest, config: &Config) -> Result<(WebSocket<TcpStream>, Response), Error> {
-    if request.is_secure() {
-        return Err(UsageError::InvalidUrl("wss:// needs TLS: connect a TLS stream yourself and use client()").into());
-    }
-    let started = Instant::now();
-    // A limit too far away to represent is no limit.
-    let stream = match config.handshake_timeout.and_then(|limit| Some((limit, started.checked_add(limit)?))) {
-        Some((limit, deadline)) => {
-            let addrs = (request.host(), request.port()).to_socket_addrs()?;
-            connect_before(addrs, deadline).map_err(|err| timed_out(err, started, limit))?
-        }
-        None => TcpStream::connect((request.host(), request.port()))?,
-    };
-    stream.set_nodelay(config.tcp_nodelay)?;
-    let (stream, (conn, response)) = with_deadline(stream, started, config.handshake_timeout, |stream| {
-        let (ws, response) = client(request, stream, config)?;
-        let (stream, conn) = ws.into_parts();
-        Ok((stream, (conn, response)))
-    })?;
-    let mut ws = WebSocket::from_connection(stream, conn);
-    ws.set_stream_hooks(StreamHooks::tcp());
-    Ok((ws, response))
-}
-
-/// Performs the server handshake over a TCP stream: [`accept_with`], with
-/// `TCP_NODELAY`, `Config::handshake_timeout` (a peer that has not sent its
-/// whole request by then gets [`Error::HandshakeTimeout`] and is dropped),
-/// and [`StreamHooks::tcp`] installed.
-pub fn accept_tcp<F>(stream: TcpStream, config: &Config, hook: F) -> Result<WebSocket<TcpStream>, Error>
-where
-    F: FnOnce(&UpgradeRequest) -> Result<Accept, Reject>,
-{
-    let started = Instant::now();
-    stream.set_nodelay(config.tcp_nodelay)?;
-    let (stream, conn) = with_deadline(stream, started, config.handshake_timeout, |stream| {
-        Ok(accept_with(stream, config, hook)?.into_parts())
-    })?;
-    let mut ws = WebSocket::from_connection(stream, conn);
-    ws.set_stream_hooks(StreamHooks::tcp());
-    Ok(ws)
-}
-
 /// How late a read timeout may fire after the connection's deadline before
 /// it is re-armed (a system call).
 const TIMER_SLACK: Duration = Duration::from_millis(5);
-
-/// A TCP stream whose reads and writes block at most until a deadline (if
-/// any), then fail with `TimedOut`.
-#[derive(Debug)]
-struct DeadlineStream {
-    stream: TcpStream,
-    deadline: Option<Instant>,
-}
-
-impl DeadlineStream {
-    /// Limits the next read (or write) to the time left; fails once none is.
-    fn arm(&self, set: fn(&TcpStream, Option<Duration>) -> io::Result<()>) -> io::Result<()> {
-        let Some(deadline) = self.deadline else { return Ok(()) };
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(ErrorKind::TimedOut.into());
-        }
-        set(&self.stream, Some(left))
-    }
-}
-
-impl Read for DeadlineStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.arm(TcpStream::set_read_timeout)?;
-        self.stream.read(buf)
-    }
-}
-
-impl Write for DeadlineStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.arm(TcpStream::set_write_timeout)?;
-        self.stream.write(buf)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.stream.flush()
-    }
-}
-
-/// Runs `handshake` over `stream` with reads and writes limited to
-/// `started + limit` (no limit when `None` or past what `Instant` can hold), then clears the stream's
-/// timeouts. A read or write that ran out of time becomes
-/// [`Error::HandshakeTimeout`].
-fn with_deadline<T>(
-    stream: TcpStream,
-    started: Instant,
-    limit: Option<Duration>,
-    handshake: impl FnOnce(DeadlineStream) -> Result<(DeadlineStream, T), Error>,
-) -> Result<(TcpStream, T), Error> {
-    let Some(limit) = limit else {
-        let (timed, out) = handshake(DeadlineStream { stream, deadline: None })?;
-        return Ok((timed.stream, out));
-    };
-    let deadline = started.checked_add(limit);
-    let (timed, out) = handshake(DeadlineStream { stream, deadline }).map_err(|err| match err {
-        Error::Io(err) => timed_out(err, started, limit),
-        other => other,
-    })?;
-    timed.stream.set_read_timeout(None)?;
-    timed.stream.set_write_timeout(None)?;
-    Ok((timed.stream, out))
-}
-
-/// `err`, or [`Error::HandshakeTimeout`] if it is a timeout past the limit
-/// (a read timeout shows as `WouldBlock` on Unix, `TimedOut` on Windows).
-fn timed_out(err: io::Error, started: Instant, limit: Duration) -> Error {
-    let timeout = matches!(err.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock);
-    if timeout && started.elapsed() >= limit {
-        Error::HandshakeTimeout(limit)
-    } else {
-        Error::Io(err)
-    }
-}
-
-/// Connects to the first of `addrs` that answers before `deadline`.
-fn connect_before(addrs: impl Iterator<Item = SocketAddr>, deadline: Instant) -> io::Result<TcpStream> {
-    let mut last = io::Error::new(ErrorKind::NotFound, "the host name resolved to no address");
-    for addr in addrs {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(ErrorKind::TimedOut.into());
-        }
-        match TcpStream::connect_timeout(&addr, left) {
-            Ok(stream) => return Ok(stream),
-            Err(err) => last = err,
-        }
-    }
-    Err(last)
-}
-
-/// Performs the client handshake over `stream` (blocking until done).
-pub fn client<S: Read + Write>(
-    request: &ClientRequest,
-    mut stream: S,
-    config: &Config,
-) -> Result<(WebSocket<S>, Response), Error> {
-    let mut hs = ClientHandshake::new(request, config, super::os_seed());
-    stream.write_all(hs.poll_transmit())?;
-    stream.flush()?;
-    hs.advance_transmit(hs.poll_transmit().len());
-    let response = loop {
-        if let Status::Complete(response) = hs.poll_response()? {
-            break response;
-        }
-        if read_into(hs.recv_buffer(), READ_CHUNK, |buf| read_retrying(&mut stream, buf))? == 0 {
-            return Err(eof_during_handshake());
-        }
-    };
-    let conn = hs.into_connection(Instant::now())?;
-    Ok((WebSocket::from_connection(stream, conn), response))
-}
-
-/// Performs the server handshake over `stream`, accepting any valid request.
-pub fn accept<S: Read + Write>(stream: S) -> Result<WebSocket<S>, Error> {
-    accept_with(stream, &Config::default(), |_| Ok(Accept::new()))
-}
-
-/// Performs the server handshake, letting `hook` inspect the request (path,
-/// headers, `Origin`, offered subprotocols) and accept or reject it. A
-/// rejection, or an invalid request, is answered over `stream` and returned
-/// as an error.
-pub fn accept_with<S, F>(mut stream: S, config: &Config, hook: F) -> Result<WebSocket<S>, Error>
-where
-    S: Read + Write,
-    F: FnOnce(&UpgradeRequest) -> Result<Accept, Reject>,
-{
-    let mut hs = ServerHandshake::new(config);
-    let mut hook = Some(hook);
-    loop {
-        match server_step(&mut hs, &mut hook, Instant::now()) {
-            ServerStep::Accepted(conn) => {
-                let mut socket = WebSocket::from_connection(stream, *conn);
-                socket.write_out()?; // the 101 response
-                return Ok(socket);
-            }
-            ServerStep::Refused(err) => {
-                stream.write_all(hs.poll_transmit())?;
-                stream.flush()?;
-                return Err(err);
-            }
-            ServerStep::NeedMore => {
-                if read_into(hs.recv_buffer(), READ_CHUNK, |buf| read_retrying(&mut stream, buf))? == 0 {
-                    return Err(eof_during_handshake());
-                }
-            }
-        }
-    }
-}
-
-fn read_retrying(stream: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    loop {
-        match stream.read(buf) {
-            Err(err) if err.kind() == ErrorKind::Interrupted => {}
-            other => return other,
-        }
-    }
-}
-
-fn eof_during_handshake() -> Error {
-    io::Error::new(ErrorKind::UnexpectedEof, "the peer closed the connection during the handshake").into()
-}

@@ -1,0 +1,245 @@
+//! The server's answers to an upgrade request: [`Accept`] (the `101 Switching Protocols` response) and [`Reject`] (any other status, with the rejection responses for failed handshakes).
+
+use bytes::{BufMut, Bytes};
+
+use super::head_writer::HeadWriter;
+use super::request::UpgradeRequest;
+use super::{check_extra_header, ClientKey, VERSION};
+use crate::extensions::ExtensionOffer;
+use crate::http_token::is_token;
+use crate::{HandshakeError, UsageError};
+
+/// How to answer an [`UpgradeRequest`] with `101 Switching Protocols`.
+///
+/// ```
+/// use rfc6455::handshake::Accept;
+/// let accept = Accept::new().protocol("chat")?.header("Set-Cookie", "session=1; HttpOnly")?;
+/// # Ok::<(), rfc6455::UsageError>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Accept {
+    protocol: Option<String>,
+    extensions: Vec<ExtensionOffer>,
+    headers: Vec<(String, String)>,
+}
+
+impl Accept {
+    /// A plain acceptance: no subprotocol, no extension, no extra header.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Selects one of the subprotocols the client offered; it must be an
+    /// HTTP token.
+    pub fn protocol(mut self, name: &str) -> Result<Self, UsageError> {
+        if !is_token(name.as_bytes()) {
+            return Err(UsageError::InvalidHeader("subprotocol name (not an HTTP token)"));
+        }
+        self.protocol = Some(name.to_owned());
+        Ok(self)
+    }
+
+    /// Accepts one of the extensions the client offered, with the response
+    /// parameters, for an extension the application runs above the frame
+    /// layer. permessage-deflate (which browsers offer) is accepted from
+    /// `Config::deflate` (feature `deflate`), not by hand, and the other
+    /// deflate variants need RSV bits the connection does not run: those are
+    /// refused with [`UsageError::UnsupportedExtension`].
+    pub fn extension(mut self, response: ExtensionOffer) -> Result<Self, UsageError> {
+        super::check_supported_extension(response.name())?;
+        self.extensions.push(response);
+        Ok(self)
+    }
+
+    /// Adds a response header (e.g. `Set-Cookie`). Same rules as
+    /// [`ClientRequest::header`](super::ClientRequest::header).
+    pub fn header(mut self, name: &str, value: &str) -> Result<Self, UsageError> {
+        check_extra_header(name, value)?;
+        self.headers.push((name.to_owned(), value.to_owned()));
+        Ok(self)
+    }
+
+    /// Writes the `101` response for a client that sent `key`.
+    pub fn write(&self, key: &ClientKey, out: &mut impl BufMut) {
+        let accept = key.accept_key();
+        let mut head = HeadWriter::response(out, 101, "Switching Protocols");
+        head.header("Upgrade", "websocket")
+            .header("Connection", "Upgrade")
+            .header("Sec-WebSocket-Accept", accept.as_str());
+        if let Some(protocol) = &self.protocol {
+            head.header("Sec-WebSocket-Protocol", protocol);
+        }
+        if !self.extensions.is_empty() {
+            let accepted: Vec<String> = self.extensions.iter().map(ToString::to_string).collect();
+            head.header("Sec-WebSocket-Extensions", &accepted.join(", "));
+        }
+        for (name, value) in &self.headers {
+            head.header(name, value);
+        }
+        head.finish();
+    }
+
+    /// This answer with `response` added to its `Sec-WebSocket-Extensions`:
+    /// for an extension the handshake negotiated itself (permessage-deflate),
+    /// which [`extension`](Self::extension) refuses by hand.
+    pub(super) fn with_negotiated_extension(&self, response: ExtensionOffer) -> Self {
+        let mut accept = self.clone();
+        accept.extensions.push(response);
+        accept
+    }
+
+    pub(super) fn check_against(&self, request: &UpgradeRequest) -> Result<(), UsageError> {
+        if let Some(protocol) = &self.protocol {
+            if !request.protocols().any(|offered| offered == protocol) {
+                return Err(UsageError::ProtocolNotOffered(protocol.clone()));
+            }
+        }
+        for extension in &self.extensions {
+            let offered = request.extensions().iter().any(|o| o.name().eq_ignore_ascii_case(extension.name()));
+            if !offered {
+                return Err(UsageError::ExtensionNotOffered(extension.name().to_owned()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An HTTP response that refuses the upgrade.
+///
+/// ```
+/// use rfc6455::handshake::Reject;
+/// let reject = Reject::new(401)?.header("WWW-Authenticate", "Bearer")?.body("token required");
+/// let mut out = Vec::new();
+/// reject.write(&mut out);
+/// assert!(out.starts_with(b"HTTP/1.1 401 Unauthorized\r\n"));
+/// # Ok::<(), rfc6455::UsageError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reject {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Bytes,
+}
+
+/// A mistake in building the answer inside a handshake hook (an invalid
+/// header, a subprotocol the client did not offer) is the server's fault:
+/// `?` turns it into `500 Internal Server Error`, without the details.
+impl From<UsageError> for Reject {
+    fn from(_: UsageError) -> Self {
+        Self { status: 500, headers: Vec::new(), body: Bytes::from_static(b"internal error\n") }
+    }
+}
+
+impl Reject {
+    /// A rejection with `status`, which must be in 200..=599 and not 101.
+    pub fn new(status: u16) -> Result<Self, UsageError> {
+        if !(200..=599).contains(&status) {
+            return Err(UsageError::InvalidHeader("rejection status (must be 200-599)"));
+        }
+        Ok(Self { status, headers: Vec::new(), body: Bytes::new() })
+    }
+
+    /// `403 Forbidden`: the request is understood and refused (a foreign
+    /// `Origin`, a user without access). Add a body to say why.
+    pub fn forbidden() -> Self {
+        Self { status: 403, headers: Vec::new(), body: Bytes::new() }
+    }
+
+    /// `401 Unauthorized` with `WWW-Authenticate: Bearer`: credentials are
+    /// missing or wrong (a bad token).
+    pub fn unauthorized() -> Self {
+        let headers = vec![("WWW-Authenticate".to_owned(), "Bearer".to_owned())];
+        Self { status: 401, headers, body: Bytes::new() }
+    }
+
+    /// The right answer to a failed handshake: its
+    /// [`status_hint`](HandshakeError::status_hint), `Sec-WebSocket-Version: 13`
+    /// for an unsupported version (426), `Allow: GET` for a wrong method
+    /// (405), and the error's message as the body.
+    pub fn from_error(err: &HandshakeError) -> Self {
+        let status = match err.status_hint() {
+            status @ 200..=599 => status,
+            _ => 400,
+        };
+        let mut headers = Vec::new();
+        match status {
+            426 => {
+                headers.push(("Sec-WebSocket-Version".to_owned(), VERSION.to_owned()));
+                headers.push(("Upgrade".to_owned(), "websocket".to_owned()));
+            }
+            405 => headers.push(("Allow".to_owned(), "GET".to_owned())),
+            _ => {}
+        }
+        Self { status, headers, body: Bytes::from(format!("{err}\n")) }
+    }
+
+    /// The status code.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// Adds a header (same rules as [`Accept::header`]).
+    pub fn header(mut self, name: &str, value: &str) -> Result<Self, UsageError> {
+        check_extra_header(name, value)?;
+        self.headers.push((name.to_owned(), value.to_owned()));
+        Ok(self)
+    }
+
+    /// Sets the body (sent with a `Content-Length`).
+    pub fn body(mut self, body: impl Into<Bytes>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// Writes the response, asking the client to close the connection.
+    pub fn write(&self, out: &mut impl BufMut) {
+        let mut head = HeadWriter::response(out, self.status, reason_phrase(self.status));
+        // A sender of `Upgrade` must list it in `Connection` (RFC 9110 §7.8).
+        let upgrade = self.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("upgrade"));
+        head.header("Connection", if upgrade { "Upgrade, close" } else { "close" });
+        head.header("Content-Length", &self.body.len().to_string());
+        let has_content_type = self.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-type"));
+        if !self.body.is_empty() && !has_content_type {
+            head.header("Content-Type", "text/plain; charset=utf-8");
+        }
+        for (name, value) in &self.headers {
+            head.header(name, value);
+        }
+        head.finish();
+        out.put_slice(&self.body);
+    }
+}
+
+/// The reason phrase sent with a rejection `status`.
+fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        409 => "Conflict",
+        426 => "Upgrade Required",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Rejected",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reject_from_version_error_advertises_13() {
+        let mut out = Vec::new();
+        Reject::from_error(&HandshakeError::UnsupportedVersion).write(&mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with("HTTP/1.1 426 Upgrade Required\r\n"), "{text}");
+        assert!(text.contains("\r\nSec-WebSocket-Version: 13\r\n"));
+        assert!(Reject::new(101).is_err());
+    }
+}

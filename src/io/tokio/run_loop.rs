@@ -1,0 +1,282 @@
+//! The tokio run loop both the [`WebSocketStream`](super::WebSocketStream) and its split halves drive: the stream, the connection and the one timer, with reading, writing, timers and the `Stream`/`Sink` operations.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{ready, Context, Poll, Wake, Waker};
+use std::time::Instant;
+
+use ::tokio::io::{AsyncRead, AsyncWrite};
+use ::tokio::time::Sleep;
+use tokio_util::io::poll_read_buf;
+
+use super::now;
+use crate::io::{end_of_stream, Error, ReadSize};
+use crate::{CloseCode, Connection, Event, Message, State};
+
+/// Most I/O slices handed to one vectored write (Linux takes up to 1024).
+const MAX_WRITE_SLICES: usize = 32;
+
+/// Wakes every task that waits for the stream to become writable: the
+/// stream remembers only one waker, and with split halves two tasks may write.
+#[derive(Debug, Default)]
+pub(super) struct WriteWakers(Mutex<Vec<Waker>>);
+
+impl Wake for WriteWakers {
+    fn wake(self: Arc<Self>) {
+        let wakers = std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner));
+        wakers.into_iter().for_each(Waker::wake);
+    }
+}
+
+/// The stream, the connection and the one timer: everything both halves share.
+#[derive(Debug)]
+pub(super) struct Inner<S> {
+    pub(super) stream: S,
+    pub(super) conn: Connection,
+    timer: Option<Pin<Box<Sleep>>>,
+    timer_deadline: Option<Instant>,
+    /// Set once split: both halves may write, so writes wake them all.
+    pub(super) write_wakers: Option<Arc<WriteWakers>>,
+    read_size: ReadSize,
+    finished: bool,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
+    pub(super) fn new(stream: S, mut conn: Connection) -> Self {
+        // A stream that writes vectored (TCP) takes large payloads without a
+        // copy; one that does not (TLS wrappers often) gets them coalesced,
+        // so a frame header never goes out in a write of its own.
+        conn.set_vectored_transmit(stream.is_write_vectored());
+        Self {
+            stream,
+            conn,
+            timer: None,
+            timer_deadline: None,
+            write_wakers: None,
+            read_size: ReadSize::new(),
+            finished: false,
+        }
+    }
+
+    /// The run loop until the next message, the end of the stream, or a wait.
+    pub(super) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Message>, Error>> {
+        loop {
+            while let Some(event) = self.conn.poll_event() {
+                if let Event::Message(message) = event {
+                    return Poll::Ready(Ok(Some(message)));
+                }
+            }
+            if self.finished {
+                return Poll::Ready(end_of_stream(&self.conn));
+            }
+            let progress = match self.poll_write_out(cx) {
+                Poll::Ready(Ok(())) | Poll::Pending => self.poll_transport(cx),
+                Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
+            };
+            match progress {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(())) => {}
+                // The transport broke after the WebSocket had closed: nothing is lost.
+                Poll::Ready(Err(_)) if self.conn.is_closed() => self.finished = true,
+                Poll::Ready(Err(err)) => return Poll::Ready(Err(err.into())),
+            }
+        }
+    }
+
+    /// Shuts the transport down when the connection says so, else reads
+    /// once and fires the timer if it is due. `Ready(Ok)` means progress was
+    /// made.
+    ///
+    /// A due timer fires after the read, so bytes that arrived in time (a
+    /// pong the application was too busy to read) count before it; and it
+    /// fires even when the read had bytes, so a flooding peer cannot hold a
+    /// deadline off.
+    fn poll_transport(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.conn.should_close_transport() {
+            let _ = ready!(self.with_write_waker(cx, |stream, cx| Pin::new(stream).poll_shutdown(cx)));
+            self.finished = true;
+            return Poll::Ready(Ok(()));
+        }
+        let due = self.poll_timer(cx).is_ready();
+        let read = self.poll_read(cx);
+        if due {
+            self.conn.handle_timeout(now());
+            return match read {
+                Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
+                Poll::Ready(Ok(())) | Poll::Pending => Poll::Ready(Ok(())),
+            };
+        }
+        read
+    }
+
+    /// Reads once into the connection.
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let want = self.read_size.get();
+        let read = poll_read_buf(Pin::new(&mut self.stream), cx, self.conn.recv_buffer(want));
+        if read.is_pending() && !self.read_size.is_busy() {
+            // Nothing to read and not busy: an idle connection keeps no
+            // buffer memory. (A busy one keeps its buffers, or it would
+            // reallocate them between bursts.)
+            self.conn.release_idle_buffers();
+        }
+        match ready!(read)? {
+            0 => self.conn.handle_eof(now()),
+            n => {
+                self.read_size.record(n);
+                self.conn.handle_received(now());
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Keeps the one timer on the connection's next deadline; `Ready` when due.
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let deadline = self.conn.poll_timeout();
+        if deadline != self.timer_deadline {
+            self.timer_deadline = deadline;
+            if let Some(deadline) = deadline {
+                let at = ::tokio::time::Instant::from_std(deadline);
+                match &mut self.timer {
+                    Some(timer) => timer.as_mut().reset(at),
+                    None => self.timer = Some(Box::pin(::tokio::time::sleep_until(at))),
+                }
+            }
+        }
+        match (&mut self.timer, deadline) {
+            (Some(timer), Some(_)) => timer.as_mut().poll(cx),
+            _ => Poll::Pending,
+        }
+    }
+
+    /// Writes everything queued and flushes the stream.
+    pub(super) fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            let run = self.conn.poll_transmit().len();
+            if run == 0 {
+                return self.with_write_waker(cx, |stream, cx| Pin::new(stream).poll_flush(cx));
+            }
+            let (stream, conn) = (&mut self.stream, &mut self.conn);
+            let written = if run == conn.buffered_amount() {
+                // One run (the usual case): a plain write.
+                ready!(Self::write_with(&self.write_wakers, cx, |cx| Pin::new(stream)
+                    .poll_write(cx, conn.poll_transmit())))?
+            } else {
+                let mut slices = [io::IoSlice::new(&[]); MAX_WRITE_SLICES];
+                let filled = conn.poll_transmit_vectored(&mut slices);
+                let slices = slices.get(..filled).unwrap_or_default();
+                ready!(Self::write_with(&self.write_wakers, cx, |cx| Pin::new(stream).poll_write_vectored(cx, slices)))?
+            };
+            if written == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.conn.advance_transmit(written);
+        }
+    }
+
+    /// Waits until a message may be queued (the write buffer is under its limit).
+    pub(super) fn poll_room(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.conn.is_write_buffer_full() {
+            ready!(self.poll_write_out(cx))?;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn with_write_waker<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        op: impl FnOnce(&mut S, &mut Context<'_>) -> Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        let stream = &mut self.stream;
+        Self::write_with(&self.write_wakers, cx, |cx| op(stream, cx))
+    }
+
+    /// Runs a write-side poll with a waker that wakes every waiting writer.
+    fn write_with<T>(
+        wakers: &Option<Arc<WriteWakers>>,
+        cx: &mut Context<'_>,
+        op: impl FnOnce(&mut Context<'_>) -> Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        let Some(wakers) = wakers else {
+            return op(cx); // not split: one task writes, its waker is enough
+        };
+        // Register before polling: the stream may wake before it returns Pending.
+        let register = |waiting: &mut Vec<Waker>| {
+            if !waiting.iter().any(|w| w.will_wake(cx.waker())) {
+                waiting.push(cx.waker().clone());
+            }
+        };
+        register(&mut wakers.0.lock().unwrap_or_else(PoisonError::into_inner));
+        let shared = Waker::from(Arc::clone(wakers));
+        let result = op(&mut Context::from_waker(&shared));
+        if result.is_ready() {
+            let mut waiting = wakers.0.lock().unwrap_or_else(PoisonError::into_inner);
+            waiting.retain(|w| !w.will_wake(cx.waker()));
+        }
+        result
+    }
+}
+
+/// The `Sink` operations, on an `Inner` however it is owned.
+impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
+    pub(super) fn start_send(&mut self, message: Message) -> Result<(), Error> {
+        Ok(self.conn.send(&message)?)
+    }
+
+    /// Sends a normal close (if none was sent) and writes it out; the read
+    /// side completes the close handshake.
+    pub(super) fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        if self.conn.state() == State::Open {
+            self.conn.close(CloseCode::NORMAL, "", now())?;
+        }
+        Poll::Ready(Ok(ready!(self.poll_write_out(cx))?))
+    }
+}
+
+pub(super) fn poll_next<S: AsyncRead + AsyncWrite + Unpin>(
+    inner: &mut Inner<S>,
+    ended: &mut bool,
+    cx: &mut Context<'_>,
+) -> Poll<Option<Result<Message, Error>>> {
+    if *ended {
+        return Poll::Ready(None);
+    }
+    let item = ready!(inner.poll_recv(cx)).transpose();
+    *ended = !matches!(item, Some(Ok(_)));
+    Poll::Ready(item)
+}
+
+/// Implements `Sink<Message>` for a type with a `with_inner` method that
+/// runs a closure on its [`Inner`].
+macro_rules! impl_sink {
+    ($type:ident) => {
+        impl<S: ::tokio::io::AsyncRead + ::tokio::io::AsyncWrite + Unpin> ::futures_sink::Sink<$crate::Message>
+            for $type<S>
+        {
+            type Error = $crate::io::Error;
+            fn poll_ready(
+                self: ::std::pin::Pin<&mut Self>,
+                cx: &mut ::std::task::Context<'_>,
+            ) -> ::std::task::Poll<Result<(), Self::Error>> {
+                self.get_mut().with_inner(|inner| inner.poll_room(cx).map_err($crate::io::Error::from))
+            }
+            fn start_send(self: ::std::pin::Pin<&mut Self>, message: $crate::Message) -> Result<(), Self::Error> {
+                self.get_mut().with_inner(|inner| inner.start_send(message))
+            }
+            fn poll_flush(
+                self: ::std::pin::Pin<&mut Self>,
+                cx: &mut ::std::task::Context<'_>,
+            ) -> ::std::task::Poll<Result<(), Self::Error>> {
+                self.get_mut().with_inner(|inner| inner.poll_write_out(cx).map_err($crate::io::Error::from))
+            }
+            fn poll_close(
+                self: ::std::pin::Pin<&mut Self>,
+                cx: &mut ::std::task::Context<'_>,
+            ) -> ::std::task::Poll<Result<(), Self::Error>> {
+                self.get_mut().with_inner(|inner| inner.poll_close(cx))
+            }
+        }
+    };
+}
+pub(super) use impl_sink;

@@ -1,0 +1,101 @@
+//! The split halves of a tokio [`WebSocketStream`](super::WebSocketStream): a reader and a writer for separate tasks, sharing one run loop behind a mutex.
+
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+
+use ::tokio::io::{AsyncRead, AsyncWrite};
+use futures_core::Stream;
+
+use super::now;
+use super::run_loop::{impl_sink, poll_next, Inner};
+use crate::io::Error;
+use crate::{CloseCode, Connection, Message};
+
+/// The read half of a split [`WebSocketStream`](super::WebSocketStream).
+#[derive(Debug)]
+pub struct WebSocketReader<S> {
+    shared: Arc<Mutex<Inner<S>>>,
+    ended: bool,
+}
+
+/// The write half of a split [`WebSocketStream`](super::WebSocketStream).
+#[derive(Debug)]
+pub struct WebSocketWriter<S> {
+    shared: Arc<Mutex<Inner<S>>>,
+}
+
+fn locked<S, T>(shared: &Mutex<Inner<S>>, f: impl FnOnce(&mut Inner<S>) -> T) -> T {
+    f(&mut shared.lock().unwrap_or_else(PoisonError::into_inner))
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketReader<S> {
+    /// Runs `f` on the protocol state machine underneath (shared with the
+    /// write half), e.g. `reader.with_connection(|c| c.rtt())`.
+    pub fn with_connection<T>(&self, f: impl FnOnce(&Connection) -> T) -> T {
+        locked(&self.shared, |inner| f(&inner.conn))
+    }
+
+    /// As [`WebSocketStream::recv`](super::WebSocketStream::recv). Cancel-safe.
+    pub async fn recv(&mut self) -> Result<Option<Message>, Error> {
+        poll_fn(|cx| locked(&self.shared, |inner| inner.poll_recv(cx))).await
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketWriter<S> {
+    /// Runs `f` on the protocol state machine underneath (shared with the
+    /// read half), e.g. `writer.with_connection(|c| c.buffered_amount())`.
+    pub fn with_connection<T>(&self, f: impl FnOnce(&Connection) -> T) -> T {
+        locked(&self.shared, |inner| f(&inner.conn))
+    }
+
+    /// As [`WebSocketStream::send`](super::WebSocketStream::send). Cancel-safe in the same way.
+    pub async fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
+        self.feed(message).await?;
+        self.flush().await
+    }
+
+    /// As [`WebSocketStream::feed`](super::WebSocketStream::feed): queued bytes go out at the next `recv`
+    /// of the read half that waits for the stream, or at `send` or `flush`.
+    pub async fn feed(&mut self, message: impl Into<Message>) -> Result<(), Error> {
+        let message = message.into();
+        poll_fn(|cx| locked(&self.shared, |inner| inner.poll_room(cx))).await?;
+        Ok(locked(&self.shared, |inner| inner.conn.send(&message))?)
+    }
+
+    /// As [`WebSocketStream::close`](super::WebSocketStream::close); the read half completes the handshake.
+    pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        locked(&self.shared, |inner| inner.conn.close(code, reason, now()))?;
+        self.flush().await
+    }
+
+    /// Writes out everything queued and flushes the stream.
+    pub async fn flush(&mut self) -> Result<(), Error> {
+        Ok(poll_fn(|cx| locked(&self.shared, |inner| inner.poll_write_out(cx))).await?)
+    }
+}
+
+/// Splits one run loop into halves: from now on both may write, so writes
+/// wake every waiting writer.
+pub(super) fn halves<S>(mut inner: Inner<S>, ended: bool) -> (WebSocketReader<S>, WebSocketWriter<S>) {
+    inner.write_wakers = Some(Arc::default());
+    let shared = Arc::new(Mutex::new(inner));
+    (WebSocketReader { shared: Arc::clone(&shared), ended }, WebSocketWriter { shared })
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WebSocketReader<S> {
+    type Item = Result<Message, Error>;
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        locked(&this.shared, |inner| poll_next(inner, &mut this.ended, cx))
+    }
+}
+
+impl<S> WebSocketWriter<S> {
+    fn with_inner<T>(&mut self, f: impl FnOnce(&mut Inner<S>) -> T) -> T {
+        locked(&self.shared, f)
+    }
+}
+
+impl_sink!(WebSocketWriter);

@@ -1,0 +1,111 @@
+//! The tokio [`WebSocketStream`]: receiving, sending and closing on one task, as methods and as futures `Stream` and `Sink`.
+
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use ::tokio::io::{AsyncRead, AsyncWrite};
+use futures_core::Stream;
+
+use super::now;
+use super::run_loop::{impl_sink, poll_next, Inner};
+use super::split::{self, WebSocketReader, WebSocketWriter};
+use crate::io::Error;
+use crate::{CloseCode, Connection, Message};
+
+/// A WebSocket over an async stream.
+#[derive(Debug)]
+pub struct WebSocketStream<S> {
+    inner: Inner<S>,
+    /// The `Stream` impl has yielded its end.
+    ended: bool,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
+    /// Wraps a connection whose handshake is done (bytes that came with the
+    /// handshake must already be in it).
+    pub fn from_connection(stream: S, conn: Connection) -> Self {
+        Self { inner: Inner::new(stream, conn), ended: false }
+    }
+
+    /// Receives the next message, answering pings and completing the close
+    /// handshake on the way. `Ok(None)` once the connection closed cleanly
+    /// and the transport was shut down; [`Error::Closed`] if it ended
+    /// otherwise. Cancel-safe.
+    pub async fn recv(&mut self) -> Result<Option<Message>, Error> {
+        poll_fn(|cx| self.inner.poll_recv(cx)).await
+    }
+
+    /// Queues a message (waiting for room under `Config::write_buffer_limit`
+    /// first) and writes it out. Cancel-safe: see the module docs.
+    pub async fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
+        feed(&mut self.inner, message.into()).await?;
+        Ok(poll_fn(|cx| self.inner.poll_write_out(cx)).await?)
+    }
+
+    /// Queues a message (waiting for room under `Config::write_buffer_limit`
+    /// first) without writing it: it goes out, with everything queued before
+    /// and after it, in one write at the next [`recv`](Self::recv) that has
+    /// to wait for the stream, or at [`send`](Self::send) or
+    /// [`flush`](Self::flush). For answering a burst of messages with one
+    /// system call: `recv`, `feed`, `recv`, ... (`SinkExt::feed` does the
+    /// same). Cancel-safe like `send`.
+    pub async fn feed(&mut self, message: impl Into<Message>) -> Result<(), Error> {
+        feed(&mut self.inner, message.into()).await
+    }
+
+    /// Starts the close handshake; keep calling [`recv`](Self::recv) until it
+    /// returns `Ok(None)`.
+    pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        self.inner.conn.close(code, reason, now())?;
+        self.flush().await
+    }
+
+    /// Writes out everything queued and flushes the stream.
+    pub async fn flush(&mut self) -> Result<(), Error> {
+        Ok(poll_fn(|cx| self.inner.poll_write_out(cx)).await?)
+    }
+
+    /// The protocol state machine underneath.
+    pub fn connection(&self) -> &Connection {
+        &self.inner.conn
+    }
+
+    /// The stream, e.g. to read socket options.
+    pub fn get_ref(&self) -> &S {
+        &self.inner.stream
+    }
+
+    /// The stream. Reading or writing it directly corrupts the connection.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner.stream
+    }
+
+    /// Splits into a read half and a write half for separate tasks. The read
+    /// half answers pings and completes the close handshake on its own, so an
+    /// application that only writes must still poll it.
+    pub fn split(self) -> (WebSocketReader<S>, WebSocketWriter<S>) {
+        split::halves(self.inner, self.ended)
+    }
+}
+
+async fn feed<S: AsyncRead + AsyncWrite + Unpin>(inner: &mut Inner<S>, message: Message) -> Result<(), Error> {
+    poll_fn(|cx| inner.poll_room(cx)).await?;
+    Ok(inner.conn.send(&message)?)
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WebSocketStream<S> {
+    type Item = Result<Message, Error>;
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        poll_next(&mut this.inner, &mut this.ended, cx)
+    }
+}
+
+impl<S> WebSocketStream<S> {
+    fn with_inner<T>(&mut self, f: impl FnOnce(&mut Inner<S>) -> T) -> T {
+        f(&mut self.inner)
+    }
+}
+
+impl_sink!(WebSocketStream);

@@ -103,8 +103,11 @@ fn valid_codes_are_echoed() {
 
 #[test]
 fn close_reason_must_be_utf8() {
-    let wire = client_frame(OpCode::Close, true, &close_payload(1000, b"bad \xff"));
-    assert_server_fails(&wire, CloseCode::INVALID_PAYLOAD);
+    for reason in [&b"bad \xff"[..], b"\xED\xA0\x80" /* a UTF-16 surrogate */] {
+        let wire = client_frame(OpCode::Close, true, &close_payload(1000, reason));
+        let events = assert_server_fails(&wire, CloseCode::INVALID_PAYLOAD);
+        assert_eq!(events, [Event::Closed(CloseReason::Protocol(ProtocolError::InvalidUtf8))], "{reason:02x?}");
+    }
     // 123 bytes of multi-byte text is fine.
     let reason = "é".repeat(61) + "x";
     assert_eq!(reason.len(), 123);

@@ -519,7 +519,9 @@ fn server_requires_exactly_one_non_empty_host() {
     let err = server_error(&request_with(&[("Host", None)], &[]));
     assert_eq!(err, HandshakeError::MissingHeader("Host"));
     assert_eq!(err.status_hint(), 400);
-    assert_eq!(server_error(&request_with(&[], &["Host: other.example.com"])), HandshakeError::DuplicateHeader("Host"));
+    let err = server_error(&request_with(&[], &["Host: other.example.com"]));
+    assert_eq!(err, HandshakeError::DuplicateHeader("Host"));
+    assert_eq!(err.status_hint(), 400);
     assert_eq!(
         server_error(&request_with(&[], &["host: server.example.com"])),
         HandshakeError::DuplicateHeader("Host")
@@ -566,9 +568,13 @@ fn server_refuses_other_versions_with_426_advertising_13() {
         assert_eq!(err, HandshakeError::UnsupportedVersion, "{version:?}");
         assert_eq!(err.status_hint(), 426);
     }
-    // Two version headers are not version 13 either.
-    let err = server_error(&request_with(&[], &["Sec-WebSocket-Version: 13"]));
-    assert_eq!(err, HandshakeError::UnsupportedVersion);
+    // Two version headers are not version 13 either: repeated fields read as
+    // one list (RFC 9110 §5.3), and neither "13, 13" nor "13, 8" is 13.
+    for second in ["13", "8"] {
+        let err = server_error(&request_with(&[], &[&format!("Sec-WebSocket-Version: {second}")]));
+        assert_eq!(err, HandshakeError::UnsupportedVersion, "13, {second}");
+        assert_eq!(err.status_hint(), 426);
+    }
 
     let err = HandshakeError::UnsupportedVersion;
     let body = format!("{err}\n");
@@ -625,10 +631,12 @@ fn server_validates_the_key() {
         server_error(&request_with(&[("Sec-WebSocket-Key", None)], &[])),
         HandshakeError::MissingHeader("Sec-WebSocket-Key")
     );
-    assert_eq!(
-        server_error(&request_with(&[], &[&format!("Sec-WebSocket-Key: {sixteen}")])),
-        HandshakeError::DuplicateHeader("Sec-WebSocket-Key")
-    );
+    // A second key, different or the same, is refused.
+    for second in [sixteen.as_str(), SAMPLE_KEY] {
+        let err = server_error(&request_with(&[], &[&format!("Sec-WebSocket-Key: {second}")]));
+        assert_eq!(err, HandshakeError::DuplicateHeader("Sec-WebSocket-Key"), "{second}");
+        assert_eq!(err.status_hint(), 400);
+    }
 }
 
 #[test]

@@ -10,6 +10,8 @@
     clippy::indexing_slicing
 )]
 
+pub mod alloc;
+
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;

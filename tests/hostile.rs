@@ -19,9 +19,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::alloc::{measure, Counting};
+use common::handshake::server_poll_with;
 use common::*;
 use rfc6455::frame::OpCode;
-use rfc6455::handshake::{ServerHandshake, UpgradeRequest};
 use rfc6455::{CloseReason, Config, Connection, Event, HandshakeError, Message, Status};
 
 #[global_allocator]
@@ -123,37 +123,23 @@ fn sending_to_a_peer_that_never_reads_stops_at_the_write_buffer_limit() {
 
 // ----- the handshake -------------------------------------------------------------------------------------------------
 
-const KEY_LINE: &str = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==";
-
+/// A valid upgrade request with `extra` header lines.
 fn request(extra: &[String]) -> Vec<u8> {
-    let mut head = format!(
-        "GET /chat HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n{KEY_LINE}\r\nSec-WebSocket-Version: 13\r\n"
-    );
-    for line in extra {
-        head.push_str(line);
-        head.push_str("\r\n");
-    }
-    head.push_str("\r\n");
-    head.into_bytes()
-}
-
-fn server_verdict(config: &Config, wire: &[u8]) -> Result<Status<UpgradeRequest>, HandshakeError> {
-    let mut hs = ServerHandshake::new(config);
-    hs.handle_read(wire);
-    hs.poll_request()
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    common::handshake::request_with(&[], &extra)
 }
 
 #[test]
 fn ten_thousand_headers_are_refused_with_431() {
     let lines: Vec<String> = (0..10_000).map(|i| format!("X-{i}: {i}")).collect();
     // Over the default head limit long before the header limit.
-    let err = server_verdict(&config(), &request(&lines)).unwrap_err();
+    let err = server_poll_with(&config(), &request(&lines)).unwrap_err();
     assert_eq!(err, HandshakeError::HeadTooLarge { limit: 8 << 10 });
     assert_eq!(err.status_hint(), 431);
     // With room for the bytes, the header count limit is what stops it.
     let mut roomy = config();
     roomy.max_handshake_bytes = 1 << 20;
-    let (verdict, usage) = measure(|| server_verdict(&roomy, &request(&lines)));
+    let (verdict, usage) = measure(|| server_poll_with(&roomy, &request(&lines)));
     let err = verdict.unwrap_err();
     assert_eq!(err, HandshakeError::TooManyHeaders { limit: 64 });
     assert_eq!(err.status_hint(), 431);
@@ -172,12 +158,12 @@ fn pathological_token_lists_are_bounded_by_the_head_limit() {
     ];
     for line in &cases {
         // Under the default 8 KiB limit: refused as too large.
-        let err = server_verdict(&config(), &request(std::slice::from_ref(line))).unwrap_err();
+        let err = server_poll_with(&config(), &request(std::slice::from_ref(line))).unwrap_err();
         assert_eq!(err, HandshakeError::HeadTooLarge { limit: 8 << 10 }, "{}", &line[..40]);
         // Allowed by a large limit: parsed (or refused for its syntax) without blowing up.
         let mut roomy = config();
         roomy.max_handshake_bytes = 1 << 20;
-        let (verdict, usage) = measure(|| server_verdict(&roomy, &request(std::slice::from_ref(line))));
+        let (verdict, usage) = measure(|| server_poll_with(&roomy, &request(std::slice::from_ref(line))));
         assert!(usage.peak < 4 << 20, "{}: {usage:?}", &line[..40]);
         match verdict {
             Ok(Status::Complete(request)) => {

@@ -11,6 +11,7 @@
 )]
 
 pub mod alloc;
+pub mod handshake;
 
 use std::time::{Duration, Instant};
 

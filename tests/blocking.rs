@@ -19,7 +19,8 @@ use rfc6455::handshake::{ClientRequest, Reject};
 use rfc6455::io::blocking::{self, StreamHooks, WebSocket};
 use rfc6455::io::Error;
 use rfc6455::{
-    CloseCode, CloseFrame, CloseReason, Config, Connection, HandshakeError, Initiator, Message, Role, TimeoutKind,
+    CloseCode, CloseFrame, CloseReason, Config, Connection, HandshakeError, Initiator, Message, ProtocolError, Role,
+    TimeoutKind,
 };
 
 // ----- a scripted stream ---------------------------------------------------------------------------------------------
@@ -527,12 +528,14 @@ fn a_reader_claiming_more_than_its_buffer_does_not_panic() {
         let stream = LyingReader { data: client_frame(OpCode::Text, true, b"real"), claim, reads: 0 };
         let mut ws = server_ws(stream);
         // The real frame comes through; the made-up bytes after it (zeros) are not
-        // a valid client frame, so the connection fails instead of panicking.
+        // a valid client frame (no mask), so the connection fails with 1002
+        // instead of panicking.
         assert_eq!(ws.read().unwrap(), Some(Message::from("real")));
         match ws.read() {
-            Err(Error::Closed(CloseReason::Protocol(_))) => {}
-            other => panic!("expected a protocol failure, got {other:?}"),
+            Err(Error::Closed(CloseReason::Protocol(ProtocolError::UnmaskedFrame))) => {}
+            other => panic!("expected an unmasked-frame failure, got {other:?}"),
         }
+        assert_eq!(ws.connection().close_reason().map(CloseReason::code), Some(CloseCode::PROTOCOL_ERROR));
     }
 }
 

@@ -173,7 +173,7 @@ fn a_protocol_error_after_our_close_does_not_send_a_second_close() {
     assert_eq!(sent_frames(&mut server).len(), 1);
     server.handle_read(&client_frame(OpCode::Continuation, true, b"x"), Instant::now());
     let events = events(&mut server);
-    assert!(matches!(events.last(), Some(Event::Closed(CloseReason::Protocol(_)))));
+    assert_eq!(events, [Event::Closed(CloseReason::Protocol(ProtocolError::UnexpectedContinuation))]);
     assert!(sent_frames(&mut server).is_empty());
     assert!(server.should_close_transport());
 }

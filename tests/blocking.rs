@@ -19,7 +19,8 @@ use rfc6455::handshake::{ClientRequest, Reject};
 use rfc6455::io::blocking::{self, StreamHooks, WebSocket};
 use rfc6455::io::Error;
 use rfc6455::{
-    CloseCode, CloseFrame, CloseReason, Config, Connection, HandshakeError, Initiator, Message, Role, TimeoutKind,
+    CloseCode, CloseFrame, CloseReason, Config, Connection, HandshakeError, Initiator, Message, ProtocolError, Role,
+    TimeoutKind,
 };
 
 // ----- a scripted stream ---------------------------------------------------------------------------------------------
@@ -428,18 +429,28 @@ fn server_close_survives_would_block_at_every_position() {
 #[test]
 fn a_would_block_read_past_the_deadline_fires_the_close_timeout() {
     let close = server_frame(OpCode::Close, true, &close_payload(1000, b""));
+    let timeout = Duration::from_secs(1);
     let mut config = config();
-    config.close_timeout = Duration::from_millis(50);
+    config.close_timeout = timeout;
     // No hooks: the timer can fire only when a read returns, here with WouldBlock.
     let mut ws = server_ws_with(Mock::new(Vec::new()), &config);
+    let closed_at = Instant::now();
     ws.close(CloseCode::NORMAL, "").unwrap();
+    // A read of the mock takes microseconds: far inside the 1 s.
     let err = ws.read().unwrap_err();
     assert!(is_would_block(&err), "before the deadline: {err:?}");
-    thread::sleep(Duration::from_millis(60));
-    match ws.read() {
+    // Read until the timer fires, however late this thread gets to run.
+    let outcome = loop {
+        match ws.read() {
+            Err(err) if is_would_block(&err) && closed_at.elapsed() < WAIT => thread::sleep(Duration::from_millis(10)),
+            other => break other,
+        }
+    };
+    match outcome {
         Err(Error::Closed(CloseReason::Timeout(TimeoutKind::CloseHandshake))) => {}
-        other => panic!("expected a close-handshake timeout, got {other:?}"),
+        other => panic!("expected a close-handshake timeout within {WAIT:?}, got {other:?}"),
     }
+    assert!(closed_at.elapsed() >= timeout, "fired early, after {:?}", closed_at.elapsed());
     assert!(matches!(ws.read(), Err(Error::Closed(CloseReason::Timeout(TimeoutKind::CloseHandshake)))));
     assert_eq!(ws.get_ref().output, close, "exactly one close frame");
 }
@@ -527,12 +538,14 @@ fn a_reader_claiming_more_than_its_buffer_does_not_panic() {
         let stream = LyingReader { data: client_frame(OpCode::Text, true, b"real"), claim, reads: 0 };
         let mut ws = server_ws(stream);
         // The real frame comes through; the made-up bytes after it (zeros) are not
-        // a valid client frame, so the connection fails instead of panicking.
+        // a valid client frame (no mask), so the connection fails with 1002
+        // instead of panicking.
         assert_eq!(ws.read().unwrap(), Some(Message::from("real")));
         match ws.read() {
-            Err(Error::Closed(CloseReason::Protocol(_))) => {}
-            other => panic!("expected a protocol failure, got {other:?}"),
+            Err(Error::Closed(CloseReason::Protocol(ProtocolError::UnmaskedFrame))) => {}
+            other => panic!("expected an unmasked-frame failure, got {other:?}"),
         }
+        assert_eq!(ws.connection().close_reason().map(CloseReason::code), Some(CloseCode::PROTOCOL_ERROR));
     }
 }
 
@@ -570,8 +583,14 @@ fn a_writer_claiming_more_than_it_was_given_does_not_panic() {
 
 // ----- loopback TCP --------------------------------------------------------------------------------------------------
 
-/// Bound on every wait in the TCP tests.
+/// Bound on every wait in the TCP tests, and on every timer test: a timer
+/// of at most a few hundred milliseconds must fire within it.
 const WAIT: Duration = Duration::from_secs(10);
+
+/// How long a peer that "holds the connection until the test is done" holds
+/// it at most: longer than [`WAIT`], so that a read that fails to wake up
+/// by itself ends in [`finish`]'s panic rather than in the peer's EOF.
+const HOLD: Duration = Duration::from_secs(60);
 
 /// Runs `f` on a thread; [`finish`] waits for it, at most [`WAIT`].
 fn spawn<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> mpsc::Receiver<T> {
@@ -765,7 +784,7 @@ fn tcp_close_timeout_uses_the_stream_hooks() {
         let mut ws = blocking::accept(stream).unwrap();
         // Writes the 101 (see `accept_writes_the_101_before_returning`).
         ws.flush().unwrap();
-        let _ = done_rx.recv_timeout(WAIT);
+        let _ = done_rx.recv_timeout(HOLD);
         drop(ws);
     });
     let client = spawn(move || {
@@ -787,7 +806,7 @@ fn tcp_close_timeout_uses_the_stream_hooks() {
         Err(Error::Closed(CloseReason::Timeout(TimeoutKind::CloseHandshake))) => {}
         other => panic!("expected a close-handshake timeout, got {other:?}"),
     }
-    assert!(waited >= Duration::from_millis(300) && waited < Duration::from_secs(3), "waited {waited:?}");
+    assert!(waited >= Duration::from_millis(300) && waited < WAIT, "waited {waited:?}");
 }
 
 // `accept`/`accept_with` write the 101 before returning: a server that accepts
@@ -801,12 +820,13 @@ fn accept_writes_the_101_before_returning() {
         stream.set_read_timeout(Some(WAIT)).unwrap();
         let ws = blocking::accept(stream).unwrap();
         // The handshake is done: hold the connection without further I/O for now.
-        let _ = done_rx.recv_timeout(WAIT);
+        let _ = done_rx.recv_timeout(HOLD);
         drop(ws);
     });
     let client = spawn(move || {
         let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        // Well inside `finish`'s wait, so that a missing 101 ends in a read timeout.
+        stream.set_read_timeout(Some(WAIT / 2)).unwrap();
         let request = ClientRequest::new(&format!("ws://127.0.0.1:{port}/")).unwrap();
         blocking::client(&request, stream, &Config::default()).map(|(_, response)| response.status())
     });
@@ -845,7 +865,7 @@ fn the_heartbeat_drops_a_silent_peer_over_tcp() {
         Err(Error::Closed(CloseReason::Timeout(TimeoutKind::Pong))) => {}
         other => panic!("expected a pong timeout, got {other:?}"),
     }
-    assert!(waited >= Duration::from_millis(200) && waited < Duration::from_secs(3), "waited {waited:?}");
+    assert!(waited >= Duration::from_millis(200) && waited < WAIT, "waited {waited:?}");
     // The client, reading at last: the ping, then the server's 1011 and the end.
     let (mut stream, _) = client.into_parts();
     stream.set_read_timeout(Some(WAIT)).unwrap();
@@ -909,7 +929,7 @@ fn the_applications_read_timeout_still_bounds_read_while_the_adapter_drives_time
     let server = spawn(move || {
         let (stream, _) = listener.accept().unwrap();
         let ws = blocking::accept_tcp(stream, &Config::default(), |_| Ok(Default::default())).unwrap();
-        let _ = done_rx.recv_timeout(WAIT);
+        let _ = done_rx.recv_timeout(HOLD);
         drop(ws);
     });
     let client = spawn(move || {
@@ -927,7 +947,7 @@ fn the_applications_read_timeout_still_bounds_read_while_the_adapter_drives_time
     done_tx.send(()).unwrap();
     finish(&server, "the server");
     assert!(first.contains("WouldBlock") || first.contains("TimedOut"), "{first}");
-    assert!(waited >= Duration::from_millis(200) && waited < Duration::from_secs(2), "waited {waited:?}");
+    assert!(waited >= Duration::from_millis(200) && waited < WAIT, "waited {waited:?}");
     assert_eq!(state, rfc6455::ReadyState::Open);
 }
 

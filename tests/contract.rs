@@ -1,6 +1,7 @@
 //! The caller contract of the run loop (crate docs, "The run loop"): after
 //! draining, nothing is left to send or report; the zero-copy receive path
-//! behaves like `handle_read`; misuse of it cannot panic.
+//! behaves like `handle_read`; misuse of it garbles the stream but cannot
+//! panic.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
 mod common;
@@ -11,7 +12,7 @@ use std::time::Instant;
 use bytes::{BufMut, Bytes};
 use common::*;
 use rfc6455::frame::OpCode;
-use rfc6455::{CloseCode, Connection, DataKind, Event, Message, Role};
+use rfc6455::{CloseCode, CloseReason, Connection, DataKind, Event, Message, ProtocolError, Role, State};
 
 #[test]
 fn after_draining_there_is_nothing_left_to_send_or_report() {
@@ -95,19 +96,37 @@ fn releasing_idle_buffers_between_any_two_bytes_loses_nothing() {
 }
 
 #[test]
-fn tampering_with_the_recv_buffer_cannot_panic() {
+fn tampering_with_the_recv_buffer_garbles_the_frame_but_cannot_panic_or_overrun_it() {
+    // `recv_buffer` documents that removing bytes corrupts the stream. The
+    // decoder keeps the declared length: whatever arrives after the header
+    // is payload until 300 bytes are in, so the garbage comes out as one
+    // 300-byte message, and the first 0xFF after it is a header with a
+    // reserved opcode: 1002.
     let wire = client_frame(OpCode::Binary, true, &[9; 300]);
     for cut in [0, 1, 5, 8, 100] {
         let mut conn = Connection::server(&config(), Instant::now());
         conn.recv_buffer(0).put_slice(&wire[..150]);
-        let _ = events(&mut conn);
+        assert_eq!(events(&mut conn), [], "cut {cut}: half a frame");
         conn.recv_buffer(0).truncate(cut);
-        let _ = events(&mut conn);
+        assert_eq!(events(&mut conn), [], "cut {cut}: truncated");
         conn.recv_buffer(0).put_slice(&wire[150..]);
-        let _ = events(&mut conn);
+        assert_eq!(events(&mut conn), [], "cut {cut}: the rest, after the truncation");
         conn.recv_buffer(0).clear();
         conn.recv_buffer(0).put_slice(&[0xFF; 64]);
-        let _ = events(&mut conn);
+        assert_eq!(events(&mut conn), [], "cut {cut}: cleared, then garbage");
+        conn.recv_buffer(0).put_slice(&[0xFF; 300]);
+        let events = events(&mut conn);
+        match &events[..] {
+            [Event::Message(Message::Binary(garbage)), Event::Closed(CloseReason::Protocol(err))] => {
+                assert_eq!(garbage.len(), 300, "cut {cut}: the declared length is kept");
+                assert_eq!(*err, ProtocolError::UnknownOpcode(0xF), "cut {cut}");
+            }
+            other => panic!("cut {cut}: expected the garbled frame then a protocol error, got {other:?}"),
+        }
+        assert_eq!(conn.state(), State::Closed);
+        let frames = sent_frames(&mut conn);
+        assert_eq!(frames.len(), 1, "cut {cut}: only the close frame");
+        assert_eq!(close_code_of(&frames[0]), Some(1002), "cut {cut}");
     }
 }
 
@@ -128,7 +147,7 @@ impl Endpoint {
         for _ in 0..1000 {
             while let Some(event) = self.conn.poll_event() {
                 if let (true, Event::Message(message)) = (echo, &event) {
-                    let _ = self.conn.send(message);
+                    self.conn.send(message).expect("an open connection echoes");
                 }
                 self.events.push(event);
             }

@@ -123,18 +123,26 @@ fn client_negotiation_table() {
         client_with(&default, &["permessage-deflate; server_no_context_takeover; client_max_window_bits=9"]),
         Ok(Some(params(true, false, 15, 9)))
     );
-    for bad in [
-        &["permessage-deflate; client_max_window_bits"][..],
-        &["permessage-deflate; server_max_window_bits=7"],
-        &["permessage-deflate; mystery"],
-        &["permessage-deflate, permessage-deflate"],
-        &["permessage-deflate", "permessage-deflate"],
-        &["x-other"],
+    let invalid = HandshakeError::InvalidDeflateResponse;
+    for (bad, expected) in [
+        (
+            &["permessage-deflate; client_max_window_bits"][..],
+            invalid("client_max_window_bits in a response needs a value"),
+        ),
+        (&["permessage-deflate; server_max_window_bits=7"], invalid("window bits must be 8 to 15")),
+        (&["permessage-deflate; mystery"], invalid("unknown permessage-deflate parameter")),
+        (&["permessage-deflate, permessage-deflate"], HandshakeError::DuplicateDeflate),
+        (&["permessage-deflate", "permessage-deflate"], HandshakeError::DuplicateDeflate),
+        (&["x-other"], HandshakeError::UnofferedExtension("x-other".into())),
     ] {
-        assert!(client_with(&default, bad).is_err(), "{bad:?}");
+        assert_eq!(client_with(&default, bad), Err(expected), "{bad:?}");
     }
     let limited = deflate_config(|d| d.server_max_window_bits = 10);
-    assert!(client_with(&limited, &["permessage-deflate"]).is_err(), "the server must honour our limit");
+    assert_eq!(
+        client_with(&limited, &["permessage-deflate"]),
+        Err(invalid("server_max_window_bits is larger than we asked for")),
+        "the server must honour our limit"
+    );
     assert_eq!(
         client_with(&limited, &["permessage-deflate; server_max_window_bits=9"]),
         Ok(Some(params(false, false, 9, 15)))

@@ -1,6 +1,10 @@
 //! The core's liveness timers on a virtual clock: heartbeat pings and the
 //! pong timeout, the RTT estimate, the idle timeout, the close timeout and
 //! the ready state, with a client and a server wired back to back.
+//!
+//! Where the peer answers at once, `Pair::run_until` jumps the clock from
+//! deadline to deadline. Where it is silent, slow, drops a frame or answers
+//! after a chosen round trip, the test steps one side's clock by hand.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
 mod common;
@@ -9,9 +13,12 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use rfc6455::frame::OpCode;
-use rfc6455::{CloseCode, CloseReason, Config, Connection, Event, Initiator, ReadyState, RttEstimate, TimeoutKind};
+use rfc6455::{
+    CloseCode, CloseReason, Config, Connection, Event, Initiator, Message, ReadyState, RttEstimate, TimeoutKind,
+};
 
 const S: Duration = Duration::from_secs(1);
+const MS: Duration = Duration::from_millis(1);
 
 fn heartbeat_config(interval: Duration, timeout: Duration) -> Config {
     let mut config = config();
@@ -220,23 +227,19 @@ fn a_connection_without_messages_closes_after_the_idle_timeout_despite_the_heart
     config.idle_timeout = Some(30 * S);
     let mut pair = Pair::with_configs(&quiet_config(), &config);
     let start = pair.now;
-    // Pings are answered all along; only messages count as activity.
-    let mut closing_at = None;
-    for _ in 0..50 {
-        pair.now = fire_next_timer(&mut pair.server);
-        pair.drive();
-        if pair.server.ready_state() != ReadyState::Open {
-            closing_at = Some(pair.now);
-            break;
-        }
-    }
-    assert_eq!(closing_at, Some(start + 30 * S));
-    let reason = pair.server.close_reason().cloned().expect("the close handshake completed");
-    match reason {
-        CloseReason::Clean { initiator: Initiator::Local, remote } => assert_eq!(remote.code, CloseCode::GOING_AWAY),
-        other => panic!("{other:?}"),
-    }
-    assert!(pair.server.rtt().is_some_and(|rtt| rtt.samples >= 6), "{:?}", pair.server.rtt());
+    // Pings (at 4, 8, ... 28 s) are answered all along; only messages count as activity.
+    let (_, server_events) = pair.run_until(start + 30 * S - MS);
+    assert_eq!(server_events.len(), 7, "{server_events:?}");
+    assert!(server_events.iter().all(|e| matches!(e, Event::Pong { rtt: Some(_), .. })), "{server_events:?}");
+    assert_eq!(pair.server.ready_state(), ReadyState::Open);
+    // At 30 s exactly: a 1001 close, which the client answers at once.
+    let (client_events, server_events) = pair.run_until(start + 30 * S);
+    let [Event::Closed(CloseReason::Clean { initiator: Initiator::Local, remote })] = &server_events[..] else {
+        panic!("{server_events:?}")
+    };
+    assert_eq!(remote.code, CloseCode::GOING_AWAY);
+    assert!(matches!(&client_events[..], [Event::Closed(reason)] if reason.was_clean()), "{client_events:?}");
+    assert_eq!(pair.server.rtt().map(|rtt| rtt.samples), Some(7));
 }
 
 #[test]
@@ -246,19 +249,24 @@ fn messages_either_way_keep_an_idle_timeout_from_firing() {
     let mut pair = Pair::with_configs(&quiet_config(), &config);
     let start = pair.now;
     // A message received at 8 s moves the deadline to 18 s exactly.
-    pair.advance(8 * S);
+    pair.run_until(start + 8 * S);
     pair.client.send_text("in").unwrap();
-    pair.to_server();
+    pair.drive();
     assert_eq!(pair.server.poll_timeout(), Some(start + 18 * S));
-    // A message sent (at 15 s) counts at the next deadline: 18 s + 10 s.
+    // A message sent at 15 s counts at that deadline: the next is 18 s + 10 s.
+    pair.run_until(start + 15 * S);
     pair.server.send_text("out").unwrap();
-    pair.server.handle_timeout(start + 18 * S);
-    assert_eq!(pair.server.ready_state(), ReadyState::Open);
+    let (client_events, server_events) = pair.run_until(start + 28 * S - MS);
+    assert_eq!(client_events, [Event::Message(Message::from("out"))]);
+    assert_eq!(server_events, []);
     assert_eq!(pair.server.poll_timeout(), Some(start + 28 * S));
-    pair.server.handle_timeout(start + 28 * S);
-    assert_eq!(pair.server.ready_state(), ReadyState::Closing);
-    let frames = sent_frames(&mut pair.server);
-    assert_eq!(close_code_of(frames.last().unwrap()), Some(1001));
+    // Then a 1001 close, which the client answers at once.
+    let (client_events, server_events) = pair.run_until(start + 28 * S);
+    let [Event::Closed(CloseReason::Clean { initiator: Initiator::Local, remote })] = &server_events[..] else {
+        panic!("{server_events:?}")
+    };
+    assert_eq!(remote.code, CloseCode::GOING_AWAY);
+    assert!(matches!(&client_events[..], [Event::Closed(reason)] if reason.was_clean()), "{client_events:?}");
 }
 
 #[test]
@@ -268,8 +276,28 @@ fn no_heartbeat_and_no_idle_timeout_means_no_timer_while_open() {
     pair.drive();
     assert_eq!(pair.client.poll_timeout(), None);
     assert_eq!(pair.server.poll_timeout(), None);
+    // A late handle_timeout queues nothing, and 1000 quiet seconds bring no
+    // ping, no close, nothing (`run_for` would deliver whatever was queued).
     pair.server.handle_timeout(pair.now + 1000 * S);
-    assert!(sent_frames(&mut pair.server).is_empty(), "no ping without an interval");
+    assert_eq!(pair.run_for(1000 * S), (vec![], vec![]));
+    assert_eq!((pair.client.ready_state(), pair.server.ready_state()), (ReadyState::Open, ReadyState::Open));
+}
+
+#[test]
+fn an_answering_peer_is_kept_through_a_hundred_heartbeats() {
+    // As quinn-proto's keep_alive test: many times the pong timeout on the
+    // virtual clock, with no real waiting.
+    let mut pair = Pair::with_configs(&quiet_config(), &heartbeat_config(10 * S, 5 * S));
+    let (client_events, server_events) = pair.run_for(1000 * S);
+    assert_eq!(client_events.len(), 100, "one ping every 10 s");
+    assert!(client_events.iter().all(|e| matches!(e, Event::Ping(_))), "{client_events:?}");
+    assert_eq!(server_events.len(), 100);
+    for (i, event) in server_events.iter().enumerate() {
+        let Event::Pong { payload, rtt: Some(_) } = event else { panic!("{event:?}") };
+        assert_eq!(&payload[..], (i as u64 + 1).to_be_bytes());
+    }
+    assert_eq!(pair.server.ready_state(), ReadyState::Open);
+    assert_eq!(pair.server.poll_timeout(), Some(pair.now + 10 * S), "the 101st ping is due in 10 s");
 }
 
 #[test]

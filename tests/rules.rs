@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use common::*;
-use rfc6455::frame::{FrameHeader, OpCode};
+use rfc6455::frame::{Frame, FrameHeader, OpCode};
 use rfc6455::{CloseCode, CloseReason, Config, Connection, Event, Message, ProtocolError, Role};
 
 const PROTOCOL: CloseCode = CloseCode::PROTOCOL_ERROR;
@@ -129,6 +129,60 @@ fn invalid_utf8_fails_mid_frame_before_the_rest_arrives() {
     server.handle_read(&wire[header_len + 11..header_len + 13], Instant::now()); // F4 90: impossible
     let events = events(&mut server);
     assert_eq!(protocol_error(&events), &ProtocolError::InvalidUtf8);
+}
+
+/// Sends `text` as a message in fragments cut at `cuts`, delivered in reads
+/// of `read` bytes; returns the server's events and the frames it sent.
+fn text_in_pieces(text: &[u8], cuts: &[usize], read: usize) -> (Vec<Event>, Vec<Frame>) {
+    let mut wire = Vec::new();
+    let mut start = 0;
+    let ends: Vec<usize> = cuts.iter().copied().chain([text.len()]).collect();
+    for (i, &end) in ends.iter().enumerate() {
+        let opcode = if i == 0 { OpCode::Text } else { OpCode::Continuation };
+        wire.extend(client_frame(opcode, i + 1 == ends.len(), &text[start..end]));
+        start = end;
+    }
+    let mut server = Connection::server(&config(), Instant::now());
+    let mut all = Vec::new();
+    for piece in wire.chunks(read) {
+        server.handle_read(piece, Instant::now());
+        all.extend(events(&mut server));
+    }
+    (all, sent_frames(&mut server))
+}
+
+#[test]
+fn invalid_utf8_fails_with_1007_wherever_the_message_is_cut() {
+    let bad: [(&str, &[u8]); 7] = [
+        ("overlong slash", b"ab\xC0\xAFcd"),
+        ("overlong 3-byte NUL", b"ab\xE0\x80\x80cd"),
+        ("overlong 4-byte", b"ab\xF0\x80\x80\xAFcd"),
+        ("UTF-16 surrogate D800", b"ab\xED\xA0\x80cd"),
+        ("UTF-16 surrogate DFFF", b"ab\xED\xBF\xBFcd"),
+        ("above U+10FFFF", b"ab\xF4\x90\x80\x80cd"),
+        ("lone continuation", b"ab\x80cd"),
+    ];
+    for (what, text) in bad {
+        for cut in 0..=text.len() {
+            for read in [1, 3, 1000] {
+                let (events, frames) = text_in_pieces(text, &[cut], read);
+                assert_eq!(
+                    events,
+                    [Event::Closed(CloseReason::Protocol(ProtocolError::InvalidUtf8))],
+                    "{what}, cut {cut}, reads of {read}"
+                );
+                assert_eq!(frames.len(), 1, "{what}, cut {cut}: only the close frame");
+                assert_eq!(close_code_of(&frames[0]), Some(1007), "{what}, cut {cut}");
+            }
+        }
+    }
+    // The same positions with valid 2-, 3- and 4-byte characters pass.
+    let good = "ab\u{e9}\u{2713}\u{1F511}cd";
+    for cut in 0..=good.len() {
+        let (events, frames) = text_in_pieces(good.as_bytes(), &[cut], 1);
+        assert_eq!(events, [Event::Message(Message::from(good))], "cut {cut}");
+        assert!(frames.is_empty());
+    }
 }
 
 #[test]

@@ -2,6 +2,11 @@
 //! against both adapters, partial writes and EOF over `tokio::io::duplex`,
 //! split halves, cancel safety, `Stream`/`Sink`, and the close timeout in
 //! paused time. Protocol rules are tested in the core.
+//!
+//! Every test whose outcome depends on a timer or a sleep runs over
+//! in-memory `duplex` streams in paused time (`start_paused`), where the
+//! clock moves only when every task waits: no outcome depends on how fast
+//! the machine is. The loopback TCP tests use real time, bounded by [`WAIT`].
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod common;
@@ -248,8 +253,10 @@ async fn tokio_rejected_upgrade() {
     .await;
 }
 
-// As in the blocking adapter, `accept`/`accept_with` write the 101 before returning.
-#[tokio::test]
+// As in the blocking adapter, `accept`/`accept_with` write the 101 before
+// returning. In paused time: were the 101 not written, every task would wait
+// and the clock would jump to the client's timeout.
+#[tokio::test(start_paused = true)]
 async fn tokio_accept_writes_the_101_before_returning() {
     bounded(async {
         let (server_io, client_io) = duplex(4096);
@@ -390,7 +397,7 @@ impl RawClient {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn split_reader_answers_pings_and_completes_the_close_while_the_app_only_writes() {
     bounded(async {
         const UPDATES: usize = 30;
@@ -495,7 +502,7 @@ async fn recv_keeps_reading_while_the_peer_does_not_read() {
 
 // ----- cancel safety -------------------------------------------------------------------------------------------------
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn recv_is_cancel_safe_while_bytes_trickle_in() {
     bounded(async {
         let (io, peer_io) = duplex(1 << 16);
@@ -520,7 +527,8 @@ async fn recv_is_cancel_safe_while_bytes_trickle_in() {
             Message::from("last"),
         ];
         // One byte per write; the start of every frame arrives slowly (a sleep
-        // after each byte), the rest with yields and an occasional sleep.
+        // after each byte), the rest with yields and an occasional sleep. In
+        // paused time, each of those sleeps lets the 1 ms timer below win.
         let peer = tokio::spawn(async move {
             let mut peer_io = peer_io;
             for frame in frames {
@@ -736,7 +744,7 @@ impl tokio::io::AsyncWrite for CountingWriter {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn feed_batches_replies_until_recv_has_to_wait() {
     bounded(async {
         let (io, mut peer) = duplex(1 << 16);
@@ -799,7 +807,7 @@ async fn a_stream_that_wakes_before_returning_pending_does_not_lose_the_wakeup()
 /// A large echo goes out in one write whether or not the stream writes
 /// vectored: the shared (uncopied) payload with `writev`, one coalesced
 /// buffer otherwise; never a frame header in a write of its own.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_large_echo_leaves_in_one_write_with_or_without_vectored_writes() {
     bounded(async {
         for vectored in [true, false] {
@@ -885,7 +893,7 @@ async fn the_heartbeat_keeps_an_answering_peer_and_measures_its_round_trip() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_slow_reader_makes_send_wait_instead_of_growing_the_buffer() {
     bounded(async {
         const MESSAGE: usize = 16 << 10;

@@ -142,7 +142,8 @@ impl Connection {
     /// The client end of a connection whose opening handshake has completed,
     /// starting in [`State::Open`]. Its masking keys are drawn from a
     /// generator seeded with `seed`: take it from the operating system
-    /// (`rand::random()`, `getrandom::fill`), since predictable masks are what
+    /// (`rand::random()` with the `rand` crate, or `getrandom::fill` with
+    /// `getrandom`: add either to your dependencies), since predictable masks are what
     /// RFC 6455 §10.3 forbids. The core never reads entropy by itself.
     ///
     /// [`ClientHandshake`](crate::handshake::ClientHandshake) builds one for

@@ -193,7 +193,8 @@ pub struct ClientHandshake {
 impl ClientHandshake {
     /// Starts a handshake with a random key. `seed` seeds the generator of
     /// that key and of the connection's masking keys: take it from the
-    /// operating system (`rand::random()`, `getrandom::fill`), since RFC 6455
+    /// operating system (`rand::random()` with the `rand` crate, or
+    /// `getrandom::fill` with `getrandom`), since RFC 6455
     /// §10.3 requires masks a peer cannot predict. The core never reads
     /// entropy by itself; the adapters pass a seed from the OS.
     pub fn new(request: &ClientRequest, config: &Config, seed: [u8; 32]) -> Self {

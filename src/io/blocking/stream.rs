@@ -117,7 +117,9 @@ impl<S: Read + Write> WebSocket<S> {
     /// transport was shut down), [`Error::Closed`] if it ended otherwise
     /// (protocol error, lost transport: code 1006, timeout). With a
     /// non-blocking stream, `WouldBlock` comes back as [`Error::Io`]; call
-    /// again later, nothing is lost.
+    /// again later, nothing is lost. After the end,
+    /// [`connection().close_reason()`](Connection::close_reason) says how it
+    /// ended.
     pub fn read(&mut self) -> Result<Option<Message>, Error> {
         loop {
             while let Some(event) = self.conn.poll_event() {

@@ -31,7 +31,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// Receives the next message, answering pings and completing the close
     /// handshake on the way. `Ok(None)` once the connection closed cleanly
     /// and the transport was shut down; [`Error::Closed`] if it ended
-    /// otherwise. Cancel-safe.
+    /// otherwise. Cancel-safe. After the end,
+    /// [`connection().close_reason()`](Connection::close_reason) says how it
+    /// ended (the peer's close code and reason, who closed first).
     pub async fn recv(&mut self) -> Result<Option<Message>, Error> {
         poll_fn(|cx| self.inner.poll_recv(cx)).await
     }
@@ -55,7 +57,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     }
 
     /// Starts the close handshake; keep calling [`recv`](Self::recv) until it
-    /// returns `Ok(None)`.
+    /// returns `Ok(None)`, then read the peer's answer from
+    /// [`connection().close_reason()`](Connection::close_reason).
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
         self.inner.conn.close(code, reason, now())?;
         self.flush().await
@@ -84,6 +87,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// Splits into a read half and a write half for separate tasks. The read
     /// half answers pings and completes the close handshake on its own, so an
     /// application that only writes must still poll it.
+    ///
+    /// Returns `(reader, writer)`: the reverse of `futures`' `StreamExt::split`,
+    /// which gives `(sink, stream)`. The halves' own `recv`, `send` and
+    /// `close` are what a call on them resolves to.
     pub fn split(self) -> (WebSocketReader<S>, WebSocketWriter<S>) {
         split::halves(self.inner, self.ended)
     }

@@ -1,4 +1,51 @@
-//! A sans-IO WebSocket ([RFC 6455]) implementation.
+//! A sans-IO WebSocket ([RFC 6455]) implementation, with blocking and tokio
+//! adapters.
+//!
+//! # Quick start
+//!
+//! A tokio client (feature `tokio`; the blocking adapter, `io::blocking`, has
+//! the same calls without `.await`):
+//!
+//! ```no_run
+//! use rfc6455::{io::tokio as ws, CloseCode};
+//!
+//! # async fn run() -> Result<(), rfc6455::io::Error> {
+//! let (mut socket, _response) = ws::connect("ws://127.0.0.1:9001/").await?;
+//! socket.send("hello").await?;
+//! if let Some(reply) = socket.recv().await? {
+//!     println!("got {reply:?}");
+//! }
+//! socket.close(CloseCode::NORMAL, "done").await?;
+//! while socket.recv().await?.is_some() {} // until the server answers the close
+//! println!("{:?}", socket.connection().close_reason());
+//! # Ok(()) }
+//! ```
+//!
+//! and an echo server, one task per connection:
+//!
+//! ```no_run
+//! use rfc6455::io::tokio as ws;
+//!
+//! # async fn run() -> Result<(), rfc6455::io::Error> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:9001").await?;
+//! loop {
+//!     let (tcp, _) = listener.accept().await?;
+//!     tokio::spawn(async move {
+//!         let mut socket = ws::accept(tcp).await?;
+//!         while let Some(message) = socket.recv().await? {
+//!             socket.send(message).await?;
+//!         }
+//!         Ok::<_, rfc6455::io::Error>(())
+//!     });
+//! }
+//! # }
+//! ```
+//!
+//! Pings, pongs and the close handshake are answered for you; `Message`
+//! holds data only. Limits, the heartbeat and permessage-deflate are set in
+//! [`Config`] (`accept_with`, `connect_with`).
+//!
+//! # The sans-IO core
 //!
 //! The core of this crate is pure code: it takes bytes and the current time
 //! in, and gives bytes to send, events and the next deadline out. It never
@@ -15,7 +62,7 @@
 //! * [`Backoff`] and [`RetryDecision`]: when and how soon a client that
 //!   reconnects dials again (`io::reconnect`, feature `tokio`, drives them).
 //!
-//! # Example: a client and a server in memory
+//! ## Example: a client and a server in memory
 //!
 //! ```
 //! use std::time::Instant;
@@ -68,7 +115,7 @@
 //! # }
 //! ```
 //!
-//! # The run loop
+//! ## The run loop
 //!
 //! An adapter that puts a [`Connection`] on a transport repeats, in this order:
 //!

@@ -7,8 +7,8 @@
 //! when to close, what a frame means) is the [`Connection`]'s.
 //!
 //! * [`blocking`] (feature `blocking`, on by default): `std::io::{Read, Write}`.
-//! * [`tokio`](mod@crate::io::tokio) (feature `tokio`): `AsyncRead + AsyncWrite`, with futures `Stream`/`Sink`.
-//! * [`reconnect`] (feature `tokio`): a client on top of the tokio adapter
+//! * `tokio` (feature `tokio`): `AsyncRead + AsyncWrite`, with futures `Stream`/`Sink`.
+//! * `reconnect` (feature `tokio`): a client on top of the tokio adapter
 //!   that re-dials with exponential back-off and jitter.
 
 #[cfg(feature = "blocking")]
@@ -103,7 +103,7 @@ pub enum Error {
     /// is not an error: reads then return `Ok(None)`.
     #[error("{0}")]
     Closed(CloseReason),
-    /// A [`ReconnectingClient`](reconnect::ReconnectingClient) has no open
+    /// A `ReconnectingClient` (`io::reconnect`) has no open
     /// connection right now (it is dialing or waiting to re-dial). Nothing
     /// was queued: messages are not kept across connections. Send again
     /// after the next `ClientEvent::Open`.

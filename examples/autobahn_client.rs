@@ -7,6 +7,8 @@
 use rfc6455::io::{blocking, tokio as ws, Error};
 use rfc6455::Message;
 
+const USAGE: &str = "usage: autobahn_client [--url URL] [--agent NAME] [--blocking]";
+
 struct Args {
     url: String,
     agent: String,
@@ -21,11 +23,11 @@ fn parse_args() -> Result<Args, String> {
             "--url" => args.url = it.next().ok_or("--url needs a ws:// URL")?,
             "--agent" => args.agent = it.next().ok_or("--agent needs a name")?,
             "--blocking" => args.blocking = true,
-            other => {
-                return Err(format!(
-                    "unknown argument {other:?}; usage: autobahn_client [--url URL] [--agent NAME] [--blocking]"
-                ))
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
             }
+            other => return Err(format!("unknown argument {other:?}; {USAGE}")),
         }
     }
     Ok(args)
@@ -54,7 +56,10 @@ async fn session_tokio(url: &str) -> Result<Option<Message>, Error> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = parse_args()?;
+    let args = parse_args().unwrap_or_else(|message| {
+        eprintln!("{message}");
+        std::process::exit(2);
+    });
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let session = |url: String| -> Result<Option<Message>, Error> {
         if args.blocking {

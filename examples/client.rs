@@ -9,7 +9,13 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let url = std::env::args().nth(1).unwrap_or_else(|| "ws://127.0.0.1:9001".into());
+    let url = match parse_args() {
+        Ok(url) => url,
+        Err(message) => {
+            eprintln!("{message}");
+            std::process::exit(2);
+        }
+    };
     let (socket, response) = ws::connect(&url).await?;
     eprintln!("connected to {url} (status {})", response.status());
     let (mut reader, mut writer) = socket.split();
@@ -34,4 +40,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let _ = writer.close(CloseCode::NORMAL, "bye").await;
     printer.await?;
     Ok(())
+}
+
+const USAGE: &str = "usage: client [ws://HOST:PORT/PATH]   (default ws://127.0.0.1:9001)";
+
+/// The one optional argument, a URL; `--help` prints the usage.
+fn parse_args() -> Result<String, String> {
+    let mut url = None;
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            flag if flag.starts_with('-') => return Err(format!("unknown argument {flag:?}; {USAGE}")),
+            _ if url.is_some() => return Err(format!("one URL only, got {arg:?} too; {USAGE}")),
+            _ => url = Some(arg),
+        }
+    }
+    Ok(url.unwrap_or_else(|| "ws://127.0.0.1:9001".into()))
 }

@@ -50,6 +50,10 @@ fn parse_args() -> Result<Args, String> {
                 args.config.pong_timeout = seconds(&arg, it.next())?.ok_or("--pong-timeout must be above 0")?
             }
             "--idle-timeout" => args.config.idle_timeout = seconds(&arg, it.next())?,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
             other => return Err(format!("unknown argument {other:?}; {USAGE}")),
         }
     }

@@ -9,6 +9,15 @@ use rfc6455::handshake::{Accept, ClientHandshake, ClientRequest, ServerHandshake
 use rfc6455::{CloseCode, Config, Connection, DataKind, Event, Status};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    if let Some(arg) = std::env::args().nth(1) {
+        let usage = "usage: in_memory   (no arguments: a client and a server talk through memory)";
+        if arg == "-h" || arg == "--help" {
+            println!("{usage}");
+            return Ok(());
+        }
+        eprintln!("unknown argument {arg:?}; {usage}");
+        std::process::exit(2);
+    }
     let now = Instant::now();
     let config = Config::default();
 

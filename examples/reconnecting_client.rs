@@ -36,7 +36,10 @@ fn parse_args() -> Result<Args, String> {
                 let value = it.next().ok_or("--count needs a number of ticks")?;
                 args.count = Some(value.parse().map_err(|e| format!("invalid --count {value:?}: {e}"))?);
             }
-            "-h" | "--help" => return Err(USAGE.into()),
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
             url if !url.starts_with('-') => args.url = url.into(),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
@@ -55,7 +58,10 @@ fn describe(reason: &DisconnectReason) -> String {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = parse_args()?;
+    let args = parse_args().unwrap_or_else(|message| {
+        eprintln!("{message}");
+        std::process::exit(2);
+    });
     let request = ClientRequest::new(&args.url)?;
     // Quicker than the default schedule, for a demo: retries within 250 ms,
     // then 500 ms, 1 s, ... never more than 5 s apart.

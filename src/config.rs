@@ -39,6 +39,15 @@ pub struct Config {
     /// with [`Connection::pong`](crate::Connection::pong). No pong follows
     /// our close frame; while the write buffer is over its limit, only the
     /// latest pong waits.
+    ///
+    /// Through an adapter (`io::blocking`, `io::tokio`), leave it on: their
+    /// `read`/`recv` return messages only and drop
+    /// [`Event::Ping`](crate::Event::Ping), so with `auto_pong` off a ping
+    /// that arrives is neither seen nor answered (their `pong` methods send
+    /// unsolicited pongs only), and a peer whose heartbeat waits for pongs
+    /// may take a quiet connection for dead. Turn it off only when driving a
+    /// [`Connection`](crate::Connection) yourself. Either way, pings are
+    /// answered only while the application reads.
     pub auto_pong: bool,
     /// Accept unmasked frames from clients (servers only). RFC 6455 requires
     /// masking; only enable this behind a trusted, already-encrypted tunnel.

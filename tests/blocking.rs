@@ -19,8 +19,8 @@ use rfc6455::handshake::{ClientRequest, Reject};
 use rfc6455::io::blocking::{self, StreamHooks, WebSocket};
 use rfc6455::io::Error;
 use rfc6455::{
-    CloseCode, CloseFrame, CloseReason, Config, Connection, HandshakeError, Initiator, Message, ProtocolError, Role,
-    TimeoutKind,
+    CloseCode, CloseFrame, CloseReason, Config, Connection, HandshakeError, Initiator, Message, ProtocolError,
+    ReadyState, Role, TimeoutKind, UsageError,
 };
 
 // ----- a scripted stream ---------------------------------------------------------------------------------------------
@@ -579,6 +579,92 @@ fn a_writer_claiming_more_than_it_was_given_does_not_panic() {
     assert_eq!(ws.buffered_amount(), 0);
     let expected = [server_frame(OpCode::Text, true, b"first"), server_frame(OpCode::Text, true, b"second")].concat();
     assert_eq!(ws.get_ref().written, expected);
+}
+
+// ----- the protocol's verbs ------------------------------------------------------------------------------------------
+
+fn assert_control_payload_too_long(result: Result<(), Error>, what: &str) {
+    assert!(matches!(result, Err(Error::Usage(UsageError::ControlPayloadTooLong(126)))), "{what}: {result:?}");
+}
+
+#[test]
+fn ping_and_pong_go_out_as_control_frames_and_an_oversized_payload_is_refused() {
+    // The peer answers the ping, then sends a message.
+    let input =
+        [client_frame(OpCode::Pong, true, b"are you there"), client_frame(OpCode::Text, true, b"after")].concat();
+    let mut ws = server_ws(Mock::new(input));
+    ws.ping(b"are you there").unwrap();
+    ws.pong(b"unsolicited").unwrap();
+    // The core's limit, surfaced as the adapter's error; nothing is queued.
+    assert_control_payload_too_long(ws.ping(&[0; 126]), "ping");
+    assert_control_payload_too_long(ws.pong(&[0; 126]), "pong");
+    assert_eq!(ws.buffered_amount(), 0);
+    ws.ping(&[7; 125]).unwrap();
+    let expected = [
+        (OpCode::Ping, b"are you there".to_vec()),
+        (OpCode::Pong, b"unsolicited".to_vec()),
+        (OpCode::Ping, vec![7; 125]),
+    ];
+    assert_eq!(frames_sent_by_server(&ws.get_ref().output), expected);
+    // read consumes the peer's pong; an application's ping is not a
+    // round-trip sample (only the heartbeat's are).
+    assert_eq!(ws.read().unwrap(), Some(Message::text("after")));
+    assert_eq!(ws.rtt(), None);
+}
+
+#[test]
+fn ping_waits_for_room_in_a_full_write_buffer_unless_told_to_fail() {
+    let mut config = config();
+    config.write_buffer_limit = 16;
+    let first = "a message longer than the write buffer limit";
+    let ping = server_frame(OpCode::Ping, true, b"p");
+    for (when_full, queued) in [(blocking::WhenBufferFull::Wait, false), (blocking::WhenBufferFull::Fail, true)] {
+        let mut mock = Mock::new(Vec::new());
+        mock.write_faults = vec![0, 0];
+        let mut ws = server_ws_with(mock, &config);
+        ws.set_when_buffer_full(when_full);
+        ws.send(first).unwrap();
+        assert!(ws.connection().is_write_buffer_full());
+        let before = ws.buffered_amount();
+        let result = ws.ping(b"p");
+        if queued {
+            // Queued behind the message; the write would block, which a send
+            // does not report.
+            result.unwrap();
+            assert_eq!(ws.buffered_amount(), before + ping.len(), "{when_full:?}");
+        } else {
+            // Wait writes the queue out first: that would block, and the ping
+            // is not queued.
+            let err = result.unwrap_err();
+            assert!(is_would_block(&err), "{when_full:?}: {err:?}");
+            assert_eq!(ws.buffered_amount(), before, "{when_full:?}");
+        }
+    }
+}
+
+#[test]
+fn close_reason_and_ready_state_follow_a_close_we_start() {
+    // The client's answer to our close is already in the stream.
+    let mut ws = server_ws(Mock::new(client_frame(OpCode::Close, true, &close_payload(4000, b"client agrees"))));
+    assert_eq!((ws.ready_state(), ws.close_reason()), (ReadyState::Open, None));
+    ws.close(CloseCode(4000), "server done").unwrap();
+    assert_eq!((ws.ready_state(), ws.close_reason()), (ReadyState::Closing, None));
+    assert!(matches!(ws.read(), Ok(None)));
+    assert_eq!(ws.ready_state(), ReadyState::Closed);
+    clean_close(ws.close_reason().cloned(), Initiator::Local, CloseCode(4000), "client agrees");
+}
+
+#[test]
+fn close_reason_and_ready_state_after_the_peer_closes() {
+    let mut ws = server_ws(Mock::new(client_frame(OpCode::Close, true, &close_payload(4000, b"client done"))));
+    ws.feed("queued before the close").unwrap();
+    assert_eq!(ws.buffered_amount(), server_frame(OpCode::Text, true, b"queued before the close").len());
+    assert!(matches!(ws.read(), Ok(None)));
+    assert_eq!(ws.buffered_amount(), 0);
+    assert_eq!(ws.ready_state(), ReadyState::Closed);
+    clean_close(ws.close_reason().cloned(), Initiator::Remote, CloseCode(4000), "client done");
+    let expected = [(OpCode::Text, b"queued before the close".to_vec()), (OpCode::Close, close_payload(4000, b""))];
+    assert_eq!(frames_sent_by_server(&ws.get_ref().output), expected);
 }
 
 // ----- loopback TCP --------------------------------------------------------------------------------------------------

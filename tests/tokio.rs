@@ -19,14 +19,15 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use common::{client_frame, close_payload, config};
+use common::{client_frame, close_payload, config, server_frame};
 use futures_util::{SinkExt, StreamExt};
 use rfc6455::frame::{FrameDecoder, OpCode};
 use rfc6455::handshake::{ClientRequest, Reject};
 use rfc6455::io::tokio::WebSocketStream;
 use rfc6455::io::{blocking, Error};
 use rfc6455::{
-    CloseCode, CloseFrame, CloseReason, Config, Connection, HandshakeError, Initiator, Message, Role, TimeoutKind,
+    CloseCode, CloseFrame, CloseReason, Config, Connection, HandshakeError, Initiator, Message, ReadyState, Role,
+    TimeoutKind, UsageError,
 };
 use tokio::io::{duplex, AsyncReadExt, AsyncWriteExt, DuplexStream};
 
@@ -496,6 +497,103 @@ async fn recv_keeps_reading_while_the_peer_does_not_read() {
         flushed.unwrap();
         assert_eq!(pongs, (0..PINGS).map(|i| format!("ping {i}")).collect::<Vec<_>>());
         assert_eq!(server.connection().buffered_amount(), 0);
+    })
+    .await;
+}
+
+// ----- the protocol's verbs on the socket and its halves -------------------------------------------------------------
+
+fn assert_control_payload_too_long(result: Result<(), Error>, what: &str) {
+    assert!(matches!(result, Err(Error::Usage(UsageError::ControlPayloadTooLong(126)))), "{what}: {result:?}");
+}
+
+#[tokio::test]
+async fn ping_and_pong_go_out_as_control_frames_and_an_oversized_payload_is_refused() {
+    bounded(async {
+        let (io, peer) = duplex(4096);
+        let mut peer = RawClient::new(peer);
+        let mut server = server_over(io, &config());
+        server.ping(b"are you there").await.unwrap();
+        assert_eq!(peer.next_frame().await, Some((OpCode::Ping, b"are you there".to_vec())));
+        server.pong(b"unsolicited").await.unwrap();
+        assert_eq!(peer.next_frame().await, Some((OpCode::Pong, b"unsolicited".to_vec())));
+        // The core's limit, surfaced as the adapter's error; nothing is queued.
+        assert_control_payload_too_long(server.ping(&[0; 126]).await, "ping");
+        assert_control_payload_too_long(server.pong(&[0; 126]).await, "pong");
+        assert_eq!(server.buffered_amount(), 0);
+        server.ping(&[7; 125]).await.unwrap();
+        assert_eq!(peer.next_frame().await, Some((OpCode::Ping, vec![7; 125])));
+        // recv consumes the peer's pong; an application's ping is not a
+        // round-trip sample (only the heartbeat's are).
+        peer.send(OpCode::Pong, &[7; 125]).await;
+        peer.send(OpCode::Text, b"after the pong").await;
+        assert_eq!(server.recv().await.unwrap(), Some(Message::text("after the pong")));
+        assert_eq!(server.rtt(), None);
+        // feed queues without writing; flush empties the queue.
+        server.feed("queued").await.unwrap();
+        assert_eq!(server.buffered_amount(), server_frame(OpCode::Text, true, b"queued").len());
+        server.flush().await.unwrap();
+        assert_eq!(server.buffered_amount(), 0);
+        assert_eq!(peer.next_frame().await, Some((OpCode::Text, b"queued".to_vec())));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn close_reason_and_ready_state_follow_the_close_handshake() {
+    bounded(async {
+        let (client_io, server_io) = duplex(4096);
+        let mut client = client_over(client_io, &config());
+        let mut server = server_over(server_io, &config());
+        assert_eq!((client.ready_state(), server.ready_state()), (ReadyState::Open, ReadyState::Open));
+        assert_eq!((client.close_reason(), server.close_reason()), (None, None));
+        client.close(CloseCode(4000), "client done").await.unwrap();
+        assert_eq!(client.ready_state(), ReadyState::Closing);
+        assert_eq!(client.close_reason(), None);
+        // The server answers and closes the transport; the client reads both.
+        let (server_end, client_end) = tokio::join!(server.recv(), client.recv());
+        assert!(matches!(server_end, Ok(None)), "{server_end:?}");
+        assert!(matches!(client_end, Ok(None)), "{client_end:?}");
+        assert_eq!((client.ready_state(), server.ready_state()), (ReadyState::Closed, ReadyState::Closed));
+        clean_close(server.close_reason().cloned(), Initiator::Remote, CloseCode(4000), "client done");
+        clean_close(client.close_reason().cloned(), Initiator::Local, CloseCode(4000), "");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_halves_ping_pong_and_read_the_shared_state() {
+    bounded(async {
+        let (io, peer) = duplex(4096);
+        let mut peer = RawClient::new(peer);
+        let (mut reader, mut writer) = server_over(io, &config()).split();
+        writer.ping(b"half ping").await.unwrap();
+        assert_eq!(peer.next_frame().await, Some((OpCode::Ping, b"half ping".to_vec())));
+        writer.pong(b"half pong").await.unwrap();
+        assert_eq!(peer.next_frame().await, Some((OpCode::Pong, b"half pong".to_vec())));
+        assert_control_payload_too_long(writer.ping(&[0; 126]).await, "ping");
+        assert_control_payload_too_long(writer.pong(&[0; 126]).await, "pong");
+        // Both halves see one queue.
+        writer.feed("queued").await.unwrap();
+        let queued = server_frame(OpCode::Text, true, b"queued").len();
+        assert_eq!((writer.buffered_amount(), reader.buffered_amount()), (queued, queued));
+        writer.flush().await.unwrap();
+        assert_eq!((writer.buffered_amount(), reader.buffered_amount()), (0, 0));
+        assert_eq!(peer.next_frame().await, Some((OpCode::Text, b"queued".to_vec())));
+        assert_eq!((reader.rtt(), writer.rtt()), (None, None));
+
+        assert_eq!((reader.ready_state(), writer.ready_state()), (ReadyState::Open, ReadyState::Open));
+        writer.close(CloseCode(4000), "writer done").await.unwrap();
+        assert_eq!((reader.ready_state(), writer.ready_state()), (ReadyState::Closing, ReadyState::Closing));
+        assert_eq!((reader.close_reason(), writer.close_reason()), (None, None));
+        assert_eq!(peer.next_frame().await, Some((OpCode::Close, close_payload(4000, b"writer done"))));
+        peer.send(OpCode::Close, &close_payload(4000, b"peer agrees")).await;
+        let end = reader.recv().await;
+        assert!(matches!(end, Ok(None)), "{end:?}");
+        assert_eq!(peer.next_frame().await, None, "the server must close the transport");
+        assert_eq!((reader.ready_state(), writer.ready_state()), (ReadyState::Closed, ReadyState::Closed));
+        clean_close(reader.close_reason(), Initiator::Local, CloseCode(4000), "peer agrees");
+        clean_close(writer.close_reason(), Initiator::Local, CloseCode(4000), "peer agrees");
     })
     .await;
 }

@@ -1,5 +1,7 @@
 //! What a [`Connection`](super::Connection) reports to the application.
 
+use std::str::Utf8Error;
+
 use bytes::Bytes;
 
 use crate::{CloseReason, Utf8Bytes};
@@ -38,6 +40,36 @@ pub enum Message {
 }
 
 impl Message {
+    /// A text message: from a `&str` (copied), a `String` or a [`Utf8Bytes`]
+    /// (not copied). As tungstenite's `Message::text`; same as
+    /// `Message::Text(text.into())`.
+    ///
+    /// ```
+    /// use rfc6455::{Message, Utf8Bytes};
+    ///
+    /// assert_eq!(Message::text("hi"), Message::Text(Utf8Bytes::from("hi")));
+    /// assert_eq!(Message::text(String::from("hi")).as_text(), Some("hi"));
+    /// assert!(Message::text(Utf8Bytes::from_static("hi")).is_text());
+    /// ```
+    pub fn text(text: impl Into<Utf8Bytes>) -> Self {
+        Self::Text(text.into())
+    }
+
+    /// A binary message: from anything that converts into `Bytes` (`Vec<u8>`,
+    /// `&'static [u8]`, `Bytes`, ...) without a copy. As tungstenite's
+    /// `Message::binary`; same as `Message::Binary(data.into())`.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use rfc6455::Message;
+    ///
+    /// assert_eq!(Message::binary(vec![1, 2, 3]), Message::Binary(Bytes::from_static(&[1, 2, 3])));
+    /// assert!(Message::binary(&b"raw"[..]).is_binary());
+    /// ```
+    pub fn binary(data: impl Into<Bytes>) -> Self {
+        Self::Binary(data.into())
+    }
+
     /// The payload bytes, whatever the kind.
     pub fn as_bytes(&self) -> &[u8] {
         match self {
@@ -61,11 +93,70 @@ impl Message {
         matches!(self, Self::Text(_))
     }
 
-    /// The text, if this is a text message.
+    /// True for a binary message.
+    ///
+    /// ```
+    /// use rfc6455::Message;
+    ///
+    /// assert!(Message::binary(vec![0xff]).is_binary());
+    /// assert!(!Message::text("hi").is_binary());
+    /// ```
+    pub fn is_binary(&self) -> bool {
+        matches!(self, Self::Binary(_))
+    }
+
+    /// The text, if this is a text message (`None` for a binary one, even
+    /// if its bytes happen to be UTF-8: see [`to_text`](Self::to_text)).
     pub fn as_text(&self) -> Option<&str> {
         match self {
             Self::Text(text) => Some(text.as_str()),
             Self::Binary(_) => None,
+        }
+    }
+
+    /// The payload as text, as tungstenite's `Message::to_text`: a text
+    /// message's text, or a binary message's bytes if they are valid UTF-8.
+    ///
+    /// Fails only for a binary message that is not UTF-8; the error says
+    /// where the first invalid byte is. To accept text messages only, use
+    /// [`as_text`](Self::as_text) (or match [`Message::Text`]). Unlike
+    /// tungstenite, the error is [`std::str::Utf8Error`], and there are no
+    /// close, ping or pong messages to convert (those are [`Event`]s here).
+    ///
+    /// ```
+    /// use rfc6455::Message;
+    ///
+    /// assert_eq!(Message::text("hi").to_text(), Ok("hi"));
+    /// assert_eq!(Message::binary(&b"hi"[..]).to_text(), Ok("hi"));
+    /// assert!(Message::binary(vec![0xff]).to_text().is_err());
+    /// ```
+    pub fn to_text(&self) -> Result<&str, Utf8Error> {
+        match self {
+            Self::Text(text) => Ok(text.as_str()),
+            Self::Binary(bytes) => std::str::from_utf8(bytes),
+        }
+    }
+
+    /// Converts the payload into text without copying, as tungstenite's
+    /// `Message::into_text`: a text message's text, or a binary message's
+    /// bytes if they are valid UTF-8.
+    ///
+    /// Fails only for a binary message that is not UTF-8 (with
+    /// [`std::str::Utf8Error`], where tungstenite returns its own error);
+    /// the message is consumed either way, so call
+    /// [`to_text`](Self::to_text) first if you need it back.
+    ///
+    /// ```
+    /// use rfc6455::{Message, Utf8Bytes};
+    ///
+    /// assert_eq!(Message::text("hi").into_text(), Ok(Utf8Bytes::from("hi")));
+    /// assert_eq!(Message::binary(&b"hi"[..]).into_text(), Ok(Utf8Bytes::from("hi")));
+    /// assert!(Message::binary(vec![0xc3]).into_text().is_err());
+    /// ```
+    pub fn into_text(self) -> Result<Utf8Bytes, Utf8Error> {
+        match self {
+            Self::Text(text) => Ok(text),
+            Self::Binary(bytes) => Utf8Bytes::try_from(bytes),
         }
     }
 
@@ -75,6 +166,19 @@ impl Message {
             Self::Text(text) => text.into_bytes(),
             Self::Binary(bytes) => bytes,
         }
+    }
+
+    /// The payload as `Bytes`, whatever the kind (no copy): tungstenite's
+    /// name for [`into_bytes`](Self::into_bytes), which it does exactly.
+    ///
+    /// ```
+    /// use rfc6455::Message;
+    ///
+    /// assert_eq!(Message::text("hi").into_data(), &b"hi"[..]);
+    /// assert_eq!(Message::binary(vec![1, 2]).into_data(), &[1u8, 2][..]);
+    /// ```
+    pub fn into_data(self) -> Bytes {
+        self.into_bytes()
     }
 }
 

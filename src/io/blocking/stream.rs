@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::read_into;
 use crate::io::{end_of_stream, Error, ReadSize};
-use crate::{CloseCode, Connection, Event, Message, UsageError};
+use crate::{CloseCode, CloseReason, Connection, Event, Message, ReadyState, RttEstimate, UsageError};
 
 /// What the adapter may do with a stream besides reading and writing.
 ///
@@ -200,9 +200,60 @@ impl<S: Read + Write> WebSocket<S> {
         Ok(self.write_out()?)
     }
 
-    /// Bytes queued but not yet written.
+    /// Sends a ping with up to 125 bytes of payload: queued and written out
+    /// like [`send`](Self::send) (with a non-blocking stream it may stay
+    /// partly queued: [`flush`](Self::flush) later).
+    ///
+    /// If the write buffer is over `Config::write_buffer_limit` and
+    /// [`WhenBufferFull::Wait`] is chosen (the default), queued bytes are
+    /// written first, as `send` does; with [`WhenBufferFull::Fail`] the ping
+    /// is queued anyway (a control frame is at most 131 bytes).
+    ///
+    /// The peer's pong is not returned by [`read`](Self::read) and does not
+    /// update [`rtt`](Self::rtt), which only the heartbeat's own pings
+    /// (`Config::ping_interval`) measure. Fails with
+    /// [`UsageError::ControlPayloadTooLong`] (shorten the payload) or, once
+    /// a close frame was sent, [`UsageError::Closed`], as
+    /// [`Connection::ping`] does; nothing is queued then.
+    pub fn ping(&mut self, payload: &[u8]) -> Result<(), Error> {
+        self.wait_for_room()?;
+        self.conn.ping(payload)?;
+        self.flush_queued()
+    }
+
+    /// Sends a pong with up to 125 bytes of payload (an unsolicited
+    /// heartbeat: pings that arrive are answered for you, see
+    /// `Config::auto_pong`), queued and written out like [`ping`](Self::ping),
+    /// with the same errors ([`Connection::pong`]).
+    pub fn pong(&mut self, payload: &[u8]) -> Result<(), Error> {
+        self.wait_for_room()?;
+        self.conn.pong(payload)?;
+        self.flush_queued()
+    }
+
+    /// Bytes queued but not yet written (the browser API's `bufferedAmount`).
     pub fn buffered_amount(&self) -> usize {
         self.conn.buffered_amount()
+    }
+
+    /// Why the connection closed, once it has: the peer's close code and
+    /// reason and who closed first for a clean close, or what went wrong.
+    /// `None` while it is open or closing. As [`Connection::close_reason`].
+    pub fn close_reason(&self) -> Option<&CloseReason> {
+        self.conn.close_reason()
+    }
+
+    /// `Open`, `Closing` once a close frame was sent, or `Closed` (the
+    /// browser API's `readyState`). As [`Connection::ready_state`].
+    pub fn ready_state(&self) -> ReadyState {
+        self.conn.ready_state()
+    }
+
+    /// The round-trip time measured by the heartbeat's pings
+    /// (`Config::ping_interval`); `None` until one was answered. As
+    /// [`Connection::rtt`].
+    pub fn rtt(&self) -> Option<RttEstimate> {
+        self.conn.rtt()
     }
 
     /// The protocol state machine underneath.
@@ -223,6 +274,15 @@ impl<S: Read + Write> WebSocket<S> {
     /// The stream and the connection, for whoever takes over.
     pub fn into_parts(self) -> (S, Connection) {
         (self.stream, self.conn)
+    }
+
+    /// With [`WhenBufferFull::Wait`], writes the queue out first if it is at
+    /// its limit, as [`feed`](Self::feed) does when the core refuses a message.
+    fn wait_for_room(&mut self) -> io::Result<()> {
+        if self.when_full == WhenBufferFull::Wait && self.conn.is_write_buffer_full() {
+            self.write_out()?;
+        }
+        Ok(())
     }
 
     /// Writes queued bytes; a would-block stream leaves them queued.

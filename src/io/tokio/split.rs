@@ -11,7 +11,7 @@ use futures_core::Stream;
 use super::now;
 use super::run_loop::{impl_sink, poll_next, Inner};
 use crate::io::Error;
-use crate::{CloseCode, Connection, Message};
+use crate::{CloseCode, CloseReason, Connection, Message, ReadyState, RttEstimate};
 
 /// The read half of a split [`WebSocketStream`](super::WebSocketStream).
 #[derive(Debug)]
@@ -37,6 +37,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketReader<S> {
         locked(&self.shared, |inner| f(&inner.conn))
     }
 
+    /// As [`WebSocketStream::close_reason`](super::WebSocketStream::close_reason),
+    /// cloned out of the state shared with the other half.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.with_connection(|conn| conn.close_reason().cloned())
+    }
+
+    /// As [`WebSocketStream::buffered_amount`](super::WebSocketStream::buffered_amount)
+    /// (the queue is shared with the other half).
+    pub fn buffered_amount(&self) -> usize {
+        self.with_connection(Connection::buffered_amount)
+    }
+
+    /// As [`WebSocketStream::ready_state`](super::WebSocketStream::ready_state).
+    pub fn ready_state(&self) -> ReadyState {
+        self.with_connection(Connection::ready_state)
+    }
+
+    /// As [`WebSocketStream::rtt`](super::WebSocketStream::rtt).
+    pub fn rtt(&self) -> Option<RttEstimate> {
+        self.with_connection(Connection::rtt)
+    }
+
     /// As [`WebSocketStream::recv`](super::WebSocketStream::recv). Cancel-safe.
     pub async fn recv(&mut self) -> Result<Option<Message>, Error> {
         poll_fn(|cx| locked(&self.shared, |inner| inner.poll_recv(cx))).await
@@ -48,6 +70,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketWriter<S> {
     /// read half), e.g. `writer.with_connection(|c| c.buffered_amount())`.
     pub fn with_connection<T>(&self, f: impl FnOnce(&Connection) -> T) -> T {
         locked(&self.shared, |inner| f(&inner.conn))
+    }
+
+    /// As [`WebSocketStream::close_reason`](super::WebSocketStream::close_reason),
+    /// cloned out of the state shared with the other half.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.with_connection(|conn| conn.close_reason().cloned())
+    }
+
+    /// As [`WebSocketStream::buffered_amount`](super::WebSocketStream::buffered_amount)
+    /// (the queue is shared with the other half).
+    pub fn buffered_amount(&self) -> usize {
+        self.with_connection(Connection::buffered_amount)
+    }
+
+    /// As [`WebSocketStream::ready_state`](super::WebSocketStream::ready_state).
+    pub fn ready_state(&self) -> ReadyState {
+        self.with_connection(Connection::ready_state)
+    }
+
+    /// As [`WebSocketStream::rtt`](super::WebSocketStream::rtt).
+    pub fn rtt(&self) -> Option<RttEstimate> {
+        self.with_connection(Connection::rtt)
     }
 
     /// As [`WebSocketStream::send`](super::WebSocketStream::send). Cancel-safe in the same way.
@@ -73,6 +117,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketWriter<S> {
     /// Writes out everything queued and flushes the stream.
     pub async fn flush(&mut self) -> Result<(), Error> {
         Ok(poll_fn(|cx| locked(&self.shared, |inner| inner.poll_write_out(cx))).await?)
+    }
+
+    /// As [`WebSocketStream::ping`](super::WebSocketStream::ping). Cancel-safe in the same way.
+    pub async fn ping(&mut self, payload: &[u8]) -> Result<(), Error> {
+        poll_fn(|cx| locked(&self.shared, |inner| inner.poll_room(cx))).await?;
+        locked(&self.shared, |inner| inner.conn.ping(payload))?;
+        self.flush().await
+    }
+
+    /// As [`WebSocketStream::pong`](super::WebSocketStream::pong). Cancel-safe in the same way.
+    pub async fn pong(&mut self, payload: &[u8]) -> Result<(), Error> {
+        poll_fn(|cx| locked(&self.shared, |inner| inner.poll_room(cx))).await?;
+        locked(&self.shared, |inner| inner.conn.pong(payload))?;
+        self.flush().await
     }
 }
 

@@ -11,7 +11,7 @@ use super::now;
 use super::run_loop::{impl_sink, poll_next, Inner};
 use super::split::{self, WebSocketReader, WebSocketWriter};
 use crate::io::Error;
-use crate::{CloseCode, Connection, Message};
+use crate::{CloseCode, CloseReason, Connection, Message, ReadyState, RttEstimate};
 
 /// A WebSocket over an async stream.
 #[derive(Debug)]
@@ -67,6 +67,60 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// Writes out everything queued and flushes the stream.
     pub async fn flush(&mut self) -> Result<(), Error> {
         Ok(poll_fn(|cx| self.inner.poll_write_out(cx)).await?)
+    }
+
+    /// Sends a ping with up to 125 bytes of payload: queued like
+    /// [`send`](Self::send) (waiting for room under
+    /// `Config::write_buffer_limit` first) and written out. Cancel-safe in
+    /// the same way.
+    ///
+    /// The peer's pong is not returned by [`recv`](Self::recv), and does not
+    /// update [`rtt`](Self::rtt), which only the heartbeat's own pings
+    /// (`Config::ping_interval`) measure. Fails with
+    /// [`UsageError::ControlPayloadTooLong`](crate::UsageError::ControlPayloadTooLong)
+    /// (shorten the payload) or, once a close frame was sent,
+    /// [`UsageError::Closed`](crate::UsageError::Closed), as
+    /// [`Connection::ping`] does; nothing is queued then.
+    pub async fn ping(&mut self, payload: &[u8]) -> Result<(), Error> {
+        poll_fn(|cx| self.inner.poll_room(cx)).await?;
+        self.inner.conn.ping(payload)?;
+        self.flush().await
+    }
+
+    /// Sends a pong with up to 125 bytes of payload (an unsolicited
+    /// heartbeat: pings that arrive are answered for you, see
+    /// `Config::auto_pong`), queued and written out like [`ping`](Self::ping),
+    /// with the same errors ([`Connection::pong`]).
+    pub async fn pong(&mut self, payload: &[u8]) -> Result<(), Error> {
+        poll_fn(|cx| self.inner.poll_room(cx)).await?;
+        self.inner.conn.pong(payload)?;
+        self.flush().await
+    }
+
+    /// Why the connection closed, once it has: the peer's close code and
+    /// reason and who closed first for a clean close, or what went wrong.
+    /// `None` while it is open or closing. As [`Connection::close_reason`].
+    pub fn close_reason(&self) -> Option<&CloseReason> {
+        self.inner.conn.close_reason()
+    }
+
+    /// Bytes queued for the stream and not yet written (the browser API's
+    /// `bufferedAmount`). As [`Connection::buffered_amount`].
+    pub fn buffered_amount(&self) -> usize {
+        self.inner.conn.buffered_amount()
+    }
+
+    /// `Open`, `Closing` once a close frame was sent, or `Closed` (the
+    /// browser API's `readyState`). As [`Connection::ready_state`].
+    pub fn ready_state(&self) -> ReadyState {
+        self.inner.conn.ready_state()
+    }
+
+    /// The round-trip time measured by the heartbeat's pings
+    /// (`Config::ping_interval`); `None` until one was answered. As
+    /// [`Connection::rtt`].
+    pub fn rtt(&self) -> Option<RttEstimate> {
+        self.inner.conn.rtt()
     }
 
     /// The protocol state machine underneath.

@@ -322,8 +322,39 @@ impl CloseReason {
     }
 
     /// True when the close handshake completed (the browser API's `wasClean`).
+    /// A peer that closes with 1011 (internal error) closes cleanly too; see
+    /// [`is_normal`](Self::is_normal) for "nothing went wrong".
     pub fn was_clean(&self) -> bool {
         matches!(self, Self::Clean { .. })
+    }
+
+    /// True when the connection ended as intended: the close handshake
+    /// completed, and either we started it (whatever code the peer answered)
+    /// or the peer started it with 1000 (normal), 1001 (going away) or no
+    /// code at all. Anything else is not normal: a peer closing with an error
+    /// code such as 1011 or 1008, a protocol error, a lost transport, a timeout.
+    ///
+    /// The adapters end their streams on it: `recv`/`read` return `Ok(None)`
+    /// after a normal end and `Err(Error::Closed(reason))` after any other.
+    ///
+    /// ```
+    /// use rfc6455::{CloseCode, CloseFrame, CloseReason, Initiator, Utf8Bytes};
+    /// let peer_closed =
+    ///     |code| CloseReason::Clean { initiator: Initiator::Remote, remote: CloseFrame { code, reason: Utf8Bytes::new() } };
+    /// assert!(peer_closed(CloseCode::NORMAL).is_normal());
+    /// assert!(peer_closed(CloseCode::GOING_AWAY).is_normal());
+    /// assert!(!peer_closed(CloseCode::INTERNAL_ERROR).is_normal());
+    /// assert!(peer_closed(CloseCode::INTERNAL_ERROR).was_clean()); // clean, but not normal
+    /// assert!(!CloseReason::Abnormal.is_normal());
+    /// ```
+    pub fn is_normal(&self) -> bool {
+        match self {
+            Self::Clean { initiator: Initiator::Local, .. } => true,
+            Self::Clean { initiator: Initiator::Remote, remote } => {
+                matches!(remote.code, CloseCode::NORMAL | CloseCode::GOING_AWAY | CloseCode::NO_STATUS)
+            }
+            Self::Protocol(_) | Self::Abnormal | Self::Timeout(_) => false,
+        }
     }
 }
 

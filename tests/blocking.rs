@@ -659,7 +659,9 @@ fn close_reason_and_ready_state_after_the_peer_closes() {
     let mut ws = server_ws(Mock::new(client_frame(OpCode::Close, true, &close_payload(4000, b"client done"))));
     ws.feed("queued before the close").unwrap();
     assert_eq!(ws.buffered_amount(), server_frame(OpCode::Text, true, b"queued before the close").len());
-    assert!(matches!(ws.read(), Ok(None)));
+    // 4000 is the peer's own code, not a normal close: the read says so.
+    let Err(Error::Closed(reason)) = ws.read() else { panic!("a peer's close with 4000 is not the end of the stream") };
+    clean_close(Some(reason), Initiator::Remote, CloseCode(4000), "client done");
     assert_eq!(ws.buffered_amount(), 0);
     assert_eq!(ws.ready_state(), ReadyState::Closed);
     clean_close(ws.close_reason().cloned(), Initiator::Remote, CloseCode(4000), "client done");
@@ -1073,5 +1075,29 @@ fn timers_fire_on_a_non_blocking_stream_with_bytes_stuck_in_the_queue() {
     match outcome {
         Err(Error::Closed(CloseReason::Timeout(TimeoutKind::Pong))) => {}
         other => panic!("expected a pong timeout, got {other:?}"),
+    }
+}
+
+/// As in the tokio adapter: `read` ends with `Ok(None)` only after a normal
+/// close from the peer (1000, 1001, no code); 1011 and others are errors.
+#[test]
+fn only_a_normal_close_from_the_peer_ends_the_stream_quietly() {
+    let cases: [(Vec<u8>, Option<u16>); 5] = [
+        (close_payload(1000, b""), None),
+        (close_payload(1001, b"going away"), None),
+        (Vec::new(), None),
+        (close_payload(1011, b"server error"), Some(1011)),
+        (close_payload(4001, b"app code"), Some(4001)),
+    ];
+    for (payload, error_code) in cases {
+        let mut ws = server_ws(Mock::new(client_frame(OpCode::Close, true, &payload)));
+        let end = ws.read();
+        match error_code {
+            None => assert!(matches!(end, Ok(None)), "{payload:?}: {end:?}"),
+            Some(code) => assert!(
+                matches!(&end, Err(Error::Closed(reason)) if reason.was_clean() && reason.code() == CloseCode(code)),
+                "{payload:?}: {end:?}"
+            ),
+        }
     }
 }

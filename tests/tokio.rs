@@ -552,7 +552,12 @@ async fn close_reason_and_ready_state_follow_the_close_handshake() {
         assert_eq!(client.close_reason(), None);
         // The server answers and closes the transport; the client reads both.
         let (server_end, client_end) = tokio::join!(server.recv(), client.recv());
-        assert!(matches!(server_end, Ok(None)), "{server_end:?}");
+        // The server sees the peer's 4000, not a normal close; the client
+        // started the close, so its end is normal.
+        assert!(
+            matches!(&server_end, Err(Error::Closed(reason)) if reason.code() == CloseCode(4000)),
+            "{server_end:?}"
+        );
         assert!(matches!(client_end, Ok(None)), "{client_end:?}");
         assert_eq!((client.ready_state(), server.ready_state()), (ReadyState::Closed, ReadyState::Closed));
         clean_close(server.close_reason().cloned(), Initiator::Remote, CloseCode(4000), "client done");
@@ -1108,4 +1113,38 @@ fn handshake_futures_keep_their_state_on_the_heap() {
     let connect_size = std::mem::size_of_val(&connect);
     assert!(accept_size < 4096, "accept_with's future is {accept_size} bytes");
     assert!(connect_size < 2560, "connect's future is {connect_size} bytes");
+}
+
+/// `recv` ends with `Ok(None)` only when the peer closes normally (1000,
+/// 1001 or no code); any other code is an error that carries it, so a 1011
+/// is never mistaken for a normal close.
+#[tokio::test]
+async fn only_a_normal_close_from_the_peer_ends_the_stream_quietly() {
+    let cases: [(Vec<u8>, Option<u16>); 6] = [
+        (close_payload(1000, b""), None),
+        (close_payload(1001, b"going away"), None),
+        (Vec::new(), None),
+        (close_payload(1011, b"server error"), Some(1011)),
+        (close_payload(1008, b"policy"), Some(1008)),
+        (close_payload(4000, b"app code"), Some(4000)),
+    ];
+    for (payload, error_code) in cases {
+        bounded(async {
+            let (io, peer) = duplex(4096);
+            let mut peer = RawClient::new(peer);
+            let mut server = server_over(io, &config());
+            peer.send(OpCode::Close, &payload).await;
+            let end = server.recv().await;
+            match error_code {
+                None => assert!(matches!(end, Ok(None)), "{payload:?}: {end:?}"),
+                Some(code) => assert!(
+                    matches!(&end, Err(Error::Closed(reason)) if reason.was_clean() && reason.code() == CloseCode(code)),
+                    "{payload:?}: {end:?}"
+                ),
+            }
+            // Either way the close handshake was answered.
+            assert_eq!(peer.next_frame().await.map(|(opcode, _)| opcode), Some(OpCode::Close));
+        })
+        .await;
+    }
 }

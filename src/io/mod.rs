@@ -98,9 +98,10 @@ pub enum Error {
     /// `Config::handshake_timeout`; the transport was dropped.
     #[error("the opening handshake did not complete within {0:?} (Config::handshake_timeout)")]
     HandshakeTimeout(std::time::Duration),
-    /// The connection ended without a clean close handshake (the peer broke
-    /// the protocol, the transport dropped, or a timer ran out). A clean close
-    /// is not an error: reads then return `Ok(None)`.
+    /// The connection did not end normally: the peer closed with a code other
+    /// than 1000, 1001 or none (the reason holds it, e.g. 1011), broke the
+    /// protocol, or the transport dropped, or a timer ran out. A normal end
+    /// ([`CloseReason::is_normal`]) is not an error: reads then return `Ok(None)`.
     #[error("{0}")]
     Closed(CloseReason),
     /// A `ReconnectingClient` (`io::reconnect`) has no open
@@ -133,11 +134,12 @@ pub(crate) fn os_seed() -> [u8; 32] {
     rand::random()
 }
 
-/// What the end of a connection means for a read: a clean close is the end
-/// of the stream (`None`), anything else an error.
+/// What the end of a connection means for a read: a normal end
+/// ([`CloseReason::is_normal`]) is the end of the stream (`None`), anything
+/// else an error, so that a peer closing with 1011 is not mistaken for 1000.
 pub(crate) fn end_of_stream(conn: &Connection) -> Result<Option<crate::Message>, Error> {
     match conn.close_reason() {
-        Some(reason) if !reason.was_clean() => Err(Error::Closed(reason.clone())),
+        Some(reason) if !reason.is_normal() => Err(Error::Closed(reason.clone())),
         _ => Ok(None),
     }
 }

@@ -113,9 +113,12 @@ impl<S: Read + Write> WebSocket<S> {
     /// Reads the next message, answering pings and completing the close
     /// handshake on the way.
     ///
-    /// Returns `Ok(None)` once the connection has closed cleanly (and the
-    /// transport was shut down), [`Error::Closed`] if it ended otherwise
-    /// (protocol error, lost transport: code 1006, timeout). With a
+    /// Returns `Ok(None)` once the connection has ended normally (and the
+    /// transport was shut down): we closed, or the peer closed with 1000, 1001
+    /// or no code ([`CloseReason::is_normal`](crate::CloseReason::is_normal)).
+    /// [`Error::Closed`] carries the reason of any other end: the peer closed
+    /// with another code such as 1011, broke the protocol, went away without
+    /// a close frame (1006), or a timer ran out. With a
     /// non-blocking stream, `WouldBlock` comes back as [`Error::Io`]; call
     /// again later, nothing is lost. After the end,
     /// [`connection().close_reason()`](Connection::close_reason) says how it

@@ -29,9 +29,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     }
 
     /// Receives the next message, answering pings and completing the close
-    /// handshake on the way. `Ok(None)` once the connection closed cleanly
-    /// and the transport was shut down; [`Error::Closed`] if it ended
-    /// otherwise. Cancel-safe. After the end,
+    /// handshake on the way. `Ok(None)` once the connection ended normally
+    /// ([`CloseReason::is_normal`](crate::CloseReason::is_normal): we closed,
+    /// or the peer closed with 1000, 1001 or no code) and the transport was
+    /// shut down; [`Error::Closed`] with the reason if it ended otherwise (the
+    /// peer closed with another code such as 1011, broke the protocol, went
+    /// away without a close frame, or a timer ran out). Cancel-safe. After the end,
     /// [`connection().close_reason()`](Connection::close_reason) says how it
     /// ended (the peer's close code and reason, who closed first).
     pub async fn recv(&mut self) -> Result<Option<Message>, Error> {

@@ -4,7 +4,7 @@
 //!
 //! Run: `cargo run --release --example autobahn_client -- --url ws://127.0.0.1:9001 --agent NAME [--blocking]`
 
-use rfc6455::io::{blocking, tokio as ws, Error};
+use rfc6455::io::{blocking, tokio_ws as ws, Error};
 use rfc6455::Message;
 
 const USAGE: &str = "usage: autobahn_client [--url URL] [--agent NAME] [--blocking]";

@@ -3,7 +3,7 @@
 //!
 //! Run: `cargo run --example client -- ws://127.0.0.1:9001`
 
-use rfc6455::io::tokio as ws;
+use rfc6455::io::tokio_ws as ws;
 use rfc6455::{CloseCode, Message};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -18,7 +18,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let (socket, response) = ws::connect(&url).await?;
     eprintln!("connected to {url} (status {})", response.status());
-    let (mut reader, mut writer) = socket.split();
+    let (mut reader, mut writer) = socket.into_split();
 
     let printer = tokio::spawn(async move {
         loop {

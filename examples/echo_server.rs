@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use rfc6455::handshake::Accept;
-use rfc6455::io::{blocking, tokio as ws, Error};
+use rfc6455::io::{blocking, tokio_ws as ws, Error};
 use rfc6455::Config;
 
 const USAGE: &str = "usage: echo_server [--addr ADDR] [--blocking] [--max-message-size BYTES] \

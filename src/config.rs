@@ -40,7 +40,7 @@ pub struct Config {
     /// our close frame; while the write buffer is over its limit, only the
     /// latest pong waits.
     ///
-    /// Through an adapter (`io::blocking`, `io::tokio`), leave it on: their
+    /// Through an adapter (`io::blocking`, `io::tokio_ws`), leave it on: their
     /// `read`/`recv` return messages only and drop
     /// [`Event::Ping`](crate::Event::Ping), so with `auto_pong` off a ping
     /// that arrives is neither seen nor answered (their `pong` methods send

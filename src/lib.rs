@@ -7,7 +7,7 @@
 //! the same calls without `.await`):
 //!
 //! ```no_run
-//! use rfc6455::{io::tokio as ws, CloseCode};
+//! use rfc6455::{io::tokio_ws as ws, CloseCode};
 //!
 //! # async fn run() -> Result<(), rfc6455::io::Error> {
 //! let (mut socket, _response) = ws::connect("ws://127.0.0.1:9001/").await?;
@@ -24,7 +24,7 @@
 //! and an echo server, one task per connection:
 //!
 //! ```no_run
-//! use rfc6455::io::tokio as ws;
+//! use rfc6455::io::tokio_ws as ws;
 //!
 //! # async fn run() -> Result<(), rfc6455::io::Error> {
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:9001").await?;

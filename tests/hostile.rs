@@ -230,7 +230,7 @@ async fn tokio_accept_drops_a_peer_that_trickles_its_request() {
         }
     });
     let started = tokio::time::Instant::now();
-    let err = rfc6455::io::tokio::accept_with(io, &config(), |_| Ok(Default::default())).await.unwrap_err();
+    let err = rfc6455::io::tokio_ws::accept_with(io, &config(), |_| Ok(Default::default())).await.unwrap_err();
     assert!(matches!(err, rfc6455::io::Error::HandshakeTimeout(limit) if limit == Duration::from_secs(10)), "{err}");
     assert_eq!(started.elapsed(), Duration::from_secs(10), "the default limit, on tokio's clock");
     trickle.await.unwrap();

@@ -14,7 +14,7 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use rfc6455::handshake::{Accept, ClientRequest, Reject, UpgradeRequest};
 use rfc6455::io::reconnect::{ClientEvent, ClientState, DisconnectReason, ReconnectingClient};
-use rfc6455::io::tokio::{accept_with, WebSocketStream};
+use rfc6455::io::tokio_ws::{accept_with, WebSocketStream};
 use rfc6455::io::Error;
 use rfc6455::{Backoff, CloseCode, CloseReason, Config, HandshakeError, Initiator, Message};
 use tokio::io::{duplex, DuplexStream};

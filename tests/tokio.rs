@@ -1,4 +1,4 @@
-//! Plumbing tests for the tokio adapter (`rfc6455::io::tokio`): loopback TCP
+//! Plumbing tests for the tokio adapter (`rfc6455::io::tokio_ws`): loopback TCP
 //! against both adapters, partial writes and EOF over `tokio::io::duplex`,
 //! split halves, cancel safety, `Stream`/`Sink`, and the close timeout in
 //! paused time. Protocol rules are tested in the core.
@@ -23,7 +23,7 @@ use common::{client_frame, close_payload, config, server_frame};
 use futures_util::{SinkExt, StreamExt};
 use rfc6455::frame::{FrameDecoder, OpCode};
 use rfc6455::handshake::{ClientRequest, Reject};
-use rfc6455::io::tokio::WebSocketStream;
+use rfc6455::io::tokio_ws::WebSocketStream;
 use rfc6455::io::{blocking, Error};
 use rfc6455::{
     CloseCode, CloseFrame, CloseReason, Config, Connection, HandshakeError, Initiator, Message, ReadyState, Role,
@@ -109,7 +109,7 @@ fn request(port: u16) -> ClientRequest {
 
 /// Sends each message and waits for its echo, then closes.
 async fn tokio_client(port: u16) -> Outcome {
-    let (mut ws, response) = rfc6455::io::tokio::connect_with(&request(port), &client_config()).await.unwrap();
+    let (mut ws, response) = rfc6455::io::tokio_ws::connect_with(&request(port), &client_config()).await.unwrap();
     assert_eq!(response.status(), 101);
     let mut received = Vec::new();
     for message in loopback_messages() {
@@ -138,7 +138,7 @@ fn blocking_client(port: u16) -> Outcome {
 /// Echoes until the end of the stream.
 async fn tokio_server(listener: tokio::net::TcpListener) -> Outcome {
     let (tcp, _) = listener.accept().await.unwrap();
-    let mut ws = rfc6455::io::tokio::accept(tcp).await.unwrap();
+    let mut ws = rfc6455::io::tokio_ws::accept(tcp).await.unwrap();
     let mut received = Vec::new();
     let end = loop {
         match ws.recv().await {
@@ -237,11 +237,11 @@ async fn tokio_rejected_upgrade() {
         let port = listener.local_addr().unwrap().port();
         let server = tokio::spawn(async move {
             let (tcp, _) = listener.accept().await.unwrap();
-            rfc6455::io::tokio::accept_with(tcp, &Config::default(), |_| Err(Reject::new(403).unwrap()))
+            rfc6455::io::tokio_ws::accept_with(tcp, &Config::default(), |_| Err(Reject::new(403).unwrap()))
                 .await
                 .map(|_| ())
         });
-        let client = rfc6455::io::tokio::connect(&format!("ws://127.0.0.1:{port}/")).await.map(|_| ());
+        let client = rfc6455::io::tokio_ws::connect(&format!("ws://127.0.0.1:{port}/")).await.map(|_| ());
         match client {
             Err(Error::Handshake(HandshakeError::Rejected(response))) => assert_eq!(response.status(), 403),
             other => panic!("client: expected a rejected handshake, got {other:?}"),
@@ -264,11 +264,11 @@ async fn tokio_accept_writes_the_101_before_returning() {
         let client = tokio::spawn(async move {
             let request = ClientRequest::new("ws://localhost/").unwrap();
             let config = config();
-            let handshake = rfc6455::io::tokio::client(&request, client_io, &config);
+            let handshake = rfc6455::io::tokio_ws::client(&request, client_io, &config);
             let result = tokio::time::timeout(Duration::from_secs(2), handshake).await;
             result.map(|done| done.map(|(_, response)| response.status()))
         });
-        let server = rfc6455::io::tokio::accept(server_io).await.unwrap();
+        let server = rfc6455::io::tokio_ws::accept(server_io).await.unwrap();
         // The handshake is done: hold the connection without further I/O for now.
         let status = client.await.unwrap();
         drop(server);
@@ -405,7 +405,7 @@ async fn split_reader_answers_pings_and_completes_the_close_while_the_app_only_w
         const PINGS: usize = 5;
         let (io, peer) = duplex(256);
         let mut peer = RawClient::new(peer);
-        let (mut reader, mut writer) = server_over(io, &config()).split();
+        let (mut reader, mut writer) = server_over(io, &config()).into_split();
 
         let writer_task = tokio::spawn(async move {
             for i in 0..UPDATES {
@@ -571,7 +571,7 @@ async fn the_halves_ping_pong_and_read_the_shared_state() {
     bounded(async {
         let (io, peer) = duplex(4096);
         let mut peer = RawClient::new(peer);
-        let (mut reader, mut writer) = server_over(io, &config()).split();
+        let (mut reader, mut writer) = server_over(io, &config()).into_split();
         writer.ping(b"half ping").await.unwrap();
         assert_eq!(peer.next_frame().await, Some((OpCode::Ping, b"half ping".to_vec())));
         writer.pong(b"half pong").await.unwrap();
@@ -1046,10 +1046,11 @@ async fn tcp_helpers_set_nodelay_unless_told_not_to() {
             let server_config = config.clone();
             let server = tokio::spawn(async move {
                 let (tcp, _) = listener.accept().await.unwrap();
-                let ws = rfc6455::io::tokio::accept_tcp(tcp, &server_config, |_| Ok(Default::default())).await.unwrap();
+                let ws =
+                    rfc6455::io::tokio_ws::accept_tcp(tcp, &server_config, |_| Ok(Default::default())).await.unwrap();
                 ws.get_ref().nodelay().unwrap()
             });
-            let (client, _) = rfc6455::io::tokio::connect_with(&request(port), &config).await.unwrap();
+            let (client, _) = rfc6455::io::tokio_ws::connect_with(&request(port), &config).await.unwrap();
             assert_eq!(client.get_ref().nodelay().unwrap(), nodelay, "client");
             assert_eq!(server.await.unwrap(), nodelay, "server");
         }
@@ -1107,9 +1108,9 @@ async fn a_pong_waiting_in_the_stream_is_read_before_the_timeout_fires() {
 #[test]
 fn handshake_futures_keep_their_state_on_the_heap() {
     let config = Config::default();
-    let accept = rfc6455::io::tokio::accept_with(duplex(64).0, &config, |_| Ok(rfc6455::handshake::Accept::new()));
+    let accept = rfc6455::io::tokio_ws::accept_with(duplex(64).0, &config, |_| Ok(rfc6455::handshake::Accept::new()));
     let accept_size = std::mem::size_of_val(&accept);
-    let connect = rfc6455::io::tokio::connect("ws://127.0.0.1:1/");
+    let connect = rfc6455::io::tokio_ws::connect("ws://127.0.0.1:1/");
     let connect_size = std::mem::size_of_val(&connect);
     assert!(accept_size < 4096, "accept_with's future is {accept_size} bytes");
     assert!(connect_size < 2560, "connect's future is {connect_size} bytes");
@@ -1147,4 +1148,21 @@ async fn only_a_normal_close_from_the_peer_ends_the_stream_quietly() {
         })
         .await;
     }
+}
+
+/// Code written for tokio-tungstenite, `let (write, read) = socket.split();`
+/// with `StreamExt` in scope, gets the `Sink` half first and the `Stream`
+/// half second, as there: the adapter's own halves are `into_split`.
+#[tokio::test]
+async fn streamext_split_gives_sink_then_stream_as_in_tokio_tungstenite() {
+    bounded(async {
+        let (client_io, server_io) = duplex(4096);
+        let (mut write, mut read) = client_over(client_io, &config()).split();
+        let mut server = server_over(server_io, &config());
+        write.send(Message::text("through the sink half")).await.unwrap();
+        assert_eq!(server.recv().await.unwrap(), Some(Message::text("through the sink half")));
+        server.send("to the stream half").await.unwrap();
+        assert_eq!(read.next().await.map(Result::unwrap), Some(Message::text("to the stream half")));
+    })
+    .await;
 }

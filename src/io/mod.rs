@@ -7,7 +7,9 @@
 //! when to close, what a frame means) is the [`Connection`]'s.
 //!
 //! * [`blocking`] (feature `blocking`, on by default): `std::io::{Read, Write}`.
-//! * `tokio` (feature `tokio`): `AsyncRead + AsyncWrite`, with futures `Stream`/`Sink`.
+//! * `tokio_ws` (feature `tokio`): `AsyncRead + AsyncWrite`, with futures
+//!   `Stream`/`Sink`. Named so that `use rfc6455::io::tokio_ws;` leaves the
+//!   `tokio` crate's name alone.
 //! * `reconnect` (feature `tokio`): a client on top of the tokio adapter
 //!   that re-dials with exponential back-off and jitter.
 
@@ -17,7 +19,7 @@ mod handshake_drive;
 #[cfg(feature = "tokio")]
 pub mod reconnect;
 #[cfg(feature = "tokio")]
-pub mod tokio;
+pub mod tokio_ws;
 
 use std::io;
 

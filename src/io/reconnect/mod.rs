@@ -1,5 +1,5 @@
 //! A client that dials again after a failure, with exponential back-off and
-//! jitter, on top of the [tokio adapter](mod@crate::io::tokio).
+//! jitter, on top of the [tokio adapter](mod@crate::io::tokio_ws).
 //!
 //! [`ReconnectingClient::next`] drives everything and reports what happens
 //! as [`ClientEvent`]s. Each dial sends the same [`ClientRequest`] (its
@@ -48,7 +48,7 @@ use ::tokio::time::{Instant, Sleep};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-use super::tokio::{client_handshake, within, WebSocketStream};
+use super::tokio_ws::{client_handshake, within, WebSocketStream};
 use super::Error;
 use crate::handshake::{ClientRequest, Response};
 use crate::{Backoff, CloseCode, CloseReason, Config, Connection, Message, RetryDecision, UsageError};

@@ -114,7 +114,7 @@ where
 /// with the shared loop below, at one more poll per message.) `recv` yields
 /// only text and binary messages; pings are answered inside.
 async fn rfc6455_tokio(tcp: TcpStream) -> Result<(), rfc6455::io::Error> {
-    let mut ws = rfc6455::io::tokio::accept(tcp).await?;
+    let mut ws = rfc6455::io::tokio_ws::accept(tcp).await?;
     while let Some(message) = ws.recv().await? {
         ws.feed(message).await?;
     }

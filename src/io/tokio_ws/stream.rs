@@ -145,10 +145,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// half answers pings and completes the close handshake on its own, so an
     /// application that only writes must still poll it.
     ///
-    /// Returns `(reader, writer)`: the reverse of `futures`' `StreamExt::split`,
-    /// which gives `(sink, stream)`. The halves' own `recv`, `send` and
-    /// `close` are what a call on them resolves to.
-    pub fn split(self) -> (WebSocketReader<S>, WebSocketWriter<S>) {
+    /// Returns `(reader, writer)`, read half first as tokio's
+    /// `TcpStream::into_split` does. It is named `into_split`, not `split`, so
+    /// that `futures`' `StreamExt::split` (which gives `(sink, stream)`, write
+    /// half first) keeps its name and order: code written for
+    /// tokio-tungstenite's `let (write, read) = socket.split();` works
+    /// unchanged, with the `Sink` and `Stream` halves.
+    pub fn into_split(self) -> (WebSocketReader<S>, WebSocketWriter<S>) {
         split::halves(self.inner, self.ended)
     }
 }

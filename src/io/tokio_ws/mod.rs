@@ -1,7 +1,7 @@
 //! The tokio adapter: a [`Connection`](crate::Connection) over any `AsyncRead + AsyncWrite + Unpin`.
 //!
 //! ```no_run
-//! use rfc6455::io::tokio as ws;
+//! use rfc6455::io::tokio_ws as ws;
 //! # async fn run() -> Result<(), rfc6455::io::Error> {
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:9001").await?;
 //! loop {
@@ -18,9 +18,12 @@
 //! ```
 //!
 //! [`WebSocketStream`] also implements `futures` `Stream<Item = Result<Message, Error>>`
-//! and `Sink<Message>`, and [`split`](WebSocketStream::split)s into halves
-//! for separate tasks: the read half keeps answering pings and completing the
-//! close handshake even if the application only ever writes.
+//! and `Sink<Message>`, so `futures`' `StreamExt::split` gives the usual
+//! `(sink, stream)` halves; [`into_split`](WebSocketStream::into_split) gives
+//! `(reader, writer)` halves with the adapter's own methods (`recv`, `send`,
+//! `ping`, `close`, ...) for separate tasks. Either way the read half keeps
+//! answering pings and completing the close handshake; poll it even if the
+//! application only ever writes.
 //!
 //! **Cancel safety.** [`recv`](WebSocketStream::recv) is cancel-safe: if its
 //! future is dropped (e.g. another `tokio::select!` branch won), no message

@@ -49,6 +49,8 @@ seed client_handshake deflate "\\x00\\x10\\x20\\x09\\x00${RFC_RESPONSE}Sec-WebSo
 seed client_handshake deflate_bare "\\x00\\x10\\x20\\x05\\x00${RFC_RESPONSE}Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n"
 seed client_handshake then_frames "\\x00\\x10\\x20\\x03\\x00${RFC_RESPONSE}\r\n\\x81\\x05Hello\\x89\\x00\\x88\\x02\\x03\\xe8"
 seed client_handshake rejected "\\x00\\x10\\x20\\x07\\x00HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\nContent-Length: 0\r\n\r\n"
+seed client_handshake rejected_with_body "\\x00\\x10\\x20\\x03\\x00HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: 21\r\n\r\n{\"error\":\"bad token\"}"
+seed client_handshake rejected_until_close "\\x00\\x10\\x20\\x05\\x00HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\norigin not allowed"
 seed client_handshake bad_accept "\\x00\\x10\\x20\\x07\\x00HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\n"
 
 # extensions: [client_flags, client_server_bits, client_client_bits, server_flags,

@@ -21,7 +21,9 @@ pub struct Config {
     /// larger one fails the connection with 1009. Default 64 MiB.
     pub max_message_size: usize,
     /// Largest opening-handshake head (request or response line plus header
-    /// fields) accepted; a larger one fails with a 431 hint. Default 8 KiB.
+    /// fields) accepted; a larger one fails with a 431 hint. A client also
+    /// keeps at most this much of the body of a refused handshake
+    /// ([`Response::body`](crate::handshake::Response::body)). Default 8 KiB.
     pub max_handshake_bytes: usize,
     /// Most header fields accepted in the handshake; more fail with a 431
     /// hint. Default 64.

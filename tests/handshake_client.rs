@@ -76,10 +76,11 @@ fn client_accepts_a_valid_101_in_any_case() {
 #[test]
 fn client_reports_a_non_101_answer_as_rejected_with_status_and_headers() {
     let request = chat_request();
-    let wire = response_head(
+    let mut wire = response_head(
         "HTTP/1.1 403 Forbidden",
         &["Content-Length: 5", "X-Why: banned", "Set-Cookie: a=1", "Set-Cookie: b=2"],
     );
+    wire.extend_from_slice(b"nope!");
     let err = client_error(&request, &wire);
     assert_eq!(err.status_hint(), 403);
     assert_eq!(err.to_string(), "server refused the upgrade with status 403");
@@ -88,6 +89,7 @@ fn client_reports_a_non_101_answer_as_rejected_with_status_and_headers() {
     assert_eq!(response.reason(), "Forbidden");
     assert_eq!(response.header("x-why"), Some(&b"banned"[..]));
     assert_eq!(response.header("Set-Cookie"), Some(&b"a=1"[..]));
+    assert_eq!(response.body(), b"nope!");
     let headers: Vec<(&str, &[u8])> = response.headers().collect();
     assert_eq!(
         headers,

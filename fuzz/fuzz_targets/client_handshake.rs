@@ -12,10 +12,15 @@
 //!
 //! Invariants:
 //! * once `poll_response` completed or failed, later calls return the same;
-//! * the bytes buffered before the head is complete never exceed
-//!   `max_handshake_bytes` plus one chunk;
-//! * fed in one piece or in chunks, the outcome is the same;
-//! * a rejection carries a status other than 101;
+//! * the bytes buffered before the outcome is known (head, then a
+//!   rejection's body) never exceed `max_handshake_bytes` plus one chunk;
+//! * fed in one piece or in chunks, the outcome is the same, before and
+//!   after `handle_eof`;
+//! * still partial means the head is incomplete (fewer than
+//!   `max_handshake_bytes` bytes) or a rejection's body is (fewer than twice
+//!   that plus one); after `handle_eof`, only the former;
+//! * a rejection carries a status other than 101 and at most
+//!   `max_handshake_bytes` bytes of body;
 //! * a complete response is a 101 whose subprotocol and extensions were
 //!   offered, with permessage-deflate parameters exactly when it accepted
 //!   permessage-deflate (and only if offered); `into_connection` then gives a
@@ -86,10 +91,21 @@ fuzz_target!(|data: &[u8]| {
     let mut whole = handshake(&config, protocols);
     whole.handle_read(wire);
     assert_eq!(whole.poll_response(), hs.poll_response(), "one piece and chunks disagree");
+    if seen.is_none() {
+        assert!(wire.len() <= 2 * limit, "still partial after {} bytes (limit {limit})", wire.len());
+        hs.handle_eof();
+        whole.handle_eof();
+        check_consistent(&mut seen, hs.poll_response());
+        assert_eq!(whole.poll_response(), hs.poll_response(), "one piece and chunks disagree after the end");
+    }
 
     match seen {
-        None => assert!(wire.len() < limit, "still partial after {} bytes (limit {limit})", wire.len()),
-        Some(Err(HandshakeError::Rejected(response))) => assert_ne!(response.status(), 101),
+        None => assert!(wire.len() < limit, "still partial at the end after {} bytes (limit {limit})", wire.len()),
+        Some(Err(HandshakeError::Rejected(response))) => {
+            assert_ne!(response.status(), 101);
+            assert!(response.body().len() <= limit, "{} body bytes kept (limit {limit})", response.body().len());
+            assert!(wire.len() >= response.body().len(), "a body longer than the input");
+        }
         Some(Err(_)) => {}
         Some(Ok(response)) => {
             assert_eq!(response.status(), 101);

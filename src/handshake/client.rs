@@ -1,10 +1,11 @@
 //! The client side of the opening handshake (RFC 6455 §4.1).
 
 use std::borrow::Cow;
+use std::fmt;
 use std::ops::Range;
 use std::time::Instant;
 
-use bytes::{Buf, BufMut, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use rand::rngs::StdRng;
 use rand::Rng;
 use rand::SeedableRng;
@@ -14,7 +15,7 @@ use super::head_writer::HeadWriter;
 use super::url::WsUrl;
 use super::{check_extra_header, AcceptKey, ClientKey, VERSION};
 use crate::extensions::{negotiate, ExtensionOffer, Negotiated};
-use crate::http_token::{has_token, is_token};
+use crate::http_token::{has_token, is_token, list_elements};
 use crate::{Config, Connection, HandshakeError, Role, Status, UsageError};
 
 /// What a client asks for: the URL, and optionally subprotocols, extension
@@ -121,15 +122,79 @@ impl ClientRequest {
 
 /// The server's response to the upgrade request: a `101` on success, or
 /// whatever it answered instead, inside [`HandshakeError::Rejected`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// For a refusal, the client reads the body too (see
+/// [`ClientHandshake::poll_response`] for how much), so that the server's
+/// explanation reaches the error: [`body`](Self::body). `Debug` shows what a
+/// person needs: the status, the reason, the header lines and, for a
+/// refusal, the body (its first KiB, as lossy UTF-8).
+#[derive(Clone, PartialEq, Eq)]
 pub struct Response {
     status: u16,
     reason: Range<usize>,
     head: Head,
+    body: Bytes,
+    body_state: BodyState,
     protocol: Option<String>,
     extensions: Vec<ExtensionOffer>,
     /// What the connection runs of the accepted extensions (permessage-deflate).
     negotiated: Negotiated,
+}
+
+/// How much of a response's body [`Response::body`] holds.
+///
+/// Only a refused handshake's body is read; a `101` has none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BodyState {
+    /// All of it (possibly nothing: a `101`, a `204`, `Content-Length: 0`).
+    Complete,
+    /// The first `Config::max_handshake_bytes` bytes of a longer body; the
+    /// rest was not read.
+    Truncated,
+    /// What arrived before the server closed the connection, short of its
+    /// `Content-Length`.
+    EndedEarly,
+    /// None of it: the body's length was not known in advance and the server
+    /// did not say it would close the connection after it (chunked
+    /// `Transfer-Encoding`, an invalid `Content-Length`, or neither a
+    /// length nor `Connection: close`), so reading it could wait forever.
+    NotRead,
+}
+
+/// How many bytes of a body `Debug` shows.
+const DEBUG_BODY: usize = 1 << 10;
+
+impl fmt::Debug for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = f.debug_struct("Response");
+        out.field("status", &self.status).field("reason", &self.reason()).field("headers", &self.head.lines());
+        if self.status == 101 {
+            out.field("protocol", &self.protocol).field("extensions", &self.extensions);
+        } else {
+            out.field("body", &LossyText(&self.body, DEBUG_BODY));
+            if self.body_state != BodyState::Complete {
+                out.field("body_state", &self.body_state);
+            }
+        }
+        out.finish()
+    }
+}
+
+/// Bytes shown as a string (lossy UTF-8, escaped as `str`'s `Debug` does),
+/// at most `.1` of them, followed by how many more there are.
+struct LossyText<'a>(&'a [u8], usize);
+
+impl fmt::Debug for LossyText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let LossyText(bytes, limit) = *self;
+        let shown = bytes.get(..limit).unwrap_or(bytes);
+        fmt::Debug::fmt(&String::from_utf8_lossy(shown), f)?;
+        match bytes.len() - shown.len() {
+            0 => Ok(()),
+            more => write!(f, " (+{more} more bytes)"),
+        }
+    }
 }
 
 impl Response {
@@ -159,6 +224,18 @@ impl Response {
         self.head.first(name)
     }
 
+    /// The body of a refusal, as far as it was read (see
+    /// [`body_state`](Self::body_state)): often the server's reason, e.g.
+    /// `{"error":"bad token"}`. Empty for a `101`.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// Whether [`body`](Self::body) is the whole body, the start of it, or nothing.
+    pub fn body_state(&self) -> BodyState {
+        self.body_state
+    }
+
     /// The subprotocol the server chose, if any.
     pub fn protocol(&self) -> Option<&str> {
         self.protocol.as_deref()
@@ -168,6 +245,68 @@ impl Response {
     pub fn extensions(&self) -> &[ExtensionOffer] {
         &self.extensions
     }
+}
+
+/// How the body of a refusal ends, so how much of it the client waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    /// No body to read, for the reason given.
+    Skip(BodyState),
+    /// `Content-Length`: that many bytes, of which the first `limit` are kept.
+    Length(u64),
+    /// No length, and `Connection: close`: everything until the server closes.
+    UntilClose,
+}
+
+impl Framing {
+    /// RFC 9112 §6.3, simplified: a status without a body, then
+    /// `Transfer-Encoding` (not decoded), then `Content-Length` (every value
+    /// the same number), then `Connection: close`.
+    fn of(status: u16, head: &Head) -> Self {
+        if matches!(status, 100..=199 | 204 | 304) {
+            return Self::Skip(BodyState::Complete);
+        }
+        if head.first("Transfer-Encoding").is_some() {
+            return Self::Skip(BodyState::NotRead);
+        }
+        let mut lengths = head.values("Content-Length").flat_map(list_elements).map(parse_length);
+        match lengths.next() {
+            Some(Some(first)) if lengths.all(|other| other == Some(first)) => Self::Length(first),
+            Some(_) => Self::Skip(BodyState::NotRead),
+            None if has_token(head.values("Connection"), "close") => Self::UntilClose,
+            None => Self::Skip(BodyState::NotRead),
+        }
+    }
+
+    /// How many body bytes to wait for before deciding, given the limit:
+    /// a length up to the limit, or one byte past the limit to tell a body
+    /// that fits from one that does not.
+    fn wanted(self, limit: usize) -> usize {
+        match self {
+            Self::Skip(_) => 0,
+            Self::Length(len) => usize::try_from(len).map_or(limit, |len| len.min(limit)),
+            Self::UntilClose => limit.saturating_add(1),
+        }
+    }
+}
+
+/// A `Content-Length` value: decimal digits only.
+fn parse_length(value: &[u8]) -> Option<u64> {
+    if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(value).ok()?.parse().ok()
+}
+
+/// Where a client handshake stands.
+#[derive(Debug)]
+enum Phase {
+    /// Waiting for the response head.
+    Head,
+    /// The server refused; reading the body of its answer.
+    Body { response: Box<Response>, framing: Framing },
+    /// Complete (a valid `101`) or failed; later polls repeat it.
+    Done(Result<Response, HandshakeError>),
 }
 
 /// A client's opening handshake as a sans-IO state machine.
@@ -187,7 +326,9 @@ pub struct ClientHandshake {
     expected_accept: AcceptKey,
     protocols: Vec<String>,
     extension_names: Vec<String>,
-    outcome: Option<Result<Response, HandshakeError>>,
+    phase: Phase,
+    /// The transport ended ([`handle_eof`](Self::handle_eof)).
+    eof: bool,
 }
 
 impl ClientHandshake {
@@ -233,7 +374,8 @@ impl ClientHandshake {
             expected_accept: key.accept_key(),
             protocols: request.protocols.clone(),
             extension_names: request.extensions.iter().map(|e| e.name().to_owned()).collect(),
-            outcome: None,
+            phase: Phase::Head,
+            eof: false,
         }
     }
 
@@ -255,74 +397,134 @@ impl ClientHandshake {
     /// Hands over bytes read from the transport. Then call
     /// [`poll_response`](Self::poll_response).
     ///
-    /// While the head is incomplete, bytes past `Config::max_handshake_bytes`
-    /// are dropped (the next `poll_response` fails with
-    /// [`HandshakeError::HeadTooLarge`]); after a failure everything is
-    /// dropped, so a caller that keeps reading cannot grow memory. Once the
-    /// response is complete, call [`into_connection`](Self::into_connection)
-    /// before reading further.
+    /// Memory stays bounded by `Config::max_handshake_bytes` (plus the last
+    /// delivery): while the head is incomplete, bytes past twice that limit
+    /// (a head and the part of a refusal's body that is kept) are dropped,
+    /// and the next `poll_response` fails with
+    /// [`HandshakeError::HeadTooLarge`] if the head did not end within the
+    /// limit; while a refusal's body is read, bytes past what is kept of it
+    /// are dropped; after a failure everything is dropped, so a caller that
+    /// keeps reading cannot grow memory. Once the response is complete, call
+    /// [`into_connection`](Self::into_connection) before reading further.
     pub fn handle_read(&mut self, data: &[u8]) {
-        let keep = match self.outcome {
-            None => self.recv.buf.len() < self.config.max_handshake_bytes,
-            Some(Ok(_)) => true,
-            Some(Err(_)) => false,
+        let limit = self.config.max_handshake_bytes;
+        let keep = match &self.phase {
+            _ if self.eof => false,
+            Phase::Head => self.recv.buf.len() <= limit.saturating_mul(2),
+            Phase::Body { framing, .. } => self.recv.buf.len() < framing.wanted(limit),
+            Phase::Done(Ok(_)) => true,
+            Phase::Done(Err(_)) => false,
         };
         if keep {
             self.recv.buf.extend_from_slice(data);
         }
     }
 
+    /// Reports that the transport ended (a read returned 0 bytes). Then call
+    /// [`poll_response`](Self::poll_response).
+    ///
+    /// While a refusal's body is being read, what arrived is its body
+    /// ([`BodyState::EndedEarly`] if it is shorter than its
+    /// `Content-Length`), and `poll_response` returns the rejection. While
+    /// the head is incomplete, `poll_response` keeps returning
+    /// [`Status::Partial`]: the handshake cannot complete, and the caller
+    /// reports the end of the transport its own way.
+    pub fn handle_eof(&mut self) {
+        self.eof = true;
+    }
+
     /// The receive buffer, to read into without a copy. Only append to it.
     pub fn recv_buffer(&mut self) -> &mut BytesMut {
-        if matches!(self.outcome, Some(Err(_))) {
+        if matches!(self.phase, Phase::Done(Err(_))) {
             self.recv.buf.clear();
         }
         &mut self.recv.buf
     }
 
-    /// Parses and validates the response once its head has arrived.
+    /// Parses and validates the response once it has arrived.
     ///
     /// Returns [`Status::Partial`] while the head is incomplete. Checks status
     /// 101, `Upgrade: websocket`, `Connection: Upgrade`,
     /// `Sec-WebSocket-Accept`, and that the subprotocol and extensions were
-    /// offered. A non-101 answer is [`HandshakeError::Rejected`] with the
-    /// status and headers. Once complete or failed, later calls return the
-    /// same result.
+    /// offered. Once complete or failed, later calls return the same result.
+    ///
+    /// Any other status is [`HandshakeError::Rejected`], with the status, the
+    /// headers and the body ([`Response::body`]), read as far as can be done
+    /// without waiting forever or without bound, keeping at most
+    /// `Config::max_handshake_bytes` of it (so `poll_response` returns
+    /// `Partial` after the head until then):
+    ///
+    /// * `1xx`, `204` and `304` have no body;
+    /// * `Transfer-Encoding` (chunked): the body is not read
+    ///   ([`BodyState::NotRead`]);
+    /// * `Content-Length: n`: the first `n` bytes, or the first
+    ///   `max_handshake_bytes` of them ([`BodyState::Truncated`]), or what
+    ///   arrived before [`handle_eof`](Self::handle_eof)
+    ///   ([`BodyState::EndedEarly`]);
+    /// * no length and `Connection: close`: everything until `handle_eof`,
+    ///   or the first `max_handshake_bytes` once more arrived
+    ///   ([`BodyState::Truncated`]);
+    /// * no length and no `Connection: close` (or an invalid
+    ///   `Content-Length`): the body is not read ([`BodyState::NotRead`]),
+    ///   since its end cannot be known.
+    ///
+    /// A server that announces a body and never sends it keeps the handshake
+    /// `Partial`: the caller's handshake timeout (the adapters'
+    /// `Config::handshake_timeout`) still applies.
     pub fn poll_response(&mut self) -> Result<Status<Response>, HandshakeError> {
-        if self.outcome.is_none() {
-            let Some(end) = self
-                .recv
-                .find_end(self.config.max_handshake_bytes)
-                .inspect_err(|err| self.outcome = Some(Err(err.clone())))?
+        if let Phase::Head = self.phase {
+            match self.recv.find_end(self.config.max_handshake_bytes) {
+                Err(err) => self.phase = Phase::Done(Err(err)),
+                Ok(None) => return Ok(Status::Partial),
+                Ok(Some(end)) => {
+                    let head = self.recv.buf.split_to(end).freeze();
+                    self.phase = match self.parse(head) {
+                        Ok(response) if response.status == 101 => Phase::Done(self.validate(response)),
+                        Ok(response) => match Framing::of(response.status, &response.head) {
+                            Framing::Skip(state) => Phase::Done(Err(reject(response, Bytes::new(), state))),
+                            framing => Phase::Body { response: Box::new(response), framing },
+                        },
+                        Err(err) => Phase::Done(Err(err)),
+                    };
+                }
+            }
+        }
+        if let Phase::Body { framing, .. } = self.phase {
+            let Some((body, state)) = take_body(&mut self.recv.buf, framing, self.config.max_handshake_bytes, self.eof)
             else {
                 return Ok(Status::Partial);
             };
-            let head = self.recv.buf.split_to(end).freeze();
-            self.outcome = Some(self.validate(head));
+            if let Phase::Body { response, .. } = std::mem::replace(&mut self.phase, Phase::Head) {
+                self.phase = Phase::Done(Err(reject(*response, body, state)));
+            }
         }
-        match &self.outcome {
-            Some(Ok(response)) => Ok(Status::Complete(response.clone())),
-            Some(Err(err)) => Err(err.clone()),
-            None => Ok(Status::Partial),
+        match &self.phase {
+            Phase::Done(Ok(response)) => Ok(Status::Complete(response.clone())),
+            Phase::Done(Err(err)) => Err(err.clone()),
+            Phase::Head | Phase::Body { .. } => Ok(Status::Partial),
         }
     }
 
-    fn validate(&self, head: bytes::Bytes) -> Result<Response, HandshakeError> {
+    /// Parses a complete response head.
+    fn parse(&self, head: Bytes) -> Result<Response, HandshakeError> {
         let (line, head) = Head::parse_response(head, self.config.max_headers)?;
         if line.minor_version < 1 {
             return Err(HandshakeError::UnsupportedHttpVersion);
         }
-        let mut response = Response {
+        Ok(Response {
             status: line.status,
             reason: line.reason,
             head,
+            body: Bytes::new(),
+            body_state: BodyState::Complete,
             protocol: None,
             extensions: Vec::new(),
             negotiated: Negotiated::default(),
-        };
-        if response.status != 101 {
-            return Err(HandshakeError::Rejected(Box::new(response)));
-        }
+        })
+    }
+
+    /// Checks a `101` response.
+    fn validate(&self, mut response: Response) -> Result<Response, HandshakeError> {
         let head = &response.head;
         if !has_token(head.values("Upgrade"), "websocket") {
             return Err(HandshakeError::MissingHeader("Upgrade: websocket"));
@@ -357,8 +559,8 @@ impl ClientHandshake {
     /// request bytes not yet written still queued in its
     /// [`poll_transmit`](Connection::poll_transmit).
     pub fn into_connection(self, now: Instant) -> Result<Connection, UsageError> {
-        match self.outcome {
-            Some(Ok(response)) => {
+        match self.phase {
+            Phase::Done(Ok(response)) => {
                 let conn =
                     Connection::from_parts(Role::Client, &self.config, now, self.recv.buf, self.send, Some(self.rng));
                 Ok(conn.with_negotiated(&response.negotiated, &self.config))
@@ -366,6 +568,31 @@ impl ClientHandshake {
             _ => Err(UsageError::HandshakeIncomplete),
         }
     }
+}
+
+/// The refusal `response` with its `body`.
+fn reject(mut response: Response, body: Bytes, state: BodyState) -> HandshakeError {
+    response.body = body;
+    response.body_state = state;
+    HandshakeError::Rejected(Box::new(response))
+}
+
+/// The body, once enough of it is in `buf` (or the transport ended) to
+/// decide: see [`ClientHandshake::poll_response`].
+fn take_body(buf: &mut BytesMut, framing: Framing, limit: usize, eof: bool) -> Option<(Bytes, BodyState)> {
+    let wanted = framing.wanted(limit);
+    let (take, state) = match framing {
+        Framing::Skip(state) => (0, state),
+        Framing::Length(len) if buf.len() >= wanted => {
+            let whole = u64::try_from(wanted).is_ok_and(|wanted| wanted >= len);
+            (wanted, if whole { BodyState::Complete } else { BodyState::Truncated })
+        }
+        Framing::Length(_) if eof => (buf.len(), BodyState::EndedEarly),
+        Framing::UntilClose if buf.len() >= wanted => (limit, BodyState::Truncated),
+        Framing::UntilClose if eof => (buf.len(), BodyState::Complete),
+        Framing::Length(_) | Framing::UntilClose => return None,
+    };
+    Some((buf.split_to(take.min(buf.len())).freeze(), state))
 }
 
 #[cfg(test)]
@@ -394,6 +621,44 @@ mod tests {
              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
              Sec-WebSocket-Protocol: chat, superchat\r\nOrigin: http://example.com\r\n\r\n"
         );
+    }
+
+    #[test]
+    fn lossy_text_shows_at_most_its_limit() {
+        assert_eq!(format!("{:?}", LossyText(b"{\"a\":1}\r\n", 16)), r#""{\"a\":1}\r\n""#);
+        assert_eq!(format!("{:?}", LossyText(b"abcdef", 4)), r#""abcd" (+2 more bytes)"#);
+        assert_eq!(format!("{:?}", LossyText(b"ab\xffc", 16)), "\"ab\u{fffd}c\"");
+    }
+
+    #[test]
+    fn content_length_is_digits_only() {
+        assert_eq!(parse_length(b"0"), Some(0));
+        assert_eq!(parse_length(b"0021"), Some(21));
+        assert_eq!(parse_length(b"18446744073709551615"), Some(u64::MAX));
+        for bad in [&b""[..], b"18446744073709551616", b"+1", b"-1", b"1.0", b"0x10", b" 1"] {
+            assert_eq!(parse_length(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn body_waits_for_the_length_or_one_past_the_limit() {
+        assert_eq!(Framing::Length(5).wanted(10), 5);
+        assert_eq!(Framing::Length(50).wanted(10), 10);
+        assert_eq!(Framing::Length(u64::MAX).wanted(10), 10);
+        assert_eq!(Framing::UntilClose.wanted(10), 11);
+        assert_eq!(Framing::UntilClose.wanted(usize::MAX), usize::MAX);
+        let mut buf = BytesMut::from(&b"abc"[..]);
+        assert_eq!(take_body(&mut buf, Framing::Length(5), 10, false), None);
+        assert_eq!(
+            take_body(&mut buf, Framing::Length(5), 10, true),
+            Some((Bytes::from_static(b"abc"), BodyState::EndedEarly))
+        );
+        let mut buf = BytesMut::from(&b"abcdef"[..]);
+        assert_eq!(
+            take_body(&mut buf, Framing::Length(9), 4, false),
+            Some((Bytes::from_static(b"abcd"), BodyState::Truncated))
+        );
+        assert_eq!(&buf[..], b"ef");
     }
 
     #[test]

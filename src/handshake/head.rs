@@ -6,6 +6,7 @@
 //! parse it, once. The parsed head is kept as one `Bytes` plus byte ranges,
 //! so requests and responses own their data without a copy per header.
 
+use std::fmt;
 use std::ops::Range;
 
 use bytes::{Bytes, BytesMut};
@@ -64,10 +65,32 @@ impl HeadBuffer {
 }
 
 /// A parsed head: its bytes and the ranges of each header's name and value.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Its `Debug` is the header lines (see [`Head::lines`]), never the ranges.
+#[derive(Clone, PartialEq, Eq)]
 pub(crate) struct Head {
     bytes: Bytes,
     headers: Vec<(Range<usize>, Range<usize>)>,
+}
+
+impl fmt::Debug for Head {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.lines(), f)
+    }
+}
+
+/// The header fields of a [`Head`] as `name: value` lines (lossy UTF-8), for
+/// `Debug` output: what a person reading an error wants to see.
+pub(crate) struct HeaderLines<'a>(&'a Head);
+
+impl fmt::Debug for HeaderLines<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let head = self.0;
+        f.debug_list()
+            .entries(head.headers.iter().map(|(name, value)| {
+                format!("{}: {}", String::from_utf8_lossy(head.slice(name)), String::from_utf8_lossy(head.slice(value)))
+            }))
+            .finish()
+    }
 }
 
 /// Where `part` lies inside `whole` (`part` must borrow from `whole`).
@@ -184,6 +207,11 @@ impl Head {
         std::str::from_utf8(self.slice(range)).unwrap_or_default()
     }
 
+    /// The header fields as `name: value` lines, for `Debug` output.
+    pub(crate) fn lines(&self) -> HeaderLines<'_> {
+        HeaderLines(self)
+    }
+
     /// Every header as (name, value), in order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
         self.headers.iter().map(|(name, value)| (self.text(name), self.slice(value)))
@@ -267,6 +295,13 @@ mod tests {
         assert_eq!(head.single("X-A"), Err(HandshakeError::DuplicateHeader("X-A")));
         assert_eq!(head.required("host"), Ok(&b"server"[..]));
         assert_eq!(head.required("Origin"), Err(HandshakeError::MissingHeader("Origin")));
+    }
+
+    #[test]
+    fn debug_shows_header_lines_not_ranges() {
+        let bytes = Bytes::from_static(b"GET / HTTP/1.1\r\nHost: server\r\nX-Bytes: caf\xe9\r\n\r\n");
+        let (_, head) = Head::parse_request(bytes, 8).unwrap();
+        assert_eq!(format!("{head:?}"), "[\"Host: server\", \"X-Bytes: caf\u{fffd}\"]");
     }
 
     #[test]

@@ -22,7 +22,7 @@ mod response;
 mod server;
 mod url;
 
-pub use client::{ClientHandshake, ClientRequest, Response};
+pub use client::{BodyState, ClientHandshake, ClientRequest, Response};
 pub use key::{accept_key, AcceptKey, ClientKey};
 pub use origin::{secrets_equal, OriginPolicy};
 pub use request::UpgradeRequest;

@@ -1,5 +1,6 @@
 //! The client's upgrade request as the server sees it: parsing and validating it (RFC 6455 §4.2.1), and what the application may read from it.
 
+use std::fmt;
 use std::ops::Range;
 
 use bytes::Bytes;
@@ -11,14 +12,21 @@ use crate::http_token::{has_token, is_token, list_elements};
 use crate::{Config, HandshakeError};
 
 /// A validated WebSocket upgrade request, for the application to inspect
-/// before it accepts or rejects.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// before it accepts or rejects. `Debug` shows the target and the header
+/// lines.
+#[derive(Clone, PartialEq, Eq)]
 pub struct UpgradeRequest {
     head: Head,
     target: Range<usize>,
     host: Range<usize>,
     key: ClientKey,
     extensions: Vec<ExtensionOffer>,
+}
+
+impl fmt::Debug for UpgradeRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UpgradeRequest").field("target", &self.target()).field("headers", &self.head.lines()).finish()
+    }
 }
 
 impl UpgradeRequest {

@@ -65,7 +65,9 @@ pub(crate) trait HandshakeDrive {
 }
 
 /// The client's handshake: write the request, read until the response is
-/// complete, then give the connection and the response.
+/// complete (for a refusal, its body too, as far as
+/// [`ClientHandshake::poll_response`] reads it), then give the connection and
+/// the response.
 #[derive(Debug)]
 pub(crate) struct ClientDrive {
     hs: ClientHandshake,
@@ -88,14 +90,14 @@ impl HandshakeDrive for ClientDrive {
         if !self.hs.poll_transmit().is_empty() {
             return Ok(Step::Write);
         }
-        if self.eof {
-            return Err(eof_during_handshake());
-        }
+        // After the end of the stream, a refusal whose body was being read
+        // completes with what arrived; an incomplete head cannot.
         match self.hs.poll_response()? {
             Status::Complete(response) => {
                 self.response = Some(response);
                 Ok(Step::Done)
             }
+            Status::Partial if self.eof => Err(eof_during_handshake()),
             Status::Partial => Ok(Step::Read),
         }
     }
@@ -113,7 +115,10 @@ impl HandshakeDrive for ClientDrive {
     }
 
     fn received(&mut self, n: usize) {
-        self.eof |= n == 0;
+        if n == 0 {
+            self.eof = true;
+            self.hs.handle_eof();
+        }
     }
 
     fn finish(self, now: Instant) -> Result<Self::Done, Error> {

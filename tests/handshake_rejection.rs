@@ -402,7 +402,7 @@ fn blocking_client_gives_up_on_a_body_that_never_comes() {
 async fn tokio_client_error_carries_the_body() {
     let connect = |port: u16| async move {
         let url = format!("ws://127.0.0.1:{port}/");
-        tokio::time::timeout(Duration::from_secs(10), rfc6455::io::tokio::connect(&url))
+        tokio::time::timeout(Duration::from_secs(10), rfc6455::io::tokio_ws::connect(&url))
             .await
             .expect("the handshake hung")
             .map(|_| ())
@@ -434,7 +434,7 @@ async fn tokio_client_gives_up_on_a_body_that_never_comes() {
     let mut config = Config::default();
     config.handshake_timeout = Some(Duration::from_millis(300));
     let request = rfc6455::handshake::ClientRequest::new(&format!("ws://127.0.0.1:{port}/")).unwrap();
-    let result = tokio::time::timeout(Duration::from_secs(5), rfc6455::io::tokio::connect_with(&request, &config))
+    let result = tokio::time::timeout(Duration::from_secs(5), rfc6455::io::tokio_ws::connect_with(&request, &config))
         .await
         .expect("the handshake timeout did not apply")
         .map(|_| ());

@@ -138,6 +138,8 @@
 //! more data is queued after it.
 //!
 //! [RFC 6455]: https://www.rfc-editor.org/rfc/rfc6455
+// docs.rs builds with `--cfg docsrs` on nightly: mark feature-gated items.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(
     not(test),
     deny(

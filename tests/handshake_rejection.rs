@@ -398,6 +398,7 @@ fn blocking_client_gives_up_on_a_body_that_never_comes() {
     server.join().unwrap();
 }
 
+#[cfg(feature = "tokio")]
 #[tokio::test]
 async fn tokio_client_error_carries_the_body() {
     let connect = |port: u16| async move {
@@ -427,6 +428,7 @@ async fn tokio_client_error_carries_the_body() {
     server.join().unwrap();
 }
 
+#[cfg(feature = "tokio")]
 #[tokio::test]
 async fn tokio_client_gives_up_on_a_body_that_never_comes() {
     let wire = answer("HTTP/1.1 401 Unauthorized", &["Content-Length: 100"], b"partial");

@@ -117,6 +117,7 @@ fn step_pieces(setup: &Setup, pieces: &[&[u8]]) -> Outcome {
                     error = Some(err);
                     break 'feed;
                 }
+                Ok(other) => panic!("a step this target does not know: {other:?}"),
             }
         }
     }

@@ -223,6 +223,7 @@ fn rank(state: State) -> u8 {
         State::Open => 0,
         State::CloseSent => 1,
         State::Closed => 2,
+        other => panic!("a state this watch does not know: {other:?}"),
     }
 }
 

@@ -8,7 +8,11 @@
 use crate::{Initiator, Role};
 
 /// Where a connection is in its life (the handshake is already done).
+///
+/// More states may be added (match with a `_` arm, or compare with `==`);
+/// [`ReadyState`], the browser API's four, will not change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum State {
     /// Messages flow both ways.
     Open,

@@ -19,7 +19,9 @@ use super::{Frame, FrameHeader};
 use crate::{ProtocolError, Role, Status};
 
 /// One step of decoding progress, returned by [`FrameDecoder::step`].
+/// More kinds of step may be added.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Progress {
     /// The buffer holds no further complete step: append more bytes.
     NeedMore,

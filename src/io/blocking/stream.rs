@@ -57,6 +57,7 @@ pub struct WebSocket<S> {
 /// What [`WebSocket::send`] and [`WebSocket::feed`] do when the bytes queued
 /// for the stream have reached `Config::write_buffer_limit` (a slow reader).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum WhenBufferFull {
     /// Write the queue out first, blocking until the peer has taken enough
     /// of it (the default): the sender is slowed to the reader's pace.

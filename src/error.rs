@@ -286,6 +286,10 @@ pub enum UsageError {
     /// The URL could not be used for a WebSocket connection.
     #[error("invalid WebSocket URL: {0}")]
     InvalidUrl(&'static str),
+    /// An [`http::Request`] given as a client request cannot open a WebSocket
+    /// (see [`IntoClientRequest`](crate::IntoClientRequest)).
+    #[error("invalid WebSocket upgrade request: {0}")]
+    InvalidRequest(&'static str),
 }
 
 /// Why the connection ended, reported once by

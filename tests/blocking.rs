@@ -846,7 +846,7 @@ fn tcp_rejected_upgrade() {
         });
         (path, result.map(|_| ()))
     });
-    let client = spawn(move || blocking::connect(&format!("ws://127.0.0.1:{port}/private")).map(|_| ()));
+    let client = spawn(move || blocking::connect(format!("ws://127.0.0.1:{port}/private")).map(|_| ()));
     let client = finish(&client, "the client");
     let (path, server) = finish(&server, "the server");
 

@@ -360,7 +360,7 @@ fn adapter_rejection(result: Result<(), Error>) -> Response {
 fn blocking_client_error_carries_the_body() {
     // The server keeps the connection open: the length ends the body.
     let (port, server) = raw_server(unauthorized_in_pieces(), false);
-    let result = rfc6455::io::blocking::connect(&format!("ws://127.0.0.1:{port}/")).map(|_| ());
+    let result = rfc6455::io::blocking::connect(format!("ws://127.0.0.1:{port}/")).map(|_| ());
     let response = adapter_rejection(result);
     assert_eq!((response.status(), response.reason(), response.body()), (401, "Unauthorized", BODY.as_bytes()));
     server.join().unwrap();
@@ -368,14 +368,14 @@ fn blocking_client_error_carries_the_body() {
     // No length, Connection: close: the end of the stream ends it.
     let wire = answer("HTTP/1.1 403 Forbidden", &["Connection: close"], b"origin not allowed");
     let (port, server) = raw_server(vec![wire], true);
-    let response = adapter_rejection(rfc6455::io::blocking::connect(&format!("ws://127.0.0.1:{port}/")).map(|_| ()));
+    let response = adapter_rejection(rfc6455::io::blocking::connect(format!("ws://127.0.0.1:{port}/")).map(|_| ()));
     assert_eq!((response.body(), response.body_state()), (&b"origin not allowed"[..], BodyState::Complete));
     server.join().unwrap();
 
     // The server closes before the announced body is complete.
     let wire = answer("HTTP/1.1 401 Unauthorized", &["Content-Length: 100"], b"partial");
     let (port, server) = raw_server(vec![wire], true);
-    let response = adapter_rejection(rfc6455::io::blocking::connect(&format!("ws://127.0.0.1:{port}/")).map(|_| ()));
+    let response = adapter_rejection(rfc6455::io::blocking::connect(format!("ws://127.0.0.1:{port}/")).map(|_| ()));
     assert_eq!((response.body(), response.body_state()), (&b"partial"[..], BodyState::EndedEarly));
     server.join().unwrap();
 }

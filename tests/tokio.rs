@@ -122,7 +122,7 @@ async fn tokio_client(port: u16) -> Outcome {
 }
 
 fn blocking_client(port: u16) -> Outcome {
-    let (mut ws, response) = blocking::connect_with(&request(port), &client_config()).unwrap();
+    let (mut ws, response) = blocking::connect_with(request(port), &client_config()).unwrap();
     assert_eq!(response.status(), 101);
     ws.set_read_timeout(Some(WAIT));
     let mut received = Vec::new();

@@ -2,6 +2,8 @@
 //!
 //! * [`ClientHandshake`] writes the upgrade request for a [`ClientRequest`]
 //!   and validates the server's response.
+//! * [`IntoClientRequest`] turns a URL, an [`http::Uri`] or an
+//!   [`http::Request<()>`](http::Request) into a [`ClientRequest`].
 //! * [`ServerHandshake`] parses and validates an [`UpgradeRequest`], then
 //!   answers with [`Accept`] (a `101` response) or [`Reject`].
 //!
@@ -15,6 +17,7 @@
 mod client;
 mod head;
 mod head_writer;
+mod into_request;
 mod key;
 mod origin;
 mod request;
@@ -23,6 +26,7 @@ mod server;
 mod url;
 
 pub use client::{BodyState, ClientHandshake, ClientRequest, Response};
+pub use into_request::IntoClientRequest;
 pub use key::{accept_key, AcceptKey, ClientKey};
 pub use origin::{secrets_equal, OriginPolicy};
 pub use request::UpgradeRequest;

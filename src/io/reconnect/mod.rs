@@ -95,7 +95,12 @@ impl ReconnectingClient<TcpStream> {
     /// the request's host and port. Nothing happens until [`next`](Self::next).
     /// For `wss://`, dial TLS in a connector and use [`with_connector`](Self::with_connector);
     /// here it is refused with [`UsageError::InvalidUrl`].
-    pub fn new(request: ClientRequest, config: Config) -> Result<Self, UsageError> {
+    ///
+    /// `request` is a URL, an [`http::Uri`], an
+    /// [`http::Request<()>`](http::Request) or a [`ClientRequest`]; see
+    /// [`IntoClientRequest`](crate::IntoClientRequest) for what is refused.
+    pub fn new(request: impl crate::IntoClientRequest, config: Config) -> Result<Self, UsageError> {
+        let request = request.into_client_request()?;
         if request.is_secure() {
             return Err(UsageError::InvalidUrl("wss:// needs TLS: dial it in a connector and use with_connector"));
         }

@@ -1,6 +1,7 @@
 //! The server's answers to an upgrade request: [`Accept`] (the `101 Switching Protocols` response) and [`Reject`] (any other status, with the rejection responses for failed handshakes).
 
 use bytes::{BufMut, Bytes};
+use http::StatusCode;
 
 use super::head_writer::HeadWriter;
 use super::request::UpgradeRequest;
@@ -116,7 +117,7 @@ impl Accept {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reject {
-    status: u16,
+    status: StatusCode,
     headers: Vec<(String, String)>,
     body: Bytes,
 }
@@ -126,15 +127,38 @@ pub struct Reject {
 /// `?` turns it into `500 Internal Server Error`, without the details.
 impl From<UsageError> for Reject {
     fn from(_: UsageError) -> Self {
-        Self { status: 500, headers: Vec::new(), body: Bytes::from_static(b"internal error\n") }
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            headers: Vec::new(),
+            body: Bytes::from_static(b"internal error\n"),
+        }
     }
 }
 
 impl Reject {
-    /// A rejection with `status`, which must be in 200..=599 and not 101.
-    pub fn new(status: u16) -> Result<Self, UsageError> {
-        if !(200..=599).contains(&status) {
-            return Err(UsageError::InvalidHeader("rejection status (must be 200-599)"));
+    /// A rejection with `status`: an [`http::StatusCode`] or a `u16`, in
+    /// 200..=599.
+    ///
+    /// # Errors
+    ///
+    /// [`UsageError::InvalidHeader`] for a status outside 200..=599 (a `1xx`
+    /// would not end the exchange, and 600 and above do not exist): pick a
+    /// `4xx` for the client's fault, a `5xx` for the server's.
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use rfc6455::handshake::Reject;
+    /// assert_eq!(Reject::new(StatusCode::TOO_MANY_REQUESTS)?.status(), 429);
+    /// assert_eq!(Reject::new(404)?.status(), StatusCode::NOT_FOUND);
+    /// assert!(Reject::new(StatusCode::SWITCHING_PROTOCOLS).is_err());
+    /// assert!(Reject::new(42).is_err());
+    /// # Ok::<(), rfc6455::UsageError>(())
+    /// ```
+    pub fn new(status: impl TryInto<StatusCode>) -> Result<Self, UsageError> {
+        const INVALID: UsageError = UsageError::InvalidHeader("rejection status (must be 200-599)");
+        let status = status.try_into().map_err(|_| INVALID)?;
+        if !(200..=599).contains(&status.as_u16()) {
+            return Err(INVALID);
         }
         Ok(Self { status, headers: Vec::new(), body: Bytes::new() })
     }
@@ -142,14 +166,14 @@ impl Reject {
     /// `403 Forbidden`: the request is understood and refused (a foreign
     /// `Origin`, a user without access). Add a body to say why.
     pub fn forbidden() -> Self {
-        Self { status: 403, headers: Vec::new(), body: Bytes::new() }
+        Self { status: StatusCode::FORBIDDEN, headers: Vec::new(), body: Bytes::new() }
     }
 
     /// `401 Unauthorized` with `WWW-Authenticate: Bearer`: credentials are
     /// missing or wrong (a bad token).
     pub fn unauthorized() -> Self {
         let headers = vec![("WWW-Authenticate".to_owned(), "Bearer".to_owned())];
-        Self { status: 401, headers, body: Bytes::new() }
+        Self { status: StatusCode::UNAUTHORIZED, headers, body: Bytes::new() }
     }
 
     /// The right answer to a failed handshake: its
@@ -158,23 +182,23 @@ impl Reject {
     /// (405), and the error's message as the body.
     pub fn from_error(err: &HandshakeError) -> Self {
         let status = match err.status_hint() {
-            status @ 200..=599 => status,
-            _ => 400,
+            status if (200..=599).contains(&status.as_u16()) => status,
+            _ => StatusCode::BAD_REQUEST,
         };
         let mut headers = Vec::new();
         match status {
-            426 => {
+            StatusCode::UPGRADE_REQUIRED => {
                 headers.push(("Sec-WebSocket-Version".to_owned(), VERSION.to_owned()));
                 headers.push(("Upgrade".to_owned(), "websocket".to_owned()));
             }
-            405 => headers.push(("Allow".to_owned(), "GET".to_owned())),
+            StatusCode::METHOD_NOT_ALLOWED => headers.push(("Allow".to_owned(), "GET".to_owned())),
             _ => {}
         }
         Self { status, headers, body: Bytes::from(format!("{err}\n")) }
     }
 
     /// The status code.
-    pub fn status(&self) -> u16 {
+    pub fn status(&self) -> StatusCode {
         self.status
     }
 
@@ -191,9 +215,13 @@ impl Reject {
         self
     }
 
-    /// Writes the response, asking the client to close the connection.
+    /// Writes the response, asking the client to close the connection. The
+    /// reason phrase is the status's
+    /// [`canonical_reason`](StatusCode::canonical_reason), or `Rejected` for
+    /// a status without one (e.g. `299`, `499`).
     pub fn write(&self, out: &mut impl BufMut) {
-        let mut head = HeadWriter::response(out, self.status, reason_phrase(self.status));
+        let reason = self.status.canonical_reason().unwrap_or("Rejected");
+        let mut head = HeadWriter::response(out, self.status.as_u16(), reason);
         // A sender of `Upgrade` must list it in `Connection` (RFC 9110 §7.8).
         let upgrade = self.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("upgrade"));
         head.header("Connection", if upgrade { "Upgrade, close" } else { "close" });
@@ -210,25 +238,6 @@ impl Reject {
     }
 }
 
-/// The reason phrase sent with a rejection `status`.
-fn reason_phrase(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        409 => "Conflict",
-        426 => "Upgrade Required",
-        429 => "Too Many Requests",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        503 => "Service Unavailable",
-        _ => "Rejected",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,5 +250,23 @@ mod tests {
         assert!(text.starts_with("HTTP/1.1 426 Upgrade Required\r\n"), "{text}");
         assert!(text.contains("\r\nSec-WebSocket-Version: 13\r\n"));
         assert!(Reject::new(101).is_err());
+    }
+
+    fn status_line(reject: &Reject) -> String {
+        let mut out = Vec::new();
+        reject.write(&mut out);
+        let text = String::from_utf8(out).unwrap();
+        text.split("\r\n").next().unwrap().to_owned()
+    }
+
+    #[test]
+    fn reason_phrases_are_canonical_or_rejected() {
+        assert_eq!(status_line(&Reject::new(429).unwrap()), "HTTP/1.1 429 Too Many Requests");
+        assert_eq!(status_line(&Reject::new(StatusCode::IM_A_TEAPOT).unwrap()), "HTTP/1.1 418 I'm a teapot");
+        assert_eq!(status_line(&Reject::new(299).unwrap()), "HTTP/1.1 299 Rejected");
+        assert_eq!(status_line(&Reject::new(499).unwrap()), "HTTP/1.1 499 Rejected");
+        for bad in [0, 99, 100, 101, 199, 600, 999, 1000] {
+            assert!(Reject::new(bad).is_err(), "{bad}");
+        }
     }
 }

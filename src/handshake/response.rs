@@ -115,6 +115,39 @@ impl Accept {
 /// assert!(out.starts_with(b"HTTP/1.1 401 Unauthorized\r\n"));
 /// # Ok::<(), rfc6455::UsageError>(())
 /// ```
+///
+/// # From an `http::Response`
+///
+/// `Reject::try_from(response)` takes an [`http::Response`] built with the
+/// `http` crate (as a tokio-tungstenite callback returns one): its status, headers (through
+/// [`Reject::header`], so `Connection` and `Content-Length`, which the
+/// rejection writes itself, are refused) and body. Implemented for the bodies
+/// such code uses: `()`, `Option<String>` (tungstenite's `ErrorResponse`),
+/// `String`, `&'static str`, `Vec<u8>` and [`Bytes`].
+///
+/// It fails as [`Reject::new`] and [`Reject::header`]: a status outside 200..=599,
+/// or a header the rejection writes itself or that is not valid UTF-8. In a
+/// handshake hook, `?` turns that [`UsageError`] into a
+/// `500 Internal Server Error`.
+///
+/// ```
+/// use rfc6455::handshake::{Accept, Reject, UpgradeRequest};
+///
+/// fn hook(request: &UpgradeRequest) -> Result<Accept, Reject> {
+///     if request.bearer_token().is_none() {
+///         let response = http::Response::builder()
+///             .status(http::StatusCode::UNAUTHORIZED)
+///             .header(http::header::WWW_AUTHENTICATE, "Bearer")
+///             .body(Some("token required".to_owned()))
+///             .expect("a valid response");
+///         return Err(Reject::try_from(response)?);
+///     }
+///     Ok(Accept::new())
+/// }
+/// let reject = Reject::try_from(http::Response::builder().status(404).body(()).expect("a valid response"))?;
+/// assert_eq!(reject.status(), http::StatusCode::NOT_FOUND);
+/// # Ok::<(), rfc6455::UsageError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reject {
     status: StatusCode,
@@ -133,6 +166,31 @@ impl From<UsageError> for Reject {
             body: Bytes::from_static(b"internal error\n"),
         }
     }
+}
+
+// `TryFrom<http::Response<body>> for Reject`, for each body type (see `Reject`).
+macro_rules! reject_from_http {
+    ($($body:ty => $into:expr),* $(,)?) => {$(
+        /// A rejection from an `http::Response`: see [`Reject`].
+        impl TryFrom<http::Response<$body>> for Reject {
+            type Error = UsageError;
+
+            fn try_from(response: http::Response<$body>) -> Result<Self, UsageError> {
+                let (parts, body) = response.into_parts();
+                let into: fn($body) -> Bytes = $into;
+                Reject::from_parts(parts, into(body))
+            }
+        }
+    )*};
+}
+
+reject_from_http! {
+    () => |()| Bytes::new(),
+    Option<String> => |body| body.map(Bytes::from).unwrap_or_default(),
+    String => Bytes::from,
+    &'static str => Bytes::from,
+    Vec<u8> => Bytes::from,
+    Bytes => |body| body,
 }
 
 impl Reject {
@@ -161,6 +219,18 @@ impl Reject {
             return Err(INVALID);
         }
         Ok(Self { status, headers: Vec::new(), body: Bytes::new() })
+    }
+
+    /// The rejection for an [`http::Response`]'s parts and body (see the
+    /// `TryFrom` implementations).
+    fn from_parts(parts: http::response::Parts, body: Bytes) -> Result<Self, UsageError> {
+        let mut reject = Self::new(parts.status)?;
+        for (name, value) in &parts.headers {
+            let value = std::str::from_utf8(value.as_bytes())
+                .map_err(|_| UsageError::InvalidHeader("header value (not UTF-8)"))?;
+            reject = reject.header(name.as_str(), value)?;
+        }
+        Ok(reject.body(body))
     }
 
     /// `403 Forbidden`: the request is understood and refused (a foreign
@@ -257,6 +327,39 @@ mod tests {
         reject.write(&mut out);
         let text = String::from_utf8(out).unwrap();
         text.split("\r\n").next().unwrap().to_owned()
+    }
+
+    #[test]
+    fn rejections_convert_from_http_responses() {
+        let response = http::Response::builder()
+            .status(429)
+            .header("Retry-After", "5")
+            .header("content-type", "application/json")
+            .body(Some("{}".to_owned()))
+            .unwrap();
+        let mut out = Vec::new();
+        Reject::try_from(response).unwrap().write(&mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nContent-Length: 2\r\n\
+             retry-after: 5\r\ncontent-type: application/json\r\n\r\n{}"
+        );
+        let none = Reject::try_from(http::Response::builder().status(403).body(None::<String>).unwrap()).unwrap();
+        assert_eq!(none, Reject::new(403).unwrap());
+        let bytes = http::Response::builder().status(503).body(Bytes::from_static(b"later")).unwrap();
+        assert_eq!(Reject::try_from(bytes).unwrap(), Reject::new(503).unwrap().body("later"));
+        let text = http::Response::builder().status(400).body("bad").unwrap();
+        assert_eq!(Reject::try_from(text).unwrap(), Reject::new(400).unwrap().body("bad"));
+        let vec = http::Response::builder().status(400).body(b"bad".to_vec()).unwrap();
+        assert_eq!(Reject::try_from(vec).unwrap(), Reject::new(400).unwrap().body("bad"));
+        let string = http::Response::builder().status(400).body("bad".to_owned()).unwrap();
+        assert_eq!(Reject::try_from(string).unwrap(), Reject::new(400).unwrap().body("bad"));
+
+        // What Reject::new and Reject::header refuse.
+        let switching = http::Response::builder().status(101).body(()).unwrap();
+        assert!(matches!(Reject::try_from(switching), Err(UsageError::InvalidHeader(_))));
+        let connection = http::Response::builder().status(400).header("Connection", "keep-alive").body(()).unwrap();
+        assert!(matches!(Reject::try_from(connection), Err(UsageError::InvalidHeader(_))));
     }
 
     #[test]

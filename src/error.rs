@@ -285,6 +285,14 @@ pub enum UsageError {
     /// The server tried to select a subprotocol the client did not offer.
     #[error("subprotocol {0:?} was not offered by the client")]
     ProtocolNotOffered(String),
+    /// A header the handshake writes itself (`Host`, `Upgrade`, `Connection`,
+    /// `Content-Length`, `Transfer-Encoding`, `Sec-WebSocket-*`) was added by
+    /// hand, e.g. copied from a request built for tungstenite.
+    #[error(
+        "header {0:?} is written by the handshake itself: leave it out (subprotocols go through protocol(), \
+         permessage-deflate through Config::deflate)"
+    )]
+    ReservedHeader(String),
     /// A subprotocol, header name or header value is not valid in an HTTP head.
     #[error("invalid {0} for an HTTP head")]
     InvalidHeader(&'static str),

@@ -147,7 +147,7 @@ fn refused() -> Vec<Refused> {
         }),
         ("relative", http::Request::get("/chat").body(()).unwrap(), |e| matches!(e, UsageError::InvalidUrl(_))),
         ("Host header", http::Request::get("ws://127.0.0.1:9/").header("Host", "x").body(()).unwrap(), |e| {
-            matches!(e, UsageError::InvalidHeader(_))
+            matches!(e, UsageError::ReservedHeader(_))
         }),
     ]
 }

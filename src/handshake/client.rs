@@ -65,8 +65,9 @@ impl ClientRequest {
     }
 
     /// Adds a header to the request. The name must be a token and the value
-    /// may not contain CR, LF or NUL; headers the handshake sets itself
-    /// (`Host`, `Upgrade`, `Connection`, `Sec-WebSocket-Key`, ...) are refused.
+    /// may not contain CR, LF or NUL ([`UsageError::InvalidHeader`]); headers
+    /// the handshake sets itself (`Host`, `Upgrade`, `Connection`,
+    /// `Sec-WebSocket-Key`, ...) are refused with [`UsageError::ReservedHeader`].
     pub fn header(mut self, name: &str, value: &str) -> Result<Self, UsageError> {
         check_extra_header(name, value)?;
         self.headers.push((name.to_owned(), value.to_owned()));

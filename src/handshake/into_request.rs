@@ -44,9 +44,10 @@ pub trait IntoClientRequest {
     ///
     /// [`UsageError::InvalidUrl`] for a URL or URI that is not an absolute
     /// `ws://` or `wss://` URL, [`UsageError::InvalidRequest`] for an
-    /// [`http::Request`] that is not a `GET` over HTTP/1.1, and
-    /// [`UsageError::InvalidHeader`] for a header [`ClientRequest::header`]
-    /// refuses: fix the request as the message says.
+    /// [`http::Request`] that is not a `GET` over HTTP/1.1,
+    /// [`UsageError::ReservedHeader`] for a header the handshake writes
+    /// itself (leave it out), and [`UsageError::InvalidHeader`] for a header
+    /// or subprotocol that is not valid: fix the request as the message says.
     fn into_client_request(self) -> Result<ClientRequest, UsageError>;
 }
 
@@ -128,7 +129,7 @@ impl IntoClientRequest for &http::Uri {
 /// let post = http::Request::post("ws://example.com/").body(())?;
 /// assert!(matches!(post.into_client_request(), Err(UsageError::InvalidRequest(_))));
 /// let host = http::Request::get("ws://example.com/").header("Host", "example.com").body(())?;
-/// assert!(matches!(host.into_client_request(), Err(UsageError::InvalidHeader(_))));
+/// assert!(matches!(host.into_client_request(), Err(UsageError::ReservedHeader(name)) if name == "host"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 impl IntoClientRequest for http::Request<()> {
@@ -198,7 +199,7 @@ mod tests {
         };
         assert!(with("Authorization", "Bearer x").is_ok());
         for reserved in ["Host", "Upgrade", "Connection", "Sec-WebSocket-Key", "Sec-WebSocket-Extensions"] {
-            assert!(matches!(with(reserved, "x"), Err(UsageError::InvalidHeader(_))), "{reserved}");
+            assert!(matches!(with(reserved, "x"), Err(UsageError::ReservedHeader(_))), "{reserved}");
         }
         assert!(with("Sec-WebSocket-Protocol", "not a token!").is_err());
         assert_eq!(with("Sec-WebSocket-Protocol", " a ,b,, c").unwrap().protocols(), ["a", "b", "c"]);

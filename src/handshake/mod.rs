@@ -76,9 +76,7 @@ pub(crate) fn check_extra_header(name: &str, value: &str) -> Result<(), crate::U
         return Err(crate::UsageError::InvalidHeader("header value (contains CR, LF or NUL)"));
     }
     if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(name)) {
-        return Err(crate::UsageError::InvalidHeader(
-            "header name (set by the handshake itself; use the dedicated option instead)",
-        ));
+        return Err(crate::UsageError::ReservedHeader(name.to_owned()));
     }
     Ok(())
 }

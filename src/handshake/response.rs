@@ -125,8 +125,9 @@ impl Accept {
 /// such code uses: `()`, `Option<String>` (tungstenite's `ErrorResponse`),
 /// `String`, `&'static str`, `Vec<u8>` and [`Bytes`].
 ///
-/// It fails as [`Reject::new`] and [`Reject::header`]: a status outside 200..=599,
-/// or a header the rejection writes itself or that is not valid UTF-8. In a
+/// It fails as [`Reject::new`] and [`Reject::header`]: a status outside
+/// 200..=599 ([`UsageError::InvalidHeader`]), a header the rejection writes
+/// itself ([`UsageError::ReservedHeader`]) or one that is not valid UTF-8. In a
 /// handshake hook, `?` turns that [`UsageError`] into a
 /// `500 Internal Server Error`.
 ///
@@ -359,7 +360,7 @@ mod tests {
         let switching = http::Response::builder().status(101).body(()).unwrap();
         assert!(matches!(Reject::try_from(switching), Err(UsageError::InvalidHeader(_))));
         let connection = http::Response::builder().status(400).header("Connection", "keep-alive").body(()).unwrap();
-        assert!(matches!(Reject::try_from(connection), Err(UsageError::InvalidHeader(_))));
+        assert!(matches!(Reject::try_from(connection), Err(UsageError::ReservedHeader(_))));
     }
 
     #[test]

@@ -88,7 +88,8 @@ impl IntoClientRequest for &String {
 }
 
 /// An absolute `ws://` or `wss://` URI; a relative one (`/chat`) is refused
-/// with [`UsageError::InvalidUrl`].
+/// with [`UsageError::InvalidUrl`]. (A fragment cannot be refused here:
+/// parsing an `http::Uri` already dropped it.)
 ///
 /// ```
 /// use rfc6455::IntoClientRequest;
@@ -225,5 +226,9 @@ mod tests {
             let uri: http::Uri = url.parse().unwrap();
             assert_eq!(uri.into_client_request().unwrap(), ClientRequest::new(url).unwrap(), "{url}");
         }
+        // http::Uri drops a fragment while parsing; ClientRequest::new refuses one.
+        let uri: http::Uri = "ws://h/a?b#frag".parse().unwrap();
+        assert_eq!(uri.into_client_request().unwrap().target(), "/a?b");
+        assert!(ClientRequest::new("ws://h/a?b#frag").is_err());
     }
 }

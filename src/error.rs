@@ -135,6 +135,11 @@ pub enum HandshakeError {
     /// A header had a value the handshake cannot accept.
     #[error("invalid {0} header")]
     InvalidHeader(&'static str),
+    /// The request target is not a URI (RFC 9112 §3.2) that
+    /// [`http::Uri`] accepts: it holds `<`, `>` or a backtick, which a client
+    /// should have percent-encoded.
+    #[error("the request target is not a valid URI")]
+    InvalidTarget,
     /// A header that must appear once appeared more than once.
     #[error("duplicate {0} header")]
     DuplicateHeader(&'static str),
@@ -170,20 +175,26 @@ pub enum HandshakeError {
     #[error("the server accepted permessage-deflate more than once")]
     DuplicateDeflate,
     /// The server answered with a status other than 101.
-    #[error("server refused the upgrade with status {}", .0.status())]
+    #[error("server refused the upgrade with status {}", .0.status().as_u16())]
     Rejected(Box<Response>),
 }
 
 impl HandshakeError {
     /// The HTTP status a server should answer with: 431 for size limits, 426
     /// for an unsupported version, 405 for a non-GET method, 400 otherwise.
-    pub fn status_hint(&self) -> u16 {
+    ///
+    /// ```
+    /// use rfc6455::HandshakeError;
+    /// assert_eq!(HandshakeError::MethodNotGet.status_hint(), http::StatusCode::METHOD_NOT_ALLOWED);
+    /// ```
+    pub fn status_hint(&self) -> http::StatusCode {
+        use http::StatusCode;
         match self {
-            Self::HeadTooLarge { .. } | Self::TooManyHeaders { .. } => 431,
-            Self::UnsupportedVersion => 426,
-            Self::MethodNotGet => 405,
+            Self::HeadTooLarge { .. } | Self::TooManyHeaders { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Self::UnsupportedVersion => StatusCode::UPGRADE_REQUIRED,
+            Self::MethodNotGet => StatusCode::METHOD_NOT_ALLOWED,
             Self::Rejected(response) => response.status(),
-            _ => 400,
+            _ => StatusCode::BAD_REQUEST,
         }
     }
 }
@@ -274,6 +285,14 @@ pub enum UsageError {
     /// The server tried to select a subprotocol the client did not offer.
     #[error("subprotocol {0:?} was not offered by the client")]
     ProtocolNotOffered(String),
+    /// A header the handshake writes itself (`Host`, `Upgrade`, `Connection`,
+    /// `Content-Length`, `Transfer-Encoding`, `Sec-WebSocket-*`) was added by
+    /// hand, e.g. copied from a request built for tungstenite.
+    #[error(
+        "header {0:?} is written by the handshake itself: leave it out (subprotocols go through protocol(), \
+         permessage-deflate through Config::deflate)"
+    )]
+    ReservedHeader(String),
     /// A subprotocol, header name or header value is not valid in an HTTP head.
     #[error("invalid {0} for an HTTP head")]
     InvalidHeader(&'static str),
@@ -286,6 +305,10 @@ pub enum UsageError {
     /// The URL could not be used for a WebSocket connection.
     #[error("invalid WebSocket URL: {0}")]
     InvalidUrl(&'static str),
+    /// An [`http::Request`] given as a client request cannot open a WebSocket
+    /// (see [`IntoClientRequest`](crate::IntoClientRequest)).
+    #[error("invalid WebSocket upgrade request: {0}")]
+    InvalidRequest(&'static str),
 }
 
 /// Why the connection ended, reported once by

@@ -171,6 +171,7 @@ pub use config::Config;
 pub use connection::{CloseFrame, Connection, Event, Message, ReadyState, RttEstimate, State};
 pub use error::{CloseReason, HandshakeError, HttpParseError, Initiator, ProtocolError, TimeoutKind, UsageError};
 pub use frame::{CloseCode, DataKind};
+pub use handshake::IntoClientRequest;
 pub use reconnect::{Backoff, RetryDecision};
 pub use role::Role;
 pub use utf8::Utf8Bytes;

@@ -846,13 +846,13 @@ fn tcp_rejected_upgrade() {
         });
         (path, result.map(|_| ()))
     });
-    let client = spawn(move || blocking::connect(&format!("ws://127.0.0.1:{port}/private")).map(|_| ()));
+    let client = spawn(move || blocking::connect(format!("ws://127.0.0.1:{port}/private")).map(|_| ()));
     let client = finish(&client, "the client");
     let (path, server) = finish(&server, "the server");
 
     assert_eq!(path, "/private");
     match server {
-        Err(Error::Refused(403)) => {}
+        Err(Error::Refused(http::StatusCode::FORBIDDEN)) => {}
         other => panic!("server: expected Err(Refused(403)), got {other:?}"),
     }
     match client {
@@ -922,7 +922,7 @@ fn accept_writes_the_101_before_returning() {
     let _ = done_tx.send(());
     finish(&server, "the server");
     match client {
-        Ok(101) => {}
+        Ok(http::StatusCode::SWITCHING_PROTOCOLS) => {}
         other => panic!("the client got no 101 while the server held the accepted connection: {other:?}"),
     }
 }

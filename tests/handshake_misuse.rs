@@ -19,10 +19,6 @@ const BAD_VALUE: UsageError = UsageError::InvalidHeader("header value (contains 
 /// ... for a header name that is not a token.
 const BAD_NAME: UsageError = UsageError::InvalidHeader("header name (not an HTTP token)");
 
-/// ... for a header the handshake writes itself.
-const RESERVED_NAME: UsageError =
-    UsageError::InvalidHeader("header name (set by the handshake itself; use the dedicated option instead)");
-
 #[test]
 fn header_values_cannot_inject_lines() {
     for value in ["a\r\nX-Injected: 1", "a\nb", "a\rb", "a\0b", "\r\n"] {
@@ -42,6 +38,9 @@ fn header_values_cannot_inject_lines() {
 
 #[test]
 fn reserved_header_names_are_refused() {
+    // The message names the header and says what to do instead.
+    let message = UsageError::ReservedHeader("Sec-WebSocket-Protocol".to_owned()).to_string();
+    assert!(message.contains("\"Sec-WebSocket-Protocol\"") && message.contains("protocol()"), "{message}");
     for name in [
         "Host",
         "host",
@@ -53,9 +52,10 @@ fn reserved_header_names_are_refused() {
         "sec-websocket-version",
         "Sec-WebSocket-Accept",
     ] {
-        assert_eq!(chat_request().header(name, "x").unwrap_err(), RESERVED_NAME, "{name}");
-        assert_eq!(Accept::new().header(name, "x").unwrap_err(), RESERVED_NAME, "{name}");
-        assert_eq!(Reject::new(403).unwrap().header(name, "x").unwrap_err(), RESERVED_NAME, "{name}");
+        let reserved = UsageError::ReservedHeader(name.to_owned());
+        assert_eq!(chat_request().header(name, "x").unwrap_err(), reserved, "{name}");
+        assert_eq!(Accept::new().header(name, "x").unwrap_err(), reserved, "{name}");
+        assert_eq!(Reject::new(403).unwrap().header(name, "x").unwrap_err(), reserved, "{name}");
     }
 }
 
@@ -66,8 +66,16 @@ fn reserved_header_names_are_refused() {
 #[test]
 fn handshake_owned_negotiation_headers_are_refused_as_extra_headers() {
     for name in ["Sec-WebSocket-Protocol", "sec-websocket-extensions"] {
-        assert_eq!(chat_request().header(name, "chat").unwrap_err(), RESERVED_NAME, "{name}");
-        assert_eq!(Accept::new().header(name, "chat").unwrap_err(), RESERVED_NAME, "{name}");
+        assert_eq!(
+            chat_request().header(name, "chat").unwrap_err(),
+            UsageError::ReservedHeader(name.to_owned()),
+            "{name}"
+        );
+        assert_eq!(
+            Accept::new().header(name, "chat").unwrap_err(),
+            UsageError::ReservedHeader(name.to_owned()),
+            "{name}"
+        );
     }
 }
 

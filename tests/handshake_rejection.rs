@@ -234,7 +234,7 @@ fn a_body_cut_short_by_the_end_of_the_stream_is_a_rejection_not_a_hang() {
     // ... until the stream ends: what arrived is the body.
     hs.handle_eof();
     let response = rejected(hs.poll_response().unwrap_err());
-    assert_eq!((response.status(), response.body()), (401, &b"{\"error\":"[..]));
+    assert_eq!((response.status(), response.body()), (http::StatusCode::UNAUTHORIZED, &b"{\"error\":"[..]));
     assert_eq!(response.body_state(), BodyState::EndedEarly);
     let debug = format!("{response:?}");
     assert!(debug.contains("body_state: EndedEarly"), "{debug}");
@@ -360,22 +360,25 @@ fn adapter_rejection(result: Result<(), Error>) -> Response {
 fn blocking_client_error_carries_the_body() {
     // The server keeps the connection open: the length ends the body.
     let (port, server) = raw_server(unauthorized_in_pieces(), false);
-    let result = rfc6455::io::blocking::connect(&format!("ws://127.0.0.1:{port}/")).map(|_| ());
+    let result = rfc6455::io::blocking::connect(format!("ws://127.0.0.1:{port}/")).map(|_| ());
     let response = adapter_rejection(result);
-    assert_eq!((response.status(), response.reason(), response.body()), (401, "Unauthorized", BODY.as_bytes()));
+    assert_eq!(
+        (response.status(), response.reason(), response.body()),
+        (http::StatusCode::UNAUTHORIZED, "Unauthorized", BODY.as_bytes())
+    );
     server.join().unwrap();
 
     // No length, Connection: close: the end of the stream ends it.
     let wire = answer("HTTP/1.1 403 Forbidden", &["Connection: close"], b"origin not allowed");
     let (port, server) = raw_server(vec![wire], true);
-    let response = adapter_rejection(rfc6455::io::blocking::connect(&format!("ws://127.0.0.1:{port}/")).map(|_| ()));
+    let response = adapter_rejection(rfc6455::io::blocking::connect(format!("ws://127.0.0.1:{port}/")).map(|_| ()));
     assert_eq!((response.body(), response.body_state()), (&b"origin not allowed"[..], BodyState::Complete));
     server.join().unwrap();
 
     // The server closes before the announced body is complete.
     let wire = answer("HTTP/1.1 401 Unauthorized", &["Content-Length: 100"], b"partial");
     let (port, server) = raw_server(vec![wire], true);
-    let response = adapter_rejection(rfc6455::io::blocking::connect(&format!("ws://127.0.0.1:{port}/")).map(|_| ()));
+    let response = adapter_rejection(rfc6455::io::blocking::connect(format!("ws://127.0.0.1:{port}/")).map(|_| ()));
     assert_eq!((response.body(), response.body_state()), (&b"partial"[..], BodyState::EndedEarly));
     server.join().unwrap();
 }
@@ -410,7 +413,10 @@ async fn tokio_client_error_carries_the_body() {
     };
     let (port, server) = raw_server(unauthorized_in_pieces(), false);
     let response = adapter_rejection(connect(port).await);
-    assert_eq!((response.status(), response.reason(), response.body()), (401, "Unauthorized", BODY.as_bytes()));
+    assert_eq!(
+        (response.status(), response.reason(), response.body()),
+        (http::StatusCode::UNAUTHORIZED, "Unauthorized", BODY.as_bytes())
+    );
     let debug = format!("{:?}", Error::Handshake(HandshakeError::Rejected(Box::new(response))));
     assert!(debug.contains(&format!("{BODY:?}")), "{debug}");
     server.join().unwrap();

@@ -144,8 +144,10 @@ async fn failing_dials_back_off_within_the_jitter_bounds_then_give_up() {
         std::future::ready(Err::<DuplexStream, _>(io::Error::from(io::ErrorKind::ConnectionRefused)))
     };
     let schedule = backoff(100, 1_000, Some(6));
-    let mut client =
-        ReconnectingClient::with_connector(request(), config(), connector).backoff(schedule.clone()).rng_seed(SEED);
+    let mut client = ReconnectingClient::with_connector(request(), config(), connector)
+        .unwrap()
+        .backoff(schedule.clone())
+        .rng_seed(SEED);
     assert_eq!(client.state(), ClientState::Connecting);
 
     let delays = bounded(async {
@@ -200,6 +202,7 @@ async fn next_is_cancel_safe_while_waiting() {
         std::future::ready(Err::<DuplexStream, _>(io::Error::from(io::ErrorKind::ConnectionRefused)))
     };
     let mut client = ReconnectingClient::with_connector(request(), config(), connector)
+        .unwrap()
         .backoff(backoff(1_000, 1_000, Some(1)))
         .rng_seed(SEED);
     bounded(async {
@@ -241,6 +244,7 @@ async fn reconnects_after_an_abnormal_drop_resending_the_token_and_resubscribing
         (tokens, resubscribed)
     });
     let mut client = ReconnectingClient::with_connector(request(), config(), connector)
+        .unwrap()
         .backoff(backoff(500, 30_000, None))
         .rng_seed(SEED);
 
@@ -292,6 +296,7 @@ async fn the_applications_close_is_final() {
         socket.connection().close_reason().cloned()
     });
     let mut client = ReconnectingClient::with_connector(request(), config(), connector)
+        .unwrap()
         .backoff(backoff(10, 100, None))
         .rng_seed(SEED);
 
@@ -329,7 +334,7 @@ async fn an_invalid_close_code_changes_nothing() {
         let (mut socket, _) = accept_next(&mut streams).await;
         while socket.recv().await.unwrap().is_some() {}
     });
-    let mut client = ReconnectingClient::with_connector(request(), config(), connector).rng_seed(SEED);
+    let mut client = ReconnectingClient::with_connector(request(), config(), connector).unwrap().rng_seed(SEED);
     bounded(async {
         assert_connecting(next(&mut client).await, 0);
         assert_open(next(&mut client).await);
@@ -352,7 +357,7 @@ async fn closing_while_waiting_stops_without_another_dial() {
         counter.fetch_add(1, Ordering::SeqCst);
         std::future::ready(Err::<DuplexStream, _>(io::Error::from(io::ErrorKind::ConnectionReset)))
     };
-    let mut client = ReconnectingClient::with_connector(request(), config(), connector).rng_seed(SEED);
+    let mut client = ReconnectingClient::with_connector(request(), config(), connector).unwrap().rng_seed(SEED);
     bounded(async {
         assert_connecting(next(&mut client).await, 0);
         disconnected(next(&mut client).await, true);
@@ -378,7 +383,7 @@ async fn going_away_is_retried_and_a_normal_close_is_not() {
         let (socket, _) = accept_next(&mut streams).await;
         server_close(socket, CloseCode::NORMAL).await;
     });
-    let mut client = ReconnectingClient::with_connector(request(), config(), connector).rng_seed(SEED);
+    let mut client = ReconnectingClient::with_connector(request(), config(), connector).unwrap().rng_seed(SEED);
     bounded(async {
         assert_connecting(next(&mut client).await, 0);
         assert_open(next(&mut client).await);
@@ -406,7 +411,7 @@ async fn a_close_blaming_the_client_gives_up() {
         let (socket, _) = accept_next(&mut streams).await;
         server_close(socket, CloseCode::POLICY_VIOLATION).await;
     });
-    let mut client = ReconnectingClient::with_connector(request(), config(), connector).rng_seed(SEED);
+    let mut client = ReconnectingClient::with_connector(request(), config(), connector).unwrap().rng_seed(SEED);
     bounded(async {
         assert_connecting(next(&mut client).await, 0);
         assert_open(next(&mut client).await);
@@ -427,7 +432,7 @@ async fn a_503_is_retried_and_a_401_gives_up() {
         refuse_next(&mut streams, 503).await;
         refuse_next(&mut streams, 401).await;
     });
-    let mut client = ReconnectingClient::with_connector(request(), config(), connector).rng_seed(SEED);
+    let mut client = ReconnectingClient::with_connector(request(), config(), connector).unwrap().rng_seed(SEED);
     let status = |reason: DisconnectReason| match reason {
         DisconnectReason::DialFailed(Error::Handshake(HandshakeError::Rejected(response))) => response.status(),
         other => panic!("expected a refused handshake, got {other:?}"),
@@ -451,7 +456,7 @@ async fn a_silent_server_times_the_handshake_out_and_is_retried() {
     let (connector, mut streams, _dials) = duplex_connector();
     let mut config = config();
     config.handshake_timeout = Some(Duration::from_secs(5));
-    let mut client = ReconnectingClient::with_connector(request(), config, connector).rng_seed(SEED);
+    let mut client = ReconnectingClient::with_connector(request(), config, connector).unwrap().rng_seed(SEED);
     bounded(async {
         assert_connecting(next(&mut client).await, 0);
         let started = Instant::now();
@@ -481,7 +486,7 @@ async fn short_lived_connections_keep_backing_off_and_a_stable_one_resets_the_co
         server_close(socket, CloseCode::NORMAL).await;
     });
     let mut client =
-        ReconnectingClient::with_connector(request(), config(), connector).backoff(schedule).rng_seed(SEED);
+        ReconnectingClient::with_connector(request(), config(), connector).unwrap().backoff(schedule).rng_seed(SEED);
     bounded(async {
         for retry in 0..3 {
             assert_connecting(next(&mut client).await, retry);
@@ -511,7 +516,8 @@ fn a_wss_request_needs_a_connector() {
 fn debug_output_leaves_the_token_out() {
     let client = ReconnectingClient::with_connector(request(), config(), || {
         std::future::ready(Err::<DuplexStream, _>(io::Error::from(io::ErrorKind::ConnectionRefused)))
-    });
+    })
+    .unwrap();
     let debug = format!("{client:?}");
     assert!(debug.contains("example.com") && debug.contains("Connecting"), "{debug}");
     assert!(!debug.contains("t0k3n"), "{debug}");
@@ -523,6 +529,7 @@ async fn the_clients_own_idle_timeout_is_retried_like_a_server_going_away() {
     let mut client_config = config();
     client_config.idle_timeout = Some(Duration::from_secs(5));
     let mut client = ReconnectingClient::with_connector(request(), client_config, connector)
+        .unwrap()
         .rng_seed(SEED)
         .backoff(backoff(10, 100, None));
     bounded(async {
@@ -546,4 +553,18 @@ async fn the_clients_own_idle_timeout_is_retried_like_a_server_going_away() {
         assert_eq!(dials.load(Ordering::SeqCst), 2);
     })
     .await;
+}
+
+#[test]
+fn requests_come_in_any_form_and_a_bad_one_is_refused_before_any_dial() {
+    let refuse = || std::future::ready(Err::<DuplexStream, _>(io::Error::from(io::ErrorKind::ConnectionRefused)));
+    let request = http::Request::get("wss://example.com/feed").header("Authorization", TOKEN).body(()).unwrap();
+    let mut client = ReconnectingClient::with_connector(request, config(), refuse).unwrap();
+    let http_url = ReconnectingClient::with_connector("http://example.com/", config(), refuse);
+    assert!(matches!(http_url, Err(rfc6455::UsageError::InvalidUrl(_))));
+    let post = http::Request::post("ws://elsewhere.example/").body(()).unwrap();
+    assert!(matches!(client.set_request(post), Err(rfc6455::UsageError::InvalidRequest(_))));
+    assert!(!format!("{client:?}").contains("elsewhere"), "the refused request replaced the old one");
+    client.set_request("ws://elsewhere.example/feed").unwrap();
+    assert!(format!("{client:?}").contains("elsewhere.example"), "{client:?}");
 }

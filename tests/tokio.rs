@@ -122,7 +122,7 @@ async fn tokio_client(port: u16) -> Outcome {
 }
 
 fn blocking_client(port: u16) -> Outcome {
-    let (mut ws, response) = blocking::connect_with(&request(port), &client_config()).unwrap();
+    let (mut ws, response) = blocking::connect_with(request(port), &client_config()).unwrap();
     assert_eq!(response.status(), 101);
     ws.set_read_timeout(Some(WAIT));
     let mut received = Vec::new();
@@ -247,7 +247,7 @@ async fn tokio_rejected_upgrade() {
             other => panic!("client: expected a rejected handshake, got {other:?}"),
         }
         match server.await.unwrap() {
-            Err(Error::Refused(403)) => {}
+            Err(Error::Refused(http::StatusCode::FORBIDDEN)) => {}
             other => panic!("server: expected Err(Refused(403)), got {other:?}"),
         }
     })
@@ -273,7 +273,7 @@ async fn tokio_accept_writes_the_101_before_returning() {
         let status = client.await.unwrap();
         drop(server);
         match status {
-            Ok(Ok(101)) => {}
+            Ok(Ok(http::StatusCode::SWITCHING_PROTOCOLS)) => {}
             other => panic!("the client got no 101 while the server held the accepted connection: {other:?}"),
         }
     })

@@ -103,12 +103,14 @@ fuzz_target!(|data: &[u8]| {
         None => assert!(wire.len() < limit, "still partial at the end after {} bytes (limit {limit})", wire.len()),
         Some(Err(HandshakeError::Rejected(response))) => {
             assert_ne!(response.status(), 101);
+            assert_eq!(response.to_http().headers().len(), response.headers().count(), "a header lost in to_http");
             assert!(response.body().len() <= limit, "{} body bytes kept (limit {limit})", response.body().len());
             assert!(wire.len() >= response.body().len(), "a body longer than the input");
         }
         Some(Err(_)) => {}
         Some(Ok(response)) => {
             assert_eq!(response.status(), 101);
+            assert_eq!(response.to_http().headers().len(), response.headers().count(), "a header lost in to_http");
             if let Some(protocol) = response.protocol() {
                 assert!(protocols && (protocol == "chat" || protocol == "superchat"), "unoffered {protocol:?}");
             }

@@ -36,7 +36,12 @@ type Outcome = Result<UpgradeRequest, HandshakeError>;
 fn check_consistent(seen: &mut Option<Outcome>, now: Result<Status<UpgradeRequest>, HandshakeError>, limit: usize) {
     match (seen.as_ref(), now) {
         (None, Ok(Status::Partial)) => {}
-        (None, Ok(Status::Complete(request))) => *seen = Some(Ok(request)),
+        (None, Ok(Status::Complete(request))) => {
+            let http = request.to_http();
+            assert_eq!(http.headers().len(), request.headers().count(), "a header lost in to_http");
+            assert_eq!(http.uri(), request.uri());
+            *seen = Some(Ok(request));
+        }
         (None, Err(err)) => *seen = Some(Err(err)),
         (Some(Ok(first)), Ok(Status::Complete(request))) => assert_eq!(first, &request, "the request changed"),
         (Some(Ok(_)), Err(err)) => {
@@ -49,7 +54,7 @@ fn check_consistent(seen: &mut Option<Outcome>, now: Result<Status<UpgradeReques
 }
 
 fn check_error(hs: &mut ServerHandshake, err: &HandshakeError) {
-    let status = err.status_hint();
+    let status = err.status_hint().as_u16();
     assert!((400..=499).contains(&status), "status hint {status} for {err:?}");
     let reject = Reject::from_error(err);
     assert_eq!(reject.status(), status);

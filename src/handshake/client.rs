@@ -65,8 +65,9 @@ impl ClientRequest {
     }
 
     /// Adds a header to the request. The name must be a token and the value
-    /// may not contain CR, LF or NUL; headers the handshake sets itself
-    /// (`Host`, `Upgrade`, `Connection`, `Sec-WebSocket-Key`, ...) are refused.
+    /// may not contain CR, LF or NUL ([`UsageError::InvalidHeader`]); headers
+    /// the handshake sets itself (`Host`, `Upgrade`, `Connection`,
+    /// `Sec-WebSocket-Key`, ...) are refused with [`UsageError::ReservedHeader`].
     pub fn header(mut self, name: &str, value: &str) -> Result<Self, UsageError> {
         check_extra_header(name, value)?;
         self.headers.push((name.to_owned(), value.to_owned()));
@@ -130,7 +131,7 @@ impl ClientRequest {
 /// refusal, the body (its first KiB, as lossy UTF-8).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Response {
-    status: u16,
+    status: http::StatusCode,
     reason: Range<usize>,
     head: Head,
     body: Bytes,
@@ -169,7 +170,7 @@ impl fmt::Debug for Response {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut out = f.debug_struct("Response");
         out.field("status", &self.status).field("reason", &self.reason()).field("headers", &self.head.lines());
-        if self.status == 101 {
+        if self.status == http::StatusCode::SWITCHING_PROTOCOLS {
             out.field("protocol", &self.protocol).field("extensions", &self.extensions);
         } else {
             out.field("body", &LossyText(&self.body, DEBUG_BODY));
@@ -204,9 +205,39 @@ impl Response {
         self.negotiated.deflate()
     }
 
-    /// The HTTP status code.
-    pub fn status(&self) -> u16 {
+    /// The HTTP status: `101 Switching Protocols` for an accepted upgrade.
+    /// [`http::StatusCode`] compares with a `u16` (`response.status() == 401`).
+    pub fn status(&self) -> http::StatusCode {
         self.status
+    }
+
+    /// The status line and headers as an [`http::Response<()>`](http::Response),
+    /// for code that works with the `http` crate's types (the body of a
+    /// refusal stays in [`body`](Self::body)). Built on each call: the header
+    /// values share the response's buffer, so only the names and the map are
+    /// allocated. Every header the parser accepted is there, in order
+    /// (RFC 9110 field syntax on both sides; a name `http` would still
+    /// refuse, over 64 KiB, would be left out). The reason phrase is not part
+    /// of `http::Response`: read it from [`reason`](Self::reason).
+    ///
+    /// ```
+    /// use rfc6455::handshake::{ClientHandshake, ClientRequest};
+    /// use rfc6455::{Config, HandshakeError};
+    ///
+    /// let request = ClientRequest::new("ws://example.com/")?;
+    /// let mut handshake = ClientHandshake::new(&request, &Config::default(), [0; 32]);
+    /// handshake.handle_read(b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer\r\nContent-Length: 0\r\n\r\n");
+    /// let Err(HandshakeError::Rejected(response)) = handshake.poll_response() else { panic!("a 401") };
+    /// let response = response.to_http();
+    /// assert_eq!(response.status(), http::StatusCode::UNAUTHORIZED);
+    /// assert_eq!(response.headers()[http::header::WWW_AUTHENTICATE], "Bearer");
+    /// # Ok::<(), rfc6455::UsageError>(())
+    /// ```
+    pub fn to_http(&self) -> http::Response<()> {
+        let mut response = http::Response::new(());
+        *response.status_mut() = self.status;
+        *response.headers_mut() = self.head.header_map();
+        response
     }
 
     /// The reason phrase (empty if absent or not UTF-8).
@@ -479,8 +510,10 @@ impl ClientHandshake {
                 Ok(Some(end)) => {
                     let head = self.recv.buf.split_to(end).freeze();
                     self.phase = match self.parse(head) {
-                        Ok(response) if response.status == 101 => Phase::Done(self.validate(response)),
-                        Ok(response) => match Framing::of(response.status, &response.head) {
+                        Ok(response) if response.status == http::StatusCode::SWITCHING_PROTOCOLS => {
+                            Phase::Done(self.validate(response))
+                        }
+                        Ok(response) => match Framing::of(response.status.as_u16(), &response.head) {
                             Framing::Skip(state) => Phase::Done(Err(reject(response, Bytes::new(), state))),
                             framing => Phase::Body { response: Box::new(response), framing },
                         },

@@ -142,7 +142,7 @@ pub(crate) struct RequestLine {
 #[derive(Debug)]
 pub(crate) struct StatusLine {
     pub(crate) minor_version: u8,
-    pub(crate) status: u16,
+    pub(crate) status: http::StatusCode,
     pub(crate) reason: Range<usize>,
 }
 
@@ -176,9 +176,12 @@ impl Head {
             Ok(httparse::Status::Partial) => return Err(HandshakeError::Http(HttpParseError::NewLine)),
             Err(err) => return Err(map_httparse(err, max_headers)),
         }
+        // httparse takes any three digits; a status below 100 does not exist.
+        let status = http::StatusCode::from_u16(response.code.unwrap_or(0))
+            .map_err(|_| HandshakeError::Http(HttpParseError::Status))?;
         let line = StatusLine {
             minor_version: response.version.unwrap_or(0),
-            status: response.code.unwrap_or(0),
+            status,
             reason: range_in(&bytes, response.reason.unwrap_or_default().as_bytes()),
         };
         let headers = Self::ranges(&bytes, response.headers);
@@ -193,6 +196,29 @@ impl Head {
     /// ranges this head recorded).
     pub(crate) fn slice(&self, range: &Range<usize>) -> &[u8] {
         self.bytes.get(range.clone()).unwrap_or_default()
+    }
+
+    /// The bytes in `range`, sharing this head's buffer (empty if out of bounds).
+    pub(crate) fn shared(&self, range: &Range<usize>) -> Bytes {
+        self.bytes.slice_ref(self.slice(range))
+    }
+
+    /// The header fields as an [`http::HeaderMap`], in order; the values
+    /// share this head's buffer (no copy), the names are
+    /// [`http::HeaderName`]s (lowercase; standard names without allocating).
+    /// Both follow RFC 9110's field syntax, as httparse does, so every field
+    /// the parser accepted is converted; one that `http` still refused (a
+    /// name over 64 KiB) would be left out.
+    pub(crate) fn header_map(&self) -> http::HeaderMap {
+        let mut map = http::HeaderMap::with_capacity(self.headers.len());
+        for (name, value) in &self.headers {
+            let name = http::HeaderName::from_bytes(self.slice(name));
+            let value = http::HeaderValue::from_maybe_shared(self.shared(value));
+            if let (Ok(name), Ok(value)) = (name, value) {
+                map.append(name, value);
+            }
+        }
+        map
     }
 
     /// The range of `part`, a slice borrowed from this head.

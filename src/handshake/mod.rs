@@ -2,6 +2,8 @@
 //!
 //! * [`ClientHandshake`] writes the upgrade request for a [`ClientRequest`]
 //!   and validates the server's response.
+//! * [`IntoClientRequest`] turns a URL, an [`http::Uri`] or an
+//!   [`http::Request<()>`](http::Request) into a [`ClientRequest`].
 //! * [`ServerHandshake`] parses and validates an [`UpgradeRequest`], then
 //!   answers with [`Accept`] (a `101` response) or [`Reject`].
 //!
@@ -15,6 +17,7 @@
 mod client;
 mod head;
 mod head_writer;
+mod into_request;
 mod key;
 mod origin;
 mod request;
@@ -23,6 +26,7 @@ mod server;
 mod url;
 
 pub use client::{BodyState, ClientHandshake, ClientRequest, Response};
+pub use into_request::IntoClientRequest;
 pub use key::{accept_key, AcceptKey, ClientKey};
 pub use origin::{secrets_equal, OriginPolicy};
 pub use request::UpgradeRequest;
@@ -72,9 +76,7 @@ pub(crate) fn check_extra_header(name: &str, value: &str) -> Result<(), crate::U
         return Err(crate::UsageError::InvalidHeader("header value (contains CR, LF or NUL)"));
     }
     if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(name)) {
-        return Err(crate::UsageError::InvalidHeader(
-            "header name (set by the handshake itself; use the dedicated option instead)",
-        ));
+        return Err(crate::UsageError::ReservedHeader(name.to_owned()));
     }
     Ok(())
 }

@@ -163,8 +163,10 @@ fn split_port(authority: &str) -> Option<(&str, Option<u16>)> {
 
 /// Compares two secrets (tokens, API keys) in time that depends only on
 /// their lengths, not on where they first differ, so that timing the
-/// handshake's answer reveals nothing about a valid token. Use it instead of
-/// `==` in a handshake hook:
+/// handshake's answer reveals nothing about a valid token (secrets of
+/// different lengths are unequal at once: the length is not secret). It is
+/// [`subtle::ConstantTimeEq`] on byte slices, the crate the RustCrypto
+/// projects use for this. Use it instead of `==` in a handshake hook:
 ///
 /// ```
 /// use rfc6455::handshake::{secrets_equal, Accept, Reject, UpgradeRequest};
@@ -176,12 +178,7 @@ fn split_port(authority: &str) -> Option<(&str, Option<u16>)> {
 /// }
 /// ```
 pub fn secrets_equal(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let difference = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    // Keeps the optimiser from turning the fold into an early-exit compare.
-    std::hint::black_box(difference) == 0
+    bool::from(subtle::ConstantTimeEq::ct_eq(a, b))
 }
 
 #[cfg(test)]

@@ -18,6 +18,8 @@ use crate::{Config, HandshakeError};
 pub struct UpgradeRequest {
     head: Head,
     target: Range<usize>,
+    /// The target as a URI, sharing the head's buffer.
+    uri: http::Uri,
     host: Range<usize>,
     key: ClientKey,
     extensions: Vec<ExtensionOffer>,
@@ -33,6 +35,57 @@ impl UpgradeRequest {
     /// The request target: path and query, as sent (e.g. `/chat?room=1`).
     pub fn target(&self) -> &str {
         self.head.text(&self.target)
+    }
+
+    /// The request target as an [`http::Uri`] (it shares the request's
+    /// buffer). Usually origin-form (`/chat?room=1`: a path and query, no
+    /// scheme or authority); absolute-form if the client sent that.
+    ///
+    /// ```
+    /// # use rfc6455::handshake::{ServerHandshake, UpgradeRequest};
+    /// # use rfc6455::Config;
+    /// # let mut server = ServerHandshake::new(&Config::default());
+    /// # server.handle_read(b"GET /chat?room=1 HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n\
+    /// #     Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+    /// # let request: UpgradeRequest = server.poll_request()?.complete().expect("a request");
+    /// // `request` is what a server hook receives.
+    /// assert_eq!(request.uri().path(), "/chat");
+    /// assert_eq!(request.uri().query(), Some("room=1"));
+    /// # Ok::<(), rfc6455::HandshakeError>(())
+    /// ```
+    pub fn uri(&self) -> &http::Uri {
+        &self.uri
+    }
+
+    /// The request as an [`http::Request<()>`](http::Request): `GET`,
+    /// HTTP/1.1, [`uri`](Self::uri) and every header, in order, for code
+    /// (routers, auth middleware) written against the `http` crate's types.
+    /// Built on each call: the URI and header values share the request's
+    /// buffer, so only the names and the map are allocated. Both sides follow
+    /// RFC 9110's field syntax, so every header the parser accepted is there
+    /// (a name `http` would still refuse, over 64 KiB, would be left out).
+    ///
+    /// ```
+    /// # use rfc6455::handshake::{ServerHandshake, UpgradeRequest};
+    /// # use rfc6455::Config;
+    /// # let mut server = ServerHandshake::new(&Config::default());
+    /// # server.handle_read(b"GET /chat HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n\
+    /// #     Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+    /// #     Authorization: Bearer s3cr3t\r\n\r\n");
+    /// # let request: UpgradeRequest = server.poll_request()?.complete().expect("a request");
+    /// // `request` is what a server hook receives.
+    /// let request: http::Request<()> = request.to_http();
+    /// assert_eq!(request.method(), http::Method::GET);
+    /// assert_eq!(request.uri(), "/chat");
+    /// assert_eq!(request.headers()[http::header::AUTHORIZATION], "Bearer s3cr3t");
+    /// assert_eq!(request.headers()[http::header::HOST], "example.com");
+    /// # Ok::<(), rfc6455::HandshakeError>(())
+    /// ```
+    pub fn to_http(&self) -> http::Request<()> {
+        let mut request = http::Request::new(());
+        *request.uri_mut() = self.uri.clone();
+        *request.headers_mut() = self.head.header_map();
+        request
     }
 
     /// The path part of the target (before any `?`). For an absolute-form
@@ -93,6 +146,10 @@ impl UpgradeRequest {
     /// The value of the cookie called `name` in the `Cookie` header(s), if
     /// sent (RFC 6265 §5.4: `name=value` pairs separated by `; `).
     pub fn cookie(&self, name: &str) -> Option<&[u8]> {
+        // Not the `cookie` crate: it needs `time` (expiry dates a request
+        // never carries) and a `&str` (one non-UTF-8 byte anywhere in the
+        // header would hide every cookie), while this finds one pair in the
+        // head's bytes without allocating.
         self.head
             .values("Cookie")
             .flat_map(|value| value.split(|&b| b == b';'))
@@ -149,6 +206,8 @@ impl UpgradeRequest {
                 std::str::from_utf8(value).map_err(|_| HandshakeError::InvalidHeader("Sec-WebSocket-Extensions"))?;
             extensions.extend(ExtensionOffer::parse_list(value)?);
         }
-        Ok(Self { target: line.target, host, head, key, extensions })
+        // httparse lets through `<`, `>` and a backtick, which a URI may not hold.
+        let uri = http::Uri::from_maybe_shared(head.shared(&line.target)).map_err(|_| HandshakeError::InvalidTarget)?;
+        Ok(Self { target: line.target, uri, host, head, key, extensions })
     }
 }

@@ -1,6 +1,7 @@
 //! The server's answers to an upgrade request: [`Accept`] (the `101 Switching Protocols` response) and [`Reject`] (any other status, with the rejection responses for failed handshakes).
 
 use bytes::{BufMut, Bytes};
+use http::StatusCode;
 
 use super::head_writer::HeadWriter;
 use super::request::UpgradeRequest;
@@ -114,9 +115,43 @@ impl Accept {
 /// assert!(out.starts_with(b"HTTP/1.1 401 Unauthorized\r\n"));
 /// # Ok::<(), rfc6455::UsageError>(())
 /// ```
+///
+/// # From an `http::Response`
+///
+/// `Reject::try_from(response)` takes an [`http::Response`] built with the
+/// `http` crate (as a tokio-tungstenite callback returns one): its status, headers (through
+/// [`Reject::header`], so `Connection` and `Content-Length`, which the
+/// rejection writes itself, are refused) and body. Implemented for the bodies
+/// such code uses: `()`, `Option<String>` (tungstenite's `ErrorResponse`),
+/// `String`, `&'static str`, `Vec<u8>` and [`Bytes`].
+///
+/// It fails as [`Reject::new`] and [`Reject::header`]: a status outside
+/// 200..=599 ([`UsageError::InvalidHeader`]), a header the rejection writes
+/// itself ([`UsageError::ReservedHeader`]) or one that is not valid UTF-8. In a
+/// handshake hook, `?` turns that [`UsageError`] into a
+/// `500 Internal Server Error`.
+///
+/// ```
+/// use rfc6455::handshake::{Accept, Reject, UpgradeRequest};
+///
+/// fn hook(request: &UpgradeRequest) -> Result<Accept, Reject> {
+///     if request.bearer_token().is_none() {
+///         let response = http::Response::builder()
+///             .status(http::StatusCode::UNAUTHORIZED)
+///             .header(http::header::WWW_AUTHENTICATE, "Bearer")
+///             .body(Some("token required".to_owned()))
+///             .expect("a valid response");
+///         return Err(Reject::try_from(response)?);
+///     }
+///     Ok(Accept::new())
+/// }
+/// let reject = Reject::try_from(http::Response::builder().status(404).body(()).expect("a valid response"))?;
+/// assert_eq!(reject.status(), http::StatusCode::NOT_FOUND);
+/// # Ok::<(), rfc6455::UsageError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reject {
-    status: u16,
+    status: StatusCode,
     headers: Vec<(String, String)>,
     body: Bytes,
 }
@@ -126,30 +161,90 @@ pub struct Reject {
 /// `?` turns it into `500 Internal Server Error`, without the details.
 impl From<UsageError> for Reject {
     fn from(_: UsageError) -> Self {
-        Self { status: 500, headers: Vec::new(), body: Bytes::from_static(b"internal error\n") }
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            headers: Vec::new(),
+            body: Bytes::from_static(b"internal error\n"),
+        }
     }
 }
 
+// `TryFrom<http::Response<body>> for Reject`, for each body type (see `Reject`).
+macro_rules! reject_from_http {
+    ($($body:ty => $into:expr),* $(,)?) => {$(
+        /// A rejection from an `http::Response`: see [`Reject`].
+        impl TryFrom<http::Response<$body>> for Reject {
+            type Error = UsageError;
+
+            fn try_from(response: http::Response<$body>) -> Result<Self, UsageError> {
+                let (parts, body) = response.into_parts();
+                let into: fn($body) -> Bytes = $into;
+                Reject::from_parts(parts, into(body))
+            }
+        }
+    )*};
+}
+
+reject_from_http! {
+    () => |()| Bytes::new(),
+    Option<String> => |body| body.map(Bytes::from).unwrap_or_default(),
+    String => Bytes::from,
+    &'static str => Bytes::from,
+    Vec<u8> => Bytes::from,
+    Bytes => |body| body,
+}
+
 impl Reject {
-    /// A rejection with `status`, which must be in 200..=599 and not 101.
-    pub fn new(status: u16) -> Result<Self, UsageError> {
-        if !(200..=599).contains(&status) {
-            return Err(UsageError::InvalidHeader("rejection status (must be 200-599)"));
+    /// A rejection with `status`: an [`http::StatusCode`] or a `u16`, in
+    /// 200..=599.
+    ///
+    /// # Errors
+    ///
+    /// [`UsageError::InvalidHeader`] for a status outside 200..=599 (a `1xx`
+    /// would not end the exchange, and 600 and above do not exist): pick a
+    /// `4xx` for the client's fault, a `5xx` for the server's.
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use rfc6455::handshake::Reject;
+    /// assert_eq!(Reject::new(StatusCode::TOO_MANY_REQUESTS)?.status(), 429);
+    /// assert_eq!(Reject::new(404)?.status(), StatusCode::NOT_FOUND);
+    /// assert!(Reject::new(StatusCode::SWITCHING_PROTOCOLS).is_err());
+    /// assert!(Reject::new(42).is_err());
+    /// # Ok::<(), rfc6455::UsageError>(())
+    /// ```
+    pub fn new(status: impl TryInto<StatusCode>) -> Result<Self, UsageError> {
+        const INVALID: UsageError = UsageError::InvalidHeader("rejection status (must be 200-599)");
+        let status = status.try_into().map_err(|_| INVALID)?;
+        if !(200..=599).contains(&status.as_u16()) {
+            return Err(INVALID);
         }
         Ok(Self { status, headers: Vec::new(), body: Bytes::new() })
+    }
+
+    /// The rejection for an [`http::Response`]'s parts and body (see the
+    /// `TryFrom` implementations).
+    fn from_parts(parts: http::response::Parts, body: Bytes) -> Result<Self, UsageError> {
+        let mut reject = Self::new(parts.status)?;
+        for (name, value) in &parts.headers {
+            let value = std::str::from_utf8(value.as_bytes())
+                .map_err(|_| UsageError::InvalidHeader("header value (not UTF-8)"))?;
+            reject = reject.header(name.as_str(), value)?;
+        }
+        Ok(reject.body(body))
     }
 
     /// `403 Forbidden`: the request is understood and refused (a foreign
     /// `Origin`, a user without access). Add a body to say why.
     pub fn forbidden() -> Self {
-        Self { status: 403, headers: Vec::new(), body: Bytes::new() }
+        Self { status: StatusCode::FORBIDDEN, headers: Vec::new(), body: Bytes::new() }
     }
 
     /// `401 Unauthorized` with `WWW-Authenticate: Bearer`: credentials are
     /// missing or wrong (a bad token).
     pub fn unauthorized() -> Self {
         let headers = vec![("WWW-Authenticate".to_owned(), "Bearer".to_owned())];
-        Self { status: 401, headers, body: Bytes::new() }
+        Self { status: StatusCode::UNAUTHORIZED, headers, body: Bytes::new() }
     }
 
     /// The right answer to a failed handshake: its
@@ -158,23 +253,23 @@ impl Reject {
     /// (405), and the error's message as the body.
     pub fn from_error(err: &HandshakeError) -> Self {
         let status = match err.status_hint() {
-            status @ 200..=599 => status,
-            _ => 400,
+            status if (200..=599).contains(&status.as_u16()) => status,
+            _ => StatusCode::BAD_REQUEST,
         };
         let mut headers = Vec::new();
         match status {
-            426 => {
+            StatusCode::UPGRADE_REQUIRED => {
                 headers.push(("Sec-WebSocket-Version".to_owned(), VERSION.to_owned()));
                 headers.push(("Upgrade".to_owned(), "websocket".to_owned()));
             }
-            405 => headers.push(("Allow".to_owned(), "GET".to_owned())),
+            StatusCode::METHOD_NOT_ALLOWED => headers.push(("Allow".to_owned(), "GET".to_owned())),
             _ => {}
         }
         Self { status, headers, body: Bytes::from(format!("{err}\n")) }
     }
 
     /// The status code.
-    pub fn status(&self) -> u16 {
+    pub fn status(&self) -> StatusCode {
         self.status
     }
 
@@ -191,9 +286,13 @@ impl Reject {
         self
     }
 
-    /// Writes the response, asking the client to close the connection.
+    /// Writes the response, asking the client to close the connection. The
+    /// reason phrase is the status's
+    /// [`canonical_reason`](StatusCode::canonical_reason), or `Rejected` for
+    /// a status without one (e.g. `299`, `499`).
     pub fn write(&self, out: &mut impl BufMut) {
-        let mut head = HeadWriter::response(out, self.status, reason_phrase(self.status));
+        let reason = self.status.canonical_reason().unwrap_or("Rejected");
+        let mut head = HeadWriter::response(out, self.status.as_u16(), reason);
         // A sender of `Upgrade` must list it in `Connection` (RFC 9110 §7.8).
         let upgrade = self.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("upgrade"));
         head.header("Connection", if upgrade { "Upgrade, close" } else { "close" });
@@ -210,25 +309,6 @@ impl Reject {
     }
 }
 
-/// The reason phrase sent with a rejection `status`.
-fn reason_phrase(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        409 => "Conflict",
-        426 => "Upgrade Required",
-        429 => "Too Many Requests",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        503 => "Service Unavailable",
-        _ => "Rejected",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,5 +321,56 @@ mod tests {
         assert!(text.starts_with("HTTP/1.1 426 Upgrade Required\r\n"), "{text}");
         assert!(text.contains("\r\nSec-WebSocket-Version: 13\r\n"));
         assert!(Reject::new(101).is_err());
+    }
+
+    fn status_line(reject: &Reject) -> String {
+        let mut out = Vec::new();
+        reject.write(&mut out);
+        let text = String::from_utf8(out).unwrap();
+        text.split("\r\n").next().unwrap().to_owned()
+    }
+
+    #[test]
+    fn rejections_convert_from_http_responses() {
+        let response = http::Response::builder()
+            .status(429)
+            .header("Retry-After", "5")
+            .header("content-type", "application/json")
+            .body(Some("{}".to_owned()))
+            .unwrap();
+        let mut out = Vec::new();
+        Reject::try_from(response).unwrap().write(&mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nContent-Length: 2\r\n\
+             retry-after: 5\r\ncontent-type: application/json\r\n\r\n{}"
+        );
+        let none = Reject::try_from(http::Response::builder().status(403).body(None::<String>).unwrap()).unwrap();
+        assert_eq!(none, Reject::new(403).unwrap());
+        let bytes = http::Response::builder().status(503).body(Bytes::from_static(b"later")).unwrap();
+        assert_eq!(Reject::try_from(bytes).unwrap(), Reject::new(503).unwrap().body("later"));
+        let text = http::Response::builder().status(400).body("bad").unwrap();
+        assert_eq!(Reject::try_from(text).unwrap(), Reject::new(400).unwrap().body("bad"));
+        let vec = http::Response::builder().status(400).body(b"bad".to_vec()).unwrap();
+        assert_eq!(Reject::try_from(vec).unwrap(), Reject::new(400).unwrap().body("bad"));
+        let string = http::Response::builder().status(400).body("bad".to_owned()).unwrap();
+        assert_eq!(Reject::try_from(string).unwrap(), Reject::new(400).unwrap().body("bad"));
+
+        // What Reject::new and Reject::header refuse.
+        let switching = http::Response::builder().status(101).body(()).unwrap();
+        assert!(matches!(Reject::try_from(switching), Err(UsageError::InvalidHeader(_))));
+        let connection = http::Response::builder().status(400).header("Connection", "keep-alive").body(()).unwrap();
+        assert!(matches!(Reject::try_from(connection), Err(UsageError::ReservedHeader(_))));
+    }
+
+    #[test]
+    fn reason_phrases_are_canonical_or_rejected() {
+        assert_eq!(status_line(&Reject::new(429).unwrap()), "HTTP/1.1 429 Too Many Requests");
+        assert_eq!(status_line(&Reject::new(StatusCode::IM_A_TEAPOT).unwrap()), "HTTP/1.1 418 I'm a teapot");
+        assert_eq!(status_line(&Reject::new(299).unwrap()), "HTTP/1.1 299 Rejected");
+        assert_eq!(status_line(&Reject::new(499).unwrap()), "HTTP/1.1 499 Rejected");
+        for bad in [0, 99, 100, 101, 199, 600, 999, 1000] {
+            assert!(Reject::new(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -93,9 +93,10 @@ pub enum Error {
     /// The call is not allowed in the connection's current state.
     #[error(transparent)]
     Usage(#[from] UsageError),
-    /// The server's hook refused the upgrade; the rejection was sent to the client.
-    #[error("the upgrade request was refused with status {0}")]
-    Refused(u16),
+    /// The server's hook refused the upgrade with this status; the rejection
+    /// was sent to the client.
+    #[error("the upgrade request was refused with status {}", .0.as_u16())]
+    Refused(http::StatusCode),
     /// The peer did not complete the opening handshake within
     /// `Config::handshake_timeout`; the transport was dropped.
     #[error("the opening handshake did not complete within {0:?} (Config::handshake_timeout)")]

@@ -98,8 +98,8 @@ impl RetryDecision {
     ///   headers were refused; 404: no such endpoint; 3xx: redirects are not
     ///   followed; 426: version) → [`GiveUp`](Self::GiveUp): the same request
     ///   would get the same answer, so retrying would only load the server.
-    pub fn after_status(status: u16) -> Self {
-        match status {
+    pub fn after_status(status: http::StatusCode) -> Self {
+        match status.as_u16() {
             408 | 429 | 500..=599 => Self::Retry,
             _ => Self::GiveUp,
         }
@@ -159,10 +159,12 @@ mod tests {
     #[test]
     fn statuses() {
         for status in [408, 429, 500, 502, 503, 504, 599] {
-            assert_eq!(RetryDecision::after_status(status), RetryDecision::Retry, "{status}");
+            let code = http::StatusCode::from_u16(status).unwrap();
+            assert_eq!(RetryDecision::after_status(code), RetryDecision::Retry, "{status}");
         }
         for status in [200, 301, 302, 400, 401, 403, 404, 426, 600] {
-            assert_eq!(RetryDecision::after_status(status), RetryDecision::GiveUp, "{status}");
+            let code = http::StatusCode::from_u16(status).unwrap();
+            assert_eq!(RetryDecision::after_status(code), RetryDecision::GiveUp, "{status}");
         }
     }
 

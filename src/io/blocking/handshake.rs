@@ -7,7 +7,7 @@ use std::time::Instant;
 use super::deadline::{connect_before, timed_out, with_deadline};
 use super::read_into;
 use super::stream::{StreamHooks, WebSocket};
-use crate::handshake::{Accept, ClientRequest, Reject, Response, UpgradeRequest};
+use crate::handshake::{Accept, IntoClientRequest, Reject, Response, UpgradeRequest};
 use crate::io::handshake_drive::{ClientDrive, HandshakeDrive, ServerDrive, Step, READ_CHUNK};
 use crate::io::Error;
 use crate::{Config, UsageError};
@@ -15,12 +15,31 @@ use crate::{Config, UsageError};
 /// Connects to a `ws://` URL over TCP (with `TCP_NODELAY` unless
 /// `Config::tcp_nodelay` is off) and performs the
 /// client handshake. For `wss://`, connect a TLS stream yourself and use [`client`].
-pub fn connect(url: &str) -> Result<(WebSocket<TcpStream>, Response), Error> {
-    connect_with(&ClientRequest::new(url)?, &Config::default())
+///
+/// `request` is a URL (`&str`, `String`), an [`http::Uri`], an
+/// [`http::Request<()>`](http::Request) (its headers are sent) or a
+/// [`ClientRequest`](crate::handshake::ClientRequest): see
+/// [`IntoClientRequest`] for what is refused.
+///
+/// ```no_run
+/// use rfc6455::io::blocking;
+/// let (ws, _) = blocking::connect("ws://127.0.0.1:9001/chat")?;
+/// let uri: http::Uri = "ws://127.0.0.1:9001/chat".parse().expect("a valid URI");
+/// let (ws, _) = blocking::connect(uri)?;
+/// # Ok::<(), rfc6455::io::Error>(())
+/// ```
+pub fn connect(request: impl IntoClientRequest) -> Result<(WebSocket<TcpStream>, Response), Error> {
+    connect_with(request, &Config::default())
 }
 
-/// [`connect`] with a prepared request (subprotocols, headers) and a config.
-pub fn connect_with(request: &ClientRequest, config: &Config) -> Result<(WebSocket<TcpStream>, Response), Error> {
+/// [`connect`] with a config. Connecting and the handshake together may take
+/// up to `Config::handshake_timeout`.
+pub fn connect_with(
+    request: impl IntoClientRequest,
+    config: &Config,
+) -> Result<(WebSocket<TcpStream>, Response), Error> {
+    let request = request.into_client_request()?;
+    let request = &request;
     if request.is_secure() {
         return Err(UsageError::InvalidUrl("wss:// needs TLS: connect a TLS stream yourself and use client()").into());
     }
@@ -62,13 +81,16 @@ where
     Ok(ws)
 }
 
-/// Performs the client handshake over `stream` (blocking until done).
+/// Performs the client handshake over `stream` (a TLS stream for `wss://`),
+/// blocking until done. `request` is anything [`IntoClientRequest`] takes,
+/// as for [`connect`].
 pub fn client<S: Read + Write>(
-    request: &ClientRequest,
+    request: impl IntoClientRequest,
     mut stream: S,
     config: &Config,
 ) -> Result<(WebSocket<S>, Response), Error> {
-    let (conn, response) = drive(&mut stream, ClientDrive::new(request, config))?;
+    let request = request.into_client_request()?;
+    let (conn, response) = drive(&mut stream, ClientDrive::new(&request, config))?;
     Ok((WebSocket::from_connection(stream, conn), response))
 }
 

@@ -95,19 +95,24 @@ impl ReconnectingClient<TcpStream> {
     /// the request's host and port. Nothing happens until [`next`](Self::next).
     /// For `wss://`, dial TLS in a connector and use [`with_connector`](Self::with_connector);
     /// here it is refused with [`UsageError::InvalidUrl`].
-    pub fn new(request: ClientRequest, config: Config) -> Result<Self, UsageError> {
+    ///
+    /// `request` is a URL, an [`http::Uri`], an
+    /// [`http::Request<()>`](http::Request) or a [`ClientRequest`]; see
+    /// [`IntoClientRequest`](crate::IntoClientRequest) for what is refused.
+    pub fn new(request: impl crate::IntoClientRequest, config: Config) -> Result<Self, UsageError> {
+        let request = request.into_client_request()?;
         if request.is_secure() {
             return Err(UsageError::InvalidUrl("wss:// needs TLS: dial it in a connector and use with_connector"));
         }
         let (host, port, nodelay) = (request.host().to_owned(), request.port(), config.tcp_nodelay);
-        Ok(Self::with_connector(request, config, move || {
+        Self::with_connector(request, config, move || {
             let host = host.clone();
             async move {
                 let stream = TcpStream::connect((host.as_str(), port)).await?;
                 stream.set_nodelay(nodelay)?;
                 Ok(stream)
             }
-        }))
+        })
     }
 }
 
@@ -116,12 +121,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> ReconnectingClient<S> {
     /// (a TLS stream, a proxy tunnel, an in-memory stream in tests); an error
     /// from it counts as a failed dial. Dialing and the handshake together
     /// are bounded by `Config::handshake_timeout`.
-    pub fn with_connector<F, Fut>(request: ClientRequest, config: Config, mut connector: F) -> Self
+    ///
+    /// `request` is anything [`IntoClientRequest`](crate::IntoClientRequest)
+    /// takes, as for [`new`](ReconnectingClient::new); a `wss://` request is
+    /// fine here, the connector dials TLS.
+    ///
+    /// # Errors
+    ///
+    /// What [`IntoClientRequest`](crate::IntoClientRequest) refuses, before
+    /// any dial.
+    pub fn with_connector<F, Fut>(
+        request: impl crate::IntoClientRequest,
+        config: Config,
+        mut connector: F,
+    ) -> Result<Self, UsageError>
     where
         F: FnMut() -> Fut + Send + 'static,
         Fut: Future<Output = io::Result<S>> + Send + 'static,
     {
-        Self {
+        let request = request.into_client_request()?;
+        Ok(Self {
             request,
             config,
             connector: Box::new(move || Box::pin(connector())),
@@ -130,7 +149,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> ReconnectingClient<S> {
             retries: 0,
             phase: Phase::Dial,
             events: VecDeque::new(),
-        }
+        })
     }
 
     /// Sets the back-off schedule (default: [`Backoff::default`]).
@@ -147,8 +166,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> ReconnectingClient<S> {
     }
 
     /// Replaces the request used from the next dial on (a refreshed token).
-    pub fn set_request(&mut self, request: ClientRequest) {
-        self.request = request;
+    /// `request` is anything [`IntoClientRequest`](crate::IntoClientRequest)
+    /// takes.
+    ///
+    /// # Errors
+    ///
+    /// What [`IntoClientRequest`](crate::IntoClientRequest) refuses; the
+    /// current request is then kept.
+    pub fn set_request(&mut self, request: impl crate::IntoClientRequest) -> Result<(), UsageError> {
+        self.request = request.into_client_request()?;
+        Ok(())
     }
 
     /// The open connection's state machine (statistics, negotiated

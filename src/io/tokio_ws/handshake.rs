@@ -8,7 +8,7 @@ use ::tokio::net::TcpStream;
 
 use super::now;
 use super::stream::WebSocketStream;
-use crate::handshake::{Accept, ClientRequest, Reject, Response, UpgradeRequest};
+use crate::handshake::{Accept, ClientRequest, IntoClientRequest, Reject, Response, UpgradeRequest};
 use crate::io::handshake_drive::{ClientDrive, HandshakeDrive, ServerDrive, Step, READ_CHUNK};
 use crate::io::Error;
 use crate::{Config, UsageError};
@@ -28,17 +28,34 @@ pub(crate) async fn within<T>(
 /// Connects to a `ws://` URL over TCP (with `TCP_NODELAY` unless
 /// `Config::tcp_nodelay` is off) and performs the
 /// client handshake. For `wss://`, connect a TLS stream yourself and use [`client`].
-pub async fn connect(url: &str) -> Result<(WebSocketStream<TcpStream>, Response), Error> {
-    connect_with(&ClientRequest::new(url)?, &Config::default()).await
+///
+/// `request` is a URL (`&str`, `String`), an [`http::Uri`], an
+/// [`http::Request<()>`](http::Request) (its headers are sent) or a
+/// [`ClientRequest`]: see [`IntoClientRequest`] for what is refused.
+///
+/// ```no_run
+/// # async fn f() -> Result<(), rfc6455::io::Error> {
+/// use rfc6455::io::tokio_ws;
+/// let (ws, _) = tokio_ws::connect("ws://127.0.0.1:9001/chat").await?;
+/// let request = http::Request::get("ws://127.0.0.1:9001/chat")
+///     .header("Authorization", "Bearer s3cr3t")
+///     .body(())
+///     .expect("a valid request");
+/// let (ws, _) = tokio_ws::connect(request).await?;
+/// # Ok(()) }
+/// ```
+pub async fn connect(request: impl IntoClientRequest) -> Result<(WebSocketStream<TcpStream>, Response), Error> {
+    connect_with(request, &Config::default()).await
 }
 
-/// [`connect`] with a prepared request (subprotocols, headers) and a config.
-/// Connecting and the handshake together may take up to
-/// `Config::handshake_timeout`.
+/// [`connect`] with a config. Connecting and the handshake together may take
+/// up to `Config::handshake_timeout`.
 pub async fn connect_with(
-    request: &ClientRequest,
+    request: impl IntoClientRequest,
     config: &Config,
 ) -> Result<(WebSocketStream<TcpStream>, Response), Error> {
+    let request = request.into_client_request()?;
+    let request = &request;
     if request.is_secure() {
         return Err(UsageError::InvalidUrl("wss:// needs TLS: connect a TLS stream yourself and use client()").into());
     }
@@ -50,14 +67,17 @@ pub async fn connect_with(
     .await
 }
 
-/// Performs the client handshake over `stream`, giving up with
-/// [`Error::HandshakeTimeout`] after `Config::handshake_timeout`.
+/// Performs the client handshake over `stream` (a TLS stream for `wss://`),
+/// giving up with [`Error::HandshakeTimeout`] after
+/// `Config::handshake_timeout`. `request` is anything [`IntoClientRequest`]
+/// takes, as for [`connect`].
 pub async fn client<S: AsyncRead + AsyncWrite + Unpin>(
-    request: &ClientRequest,
+    request: impl IntoClientRequest,
     stream: S,
     config: &Config,
 ) -> Result<(WebSocketStream<S>, Response), Error> {
-    within(config.handshake_timeout, client_handshake(request, stream, config)).await
+    let request = request.into_client_request()?;
+    within(config.handshake_timeout, client_handshake(&request, stream, config)).await
 }
 
 pub(crate) async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(

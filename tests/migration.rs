@@ -84,6 +84,33 @@ async fn the_hook_admits_the_header_and_refuses_its_absence() {
 }
 
 #[tokio::test]
+async fn an_http_request_carries_its_authorization_header() {
+    bounded(async {
+        let port = server(echo).await;
+        let request = http::Request::builder()
+            .uri(format!("ws://127.0.0.1:{port}/chat"))
+            .header("Authorization", "Bearer secret")
+            .body(())
+            .unwrap();
+        let (mut socket, response) = ws::connect(request).await.unwrap();
+        assert_eq!(response.status(), http::StatusCode::SWITCHING_PROTOCOLS);
+        socket.send("with the header").await.unwrap();
+        assert_eq!(socket.recv().await.unwrap(), Some(Message::text("with the header")));
+
+        // The same request without the header is refused by the hook, and the
+        // refusal is readable.
+        let uri: http::Uri = format!("ws://127.0.0.1:{port}/chat").parse().unwrap();
+        let refused = ws::connect(uri).await.map(|_| ());
+        let Err(Error::Handshake(HandshakeError::Rejected(response))) = refused else {
+            panic!("expected a 401 rejection, got {refused:?}")
+        };
+        assert_eq!(response.status(), http::StatusCode::UNAUTHORIZED);
+        assert!(format!("{response:?}").contains("Unauthorized"), "{response:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn streamext_split_halves_in_two_tasks() {
     bounded(async {
         let port = server(echo).await;

@@ -45,6 +45,22 @@
 //! holds data only. Limits, the heartbeat and permessage-deflate are set in
 //! [`Config`] (`accept_with`, `connect_with`).
 //!
+//! # Coming from tokio-tungstenite
+//!
+//! | tokio-tungstenite | here (`rfc6455::io::tokio_ws as ws`) |
+//! |---|---|
+//! | `connect_async(request)` | `ws::connect(request)`: a `&str`, `String`, `http::Uri`, `http::Request<()>` or [`handshake::ClientRequest`] ([`IntoClientRequest`]) |
+//! | `accept_async(stream)`, `accept_hdr_async(stream, callback)` | `ws::accept(stream)`, `ws::accept_with(stream, &config, hook)` |
+//! | `WebSocketConfig` | [`Config`] |
+//! | `StreamExt::next`, `SinkExt::send`, `StreamExt::split` | the same; also `recv()`, `send()`, and `into_split()` for `(reader, writer)` |
+//! | `Message::Ping`/`Pong` | `ping(payload)`, `pong(payload)`; received pings are answered for you |
+//! | `Message::Close`, `Error::ConnectionClosed` | `recv()` gives `Ok(None)` after a normal close, `Err(Error::Closed(reason))` after any other ([`CloseReason::is_normal`]) |
+//! | `close(None)` | `close(CloseCode::NORMAL, "")`, then `recv()` until `Ok(None)` |
+//! | `response.status()` | an `http::StatusCode`; `to_http()` gives `http::Response<()>` |
+//!
+//! The README's section of the same name says why the differences are
+//! deliberate.
+//!
 //! # The sans-IO core
 //!
 //! The core of this crate is pure code: it takes bytes and the current time

@@ -30,34 +30,40 @@ fn locked<S, T>(shared: &Mutex<Inner<S>>, f: impl FnOnce(&mut Inner<S>) -> T) ->
     f(&mut shared.lock().unwrap_or_else(PoisonError::into_inner))
 }
 
+/// The getters both halves have: they read the state the halves share.
+macro_rules! shared_state_getters {
+    ($other:literal, $example:literal) => {
+        #[doc = concat!("Runs `f` on the protocol state machine underneath (shared with the ", $other, " half), e.g. `", $example, "`.")]
+        pub fn with_connection<T>(&self, f: impl FnOnce(&Connection) -> T) -> T {
+            locked(&self.shared, |inner| f(&inner.conn))
+        }
+
+        /// As [`WebSocketStream::close_reason`](super::WebSocketStream::close_reason),
+        /// cloned out of the state shared with the other half.
+        pub fn close_reason(&self) -> Option<CloseReason> {
+            self.with_connection(|conn| conn.close_reason().cloned())
+        }
+
+        /// As [`WebSocketStream::buffered_amount`](super::WebSocketStream::buffered_amount)
+        /// (the queue is shared with the other half).
+        pub fn buffered_amount(&self) -> usize {
+            self.with_connection(Connection::buffered_amount)
+        }
+
+        /// As [`WebSocketStream::ready_state`](super::WebSocketStream::ready_state).
+        pub fn ready_state(&self) -> ReadyState {
+            self.with_connection(Connection::ready_state)
+        }
+
+        /// As [`WebSocketStream::rtt`](super::WebSocketStream::rtt).
+        pub fn rtt(&self) -> Option<RttEstimate> {
+            self.with_connection(Connection::rtt)
+        }
+    };
+}
+
 impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketReader<S> {
-    /// Runs `f` on the protocol state machine underneath (shared with the
-    /// write half), e.g. `reader.with_connection(|c| c.rtt())`.
-    pub fn with_connection<T>(&self, f: impl FnOnce(&Connection) -> T) -> T {
-        locked(&self.shared, |inner| f(&inner.conn))
-    }
-
-    /// As [`WebSocketStream::close_reason`](super::WebSocketStream::close_reason),
-    /// cloned out of the state shared with the other half.
-    pub fn close_reason(&self) -> Option<CloseReason> {
-        self.with_connection(|conn| conn.close_reason().cloned())
-    }
-
-    /// As [`WebSocketStream::buffered_amount`](super::WebSocketStream::buffered_amount)
-    /// (the queue is shared with the other half).
-    pub fn buffered_amount(&self) -> usize {
-        self.with_connection(Connection::buffered_amount)
-    }
-
-    /// As [`WebSocketStream::ready_state`](super::WebSocketStream::ready_state).
-    pub fn ready_state(&self) -> ReadyState {
-        self.with_connection(Connection::ready_state)
-    }
-
-    /// As [`WebSocketStream::rtt`](super::WebSocketStream::rtt).
-    pub fn rtt(&self) -> Option<RttEstimate> {
-        self.with_connection(Connection::rtt)
-    }
+    shared_state_getters!("write", "reader.with_connection(|c| c.rtt())");
 
     /// As [`WebSocketStream::recv`](super::WebSocketStream::recv). Cancel-safe.
     pub async fn recv(&mut self) -> Result<Option<Message>, Error> {
@@ -66,33 +72,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketReader<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketWriter<S> {
-    /// Runs `f` on the protocol state machine underneath (shared with the
-    /// read half), e.g. `writer.with_connection(|c| c.buffered_amount())`.
-    pub fn with_connection<T>(&self, f: impl FnOnce(&Connection) -> T) -> T {
-        locked(&self.shared, |inner| f(&inner.conn))
-    }
-
-    /// As [`WebSocketStream::close_reason`](super::WebSocketStream::close_reason),
-    /// cloned out of the state shared with the other half.
-    pub fn close_reason(&self) -> Option<CloseReason> {
-        self.with_connection(|conn| conn.close_reason().cloned())
-    }
-
-    /// As [`WebSocketStream::buffered_amount`](super::WebSocketStream::buffered_amount)
-    /// (the queue is shared with the other half).
-    pub fn buffered_amount(&self) -> usize {
-        self.with_connection(Connection::buffered_amount)
-    }
-
-    /// As [`WebSocketStream::ready_state`](super::WebSocketStream::ready_state).
-    pub fn ready_state(&self) -> ReadyState {
-        self.with_connection(Connection::ready_state)
-    }
-
-    /// As [`WebSocketStream::rtt`](super::WebSocketStream::rtt).
-    pub fn rtt(&self) -> Option<RttEstimate> {
-        self.with_connection(Connection::rtt)
-    }
+    shared_state_getters!("read", "writer.with_connection(|c| c.buffered_amount())");
 
     /// As [`WebSocketStream::send`](super::WebSocketStream::send). Cancel-safe in the same way.
     pub async fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {

@@ -344,6 +344,15 @@ impl CloseReason {
         }
     }
 
+    /// The reason text of the peer's close frame for a clean close (often
+    /// empty); empty for every other end, whose `Display` describes it.
+    pub fn reason(&self) -> &str {
+        match self {
+            Self::Clean { remote, .. } => remote.reason.as_str(),
+            Self::Protocol(_) | Self::Abnormal | Self::Timeout(_) => "",
+        }
+    }
+
     /// True when the close handshake completed (the browser API's `wasClean`).
     /// A peer that closes with 1011 (internal error) closes cleanly too; see
     /// [`is_normal`](Self::is_normal) for "nothing went wrong".

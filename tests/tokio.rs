@@ -1163,6 +1163,11 @@ async fn streamext_split_gives_sink_then_stream_as_in_tokio_tungstenite() {
         assert_eq!(server.recv().await.unwrap(), Some(Message::text("through the sink half")));
         server.send("to the stream half").await.unwrap();
         assert_eq!(read.next().await.map(Result::unwrap), Some(Message::text("to the stream half")));
+        // SinkExt::close on the sink half closes with 1000.
+        let (closed, end) = tokio::join!(write.close(), server.recv());
+        closed.unwrap();
+        assert!(matches!(end, Ok(None)), "{end:?}");
+        assert_eq!(server.close_reason().map(|r| r.code()), Some(CloseCode::NORMAL));
     })
     .await;
 }

@@ -270,6 +270,10 @@ macro_rules! impl_sink {
             ) -> ::std::task::Poll<Result<(), Self::Error>> {
                 self.get_mut().with_inner(|inner| inner.poll_write_out(cx).map_err($crate::io::Error::from))
             }
+            /// Sends a close frame with code 1000 (normal), unless one was sent
+            /// already, and writes it out; the read side completes the close
+            /// handshake. For another code, call the adapter's own
+            /// `close(code, reason)` (on the socket or its `into_split` writer).
             fn poll_close(
                 self: ::std::pin::Pin<&mut Self>,
                 cx: &mut ::std::task::Context<'_>,

@@ -31,6 +31,13 @@ pub enum Event {
 }
 
 /// A complete data message.
+///
+/// Data only: unlike tungstenite's `Message` there are no `Ping`, `Pong`,
+/// `Close` or `Frame` variants. Received pings are answered for you; send
+/// one with the adapter's `ping(payload)` / `pong(payload)` (or
+/// [`Connection::ping`](super::Connection::ping)); a close ends `recv` with
+/// `Ok(None)` (a normal close) or `Err(Error::Closed(reason))`, and you start
+/// one with `close(code, reason)`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Message {
     /// A text message, guaranteed to be valid UTF-8.

@@ -14,7 +14,9 @@
 //! that followed the head to the [`Connection`](crate::Connection) they
 //! become, so nothing is lost.
 
+mod answer;
 mod client;
+mod client_request;
 mod head;
 mod head_writer;
 mod into_request;
@@ -25,7 +27,9 @@ mod response;
 mod server;
 mod url;
 
-pub use client::{BodyState, ClientHandshake, ClientRequest, Response};
+pub use answer::{BodyState, Response};
+pub use client::ClientHandshake;
+pub use client_request::ClientRequest;
 pub use into_request::IntoClientRequest;
 pub use key::{accept_key, AcceptKey, ClientKey};
 pub use origin::{secrets_equal, OriginPolicy};

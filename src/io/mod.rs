@@ -16,6 +16,7 @@
 #[cfg(feature = "blocking")]
 pub mod blocking;
 mod handshake_drive;
+pub mod proxy;
 #[cfg(feature = "tokio")]
 pub mod reconnect;
 #[cfg(feature = "tokio")]
@@ -113,6 +114,10 @@ pub enum Error {
     /// after the next `ClientEvent::Open`.
     #[error("not connected: send after the next ClientEvent::Open (messages are not kept across reconnects)")]
     NotConnected,
+    /// A proxy refused or broke the tunnel (see [`ProxyError`](proxy::ProxyError)
+    /// for each case and what to do), or its URL was not usable.
+    #[error(transparent)]
+    Proxy(#[from] proxy::ProxyError),
 }
 
 impl From<Error> for io::Error {
@@ -125,6 +130,10 @@ impl From<Error> for io::Error {
             }
             Error::Handshake(_) | Error::Closed(_) => io::Error::new(io::ErrorKind::InvalidData, err),
             Error::NotConnected => io::Error::new(io::ErrorKind::NotConnected, err),
+            // Refusals: PermissionDenied (407, 403, SOCKS rules and
+            // authentication), ConnectionRefused (other refusals), or what
+            // the SOCKS reply says; a broken answer InvalidData; EOF UnexpectedEof.
+            Error::Proxy(proxy) => io::Error::new(proxy.io_kind(), Error::Proxy(proxy)),
             other => io::Error::other(other),
         }
     }

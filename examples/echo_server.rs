@@ -2,10 +2,13 @@
 //! Also the Autobahn|Testsuite testee for the server role.
 //!
 //! Run: `cargo run --release --example echo_server -- --addr 127.0.0.1:9001 [--blocking]
-//! [--max-message-size BYTES] [--ping-interval SECS] [--pong-timeout SECS] [--idle-timeout SECS]`
+//! [--tls-cert CERT.pem --tls-key KEY.pem] [--max-message-size BYTES] [--ping-interval SECS]
+//! [--pong-timeout SECS] [--idle-timeout SECS]`
 //!
 //! The tokio adapter by default; `--blocking` uses the blocking adapter with
-//! a thread per connection. `--max-message-size` sets the frame and message
+//! a thread per connection. `--tls-cert` and `--tls-key` (PEM: the
+//! certificate chain, then its private key) serve `wss://` with rustls: the
+//! WebSocket handshake runs over the TLS stream, as over TCP. `--max-message-size` sets the frame and message
 //! limits; `--ping-interval` (0 turns the heartbeat off) and `--pong-timeout`
 //! the heartbeat, which drops a client that stops answering within their sum;
 //! `--idle-timeout` closes connections that carry no message for that long
@@ -13,24 +16,36 @@
 //! accepts, and why each connection that did not close cleanly ended.
 
 use std::io::Write;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rfc6455::handshake::Accept;
+use rfc6455::io::blocking::StreamHooks;
 use rfc6455::io::{blocking, tokio_ws as ws, Error};
 use rfc6455::Config;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-const USAGE: &str = "usage: echo_server [--addr ADDR] [--blocking] [--max-message-size BYTES] \
-                     [--ping-interval SECS] [--pong-timeout SECS] [--idle-timeout SECS]";
+const USAGE: &str = "usage: echo_server [--addr ADDR] [--blocking] [--tls-cert CERT.pem --tls-key KEY.pem] \
+                     [--max-message-size BYTES] [--ping-interval SECS] [--pong-timeout SECS] [--idle-timeout SECS]";
 
 struct Args {
     addr: SocketAddr,
     blocking: bool,
     config: Config,
+    tls_cert: Option<String>,
+    tls_key: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut args = Args { addr: SocketAddr::from(([127, 0, 0, 1], 9001)), blocking: false, config: Config::default() };
+    let mut args = Args {
+        addr: SocketAddr::from(([127, 0, 0, 1], 9001)),
+        blocking: false,
+        config: Config::default(),
+        tls_cert: None,
+        tls_key: None,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -39,6 +54,8 @@ fn parse_args() -> Result<Args, String> {
                 args.addr = value.parse().map_err(|e| format!("invalid --addr {value:?}: {e}"))?;
             }
             "--blocking" => args.blocking = true,
+            "--tls-cert" => args.tls_cert = Some(it.next().ok_or("--tls-cert needs a PEM file")?),
+            "--tls-key" => args.tls_key = Some(it.next().ok_or("--tls-key needs a PEM file")?),
             "--max-message-size" => {
                 let value = it.next().ok_or("--max-message-size needs a number of bytes")?;
                 let limit = value.parse().map_err(|e| format!("invalid --max-message-size {value:?}: {e}"))?;
@@ -56,6 +73,9 @@ fn parse_args() -> Result<Args, String> {
             }
             other => return Err(format!("unknown argument {other:?}; {USAGE}")),
         }
+    }
+    if args.tls_cert.is_some() != args.tls_key.is_some() {
+        return Err(format!("--tls-cert and --tls-key go together; {USAGE}"));
     }
     Ok(args)
 }
@@ -80,15 +100,53 @@ fn announce(addr: SocketAddr) {
     let _ = std::io::stdout().flush();
 }
 
-fn run_blocking(addr: SocketAddr, config: Config) -> std::io::Result<()> {
+/// The rustls server configuration from a PEM certificate chain and key.
+fn tls_config(cert: &str, key: &str) -> Result<Arc<rustls::ServerConfig>, String> {
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("--tls-cert {cert}: {e}"))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("--tls-key {key}: {e}"))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|builder| builder.with_no_client_auth().with_single_cert(chain, key))
+        .map_err(|e| format!("TLS configuration: {e}"))?;
+    // The WebSocket upgrade is an HTTP/1.1 request: a browser must not pick h2.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The blocking adapter over rustls: the stream hooks reach the TCP socket.
+type BlockingTls = rustls::StreamOwned<rustls::ServerConnection, TcpStream>;
+
+fn run_blocking(addr: SocketAddr, config: Config, tls: Option<Arc<rustls::ServerConfig>>) -> std::io::Result<()> {
     let listener = std::net::TcpListener::bind(addr)?;
     announce(listener.local_addr()?);
     for stream in listener.incoming() {
         let stream = stream?;
         let config = config.clone();
+        let tls = tls.clone();
         std::thread::spawn(move || {
             report((|| {
-                let mut socket = blocking::accept_tcp(stream, &config, |_| Ok(Accept::new()))?;
+                let Some(tls) = tls else {
+                    let mut socket = blocking::accept_tcp(stream, &config, |_| Ok(Accept::new()))?;
+                    while let Some(message) = socket.read()? {
+                        socket.send(message)?;
+                    }
+                    return Ok(());
+                };
+                // The TLS and WebSocket handshakes within the handshake timeout.
+                stream.set_nodelay(config.tcp_nodelay)?;
+                stream.set_read_timeout(config.handshake_timeout)?;
+                stream.set_write_timeout(config.handshake_timeout)?;
+                let session = rustls::ServerConnection::new(tls).map_err(std::io::Error::other)?;
+                let mut socket =
+                    blocking::accept_with(BlockingTls::new(session, stream), &config, |_| Ok(Accept::new()))?;
+                socket.get_ref().sock.set_write_timeout(None)?;
+                socket.set_stream_hooks(StreamHooks {
+                    set_read_timeout: |tls: &BlockingTls, limit| tls.sock.set_read_timeout(limit),
+                    shutdown: |tls: &BlockingTls| tls.sock.shutdown(std::net::Shutdown::Both),
+                });
                 while let Some(message) = socket.read()? {
                     socket.send(message)?;
                 }
@@ -99,17 +157,32 @@ fn run_blocking(addr: SocketAddr, config: Config) -> std::io::Result<()> {
     Ok(())
 }
 
-async fn run_tokio(addr: SocketAddr, config: Config) -> std::io::Result<()> {
+async fn run_tokio(addr: SocketAddr, config: Config, tls: Option<Arc<rustls::ServerConfig>>) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     announce(listener.local_addr()?);
-    let config = std::sync::Arc::new(config);
+    let config = Arc::new(config);
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     loop {
         let (stream, _) = listener.accept().await?;
-        let config = std::sync::Arc::clone(&config);
+        let config = Arc::clone(&config);
+        let acceptor = acceptor.clone();
         tokio::spawn(async move {
             report(
                 async {
-                    let mut socket = ws::accept_tcp(stream, &config, |_| Ok(Accept::new())).await?;
+                    let Some(acceptor) = acceptor else {
+                        let mut socket = ws::accept_tcp(stream, &config, |_| Ok(Accept::new())).await?;
+                        while let Some(message) = socket.recv().await? {
+                            socket.send(message).await?;
+                        }
+                        return Ok(());
+                    };
+                    stream.set_nodelay(config.tcp_nodelay)?;
+                    // The TLS handshake within the handshake timeout too.
+                    let limit = config.handshake_timeout.unwrap_or(Duration::MAX);
+                    let tls = tokio::time::timeout(limit, acceptor.accept(stream))
+                        .await
+                        .map_err(|_| Error::HandshakeTimeout(limit))??;
+                    let mut socket = ws::accept_with(tls, &config, |_| Ok(Accept::new())).await?;
                     while let Some(message) = socket.recv().await? {
                         socket.send(message).await?;
                     }
@@ -129,10 +202,20 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => match tls_config(cert, key) {
+            Ok(config) => Some(config),
+            Err(message) => {
+                eprintln!("echo_server: {message}");
+                return std::process::ExitCode::FAILURE;
+            }
+        },
+        _ => None,
+    };
     let result = if args.blocking {
-        run_blocking(args.addr, args.config)
+        run_blocking(args.addr, args.config, tls)
     } else {
-        tokio::runtime::Runtime::new().and_then(|rt| rt.block_on(run_tokio(args.addr, args.config)))
+        tokio::runtime::Runtime::new().and_then(|rt| rt.block_on(run_tokio(args.addr, args.config, tls)))
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

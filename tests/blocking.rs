@@ -16,7 +16,7 @@ use bytes::BytesMut;
 use common::{client_frame, close_payload, config, server_frame};
 use rfc6455::frame::{FrameDecoder, OpCode};
 use rfc6455::handshake::{ClientRequest, Reject};
-use rfc6455::io::blocking::{self, StreamHooks, WebSocket};
+use rfc6455::io::blocking::{self, MaybeTlsStream, StreamHooks, WebSocket};
 use rfc6455::io::Error;
 use rfc6455::{
     CloseCode, CloseFrame, CloseReason, Config, Connection, HandshakeError, Initiator, Message, ProtocolError,
@@ -714,7 +714,7 @@ fn accept_one(listener: &TcpListener) -> WebSocket<TcpStream> {
 
 /// A client whose close timeout is far beyond [`WAIT`]: if its `read()`
 /// returns `Ok(None)` in time, it saw the server close the TCP connection.
-fn connect_to(port: u16) -> WebSocket<TcpStream> {
+fn connect_to(port: u16) -> WebSocket<MaybeTlsStream> {
     let mut config = Config::default();
     config.close_timeout = Duration::from_secs(600);
     let request = ClientRequest::new(&format!("ws://127.0.0.1:{port}/chat")).unwrap();
@@ -1005,7 +1005,7 @@ fn tcp_helpers_set_nodelay_unless_told_not_to() {
         });
         let request = ClientRequest::new(&format!("ws://127.0.0.1:{port}/")).unwrap();
         let (client, _) = blocking::connect_with(&request, &config).unwrap();
-        assert_eq!(client.get_ref().nodelay().unwrap(), nodelay, "client");
+        assert_eq!(client.get_ref().get_ref().nodelay().unwrap(), nodelay, "client");
         assert_eq!(finish(&server, "the server"), nodelay, "server");
     }
 }

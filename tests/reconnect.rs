@@ -506,13 +506,6 @@ async fn short_lived_connections_keep_backing_off_and_a_stable_one_resets_the_co
 }
 
 #[test]
-fn a_wss_request_needs_a_connector() {
-    let request = ClientRequest::new("wss://example.com/").unwrap();
-    // Refused as a URL this client cannot dial by itself (TLS is the connector's job).
-    assert!(matches!(ReconnectingClient::new(request, Config::default()), Err(rfc6455::UsageError::InvalidUrl(_))));
-}
-
-#[test]
 fn debug_output_leaves_the_token_out() {
     let client = ReconnectingClient::with_connector(request(), config(), || {
         std::future::ready(Err::<DuplexStream, _>(io::Error::from(io::ErrorKind::ConnectionRefused)))

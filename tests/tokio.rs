@@ -1051,7 +1051,7 @@ async fn tcp_helpers_set_nodelay_unless_told_not_to() {
                 ws.get_ref().nodelay().unwrap()
             });
             let (client, _) = rfc6455::io::tokio_ws::connect_with(&request(port), &config).await.unwrap();
-            assert_eq!(client.get_ref().nodelay().unwrap(), nodelay, "client");
+            assert_eq!(client.get_ref().get_ref().nodelay().unwrap(), nodelay, "client");
             assert_eq!(server.await.unwrap(), nodelay, "server");
         }
     })

@@ -12,15 +12,25 @@
 //!   `tokio` crate's name alone.
 //! * `reconnect` (feature `tokio`): a client on top of the tokio adapter
 //!   that re-dials with exponential back-off and jitter.
+//!
+//! Clients reach their server as a [`Dialer`] says: directly or through a
+//! [`proxy`] (HTTP CONNECT or SOCKS5, explicit or from the environment), and
+//! with TLS for `wss://` ([`tls`]: rustls or native-tls, behind features).
+//! Every connect function gives a `MaybeTlsStream` (TCP, or TLS over TCP).
 
 #[cfg(feature = "blocking")]
 pub mod blocking;
+mod dial;
 mod handshake_drive;
 pub mod proxy;
 #[cfg(feature = "tokio")]
 pub mod reconnect;
+pub mod tls;
 #[cfg(feature = "tokio")]
 pub mod tokio_ws;
+
+pub use dial::Dialer;
+pub use tls::{TlsConnector, TlsError};
 
 use std::io;
 
@@ -108,6 +118,11 @@ pub enum Error {
     /// ([`CloseReason::is_normal`]) is not an error: reads then return `Ok(None)`.
     #[error("{0}")]
     Closed(CloseReason),
+    /// TLS could not be set up for a `wss://` URL: no TLS feature is on, no
+    /// root certificate could be loaded, or the TLS handshake failed (an
+    /// untrusted or expired certificate, another host's name).
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     /// A `ReconnectingClient` (`io::reconnect`) has no open
     /// connection right now (it is dialing or waiting to re-dial). Nothing
     /// was queued: messages are not kept across connections. Send again
@@ -134,6 +149,8 @@ impl From<Error> for io::Error {
             // authentication), ConnectionRefused (other refusals), or what
             // the SOCKS reply says; a broken answer InvalidData; EOF UnexpectedEof.
             Error::Proxy(proxy) => io::Error::new(proxy.io_kind(), Error::Proxy(proxy)),
+            Error::Tls(TlsError::NotEnabled) => io::Error::new(io::ErrorKind::Unsupported, err),
+            Error::Tls(_) => io::Error::new(io::ErrorKind::InvalidData, err),
             other => io::Error::other(other),
         }
     }

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use crate::io::Error;
 
 /// A TCP stream whose reads and writes block at most until a deadline (if
-/// any), then fail with `TimedOut`.
+/// any), then fail with `TimedOut`. Without a deadline, a plain TCP stream:
+/// the transport under a client's `MaybeTlsStream`, whose handshake (and
+/// proxy tunnel, and TLS handshake) ran with one.
 #[derive(Debug)]
 pub(super) struct DeadlineStream {
     stream: TcpStream,
@@ -15,6 +17,25 @@ pub(super) struct DeadlineStream {
 }
 
 impl DeadlineStream {
+    /// `stream`, its reads and writes limited to `deadline`.
+    pub(super) fn new(stream: TcpStream, deadline: Option<Instant>) -> Self {
+        Self { stream, deadline }
+    }
+
+    /// The TCP stream.
+    pub(super) fn get_ref(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    /// Lifts the deadline (the handshake is done) and the stream's timeouts with it.
+    pub(super) fn clear_deadline(&mut self) -> io::Result<()> {
+        if self.deadline.take().is_some() {
+            self.stream.set_read_timeout(None)?;
+            self.stream.set_write_timeout(None)?;
+        }
+        Ok(())
+    }
+
     /// Limits the next read (or write) to the time left; fails once none is.
     fn arm(&self, set: fn(&TcpStream, Option<Duration>) -> io::Result<()>) -> io::Result<()> {
         let Some(deadline) = self.deadline else { return Ok(()) };

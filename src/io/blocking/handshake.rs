@@ -1,20 +1,23 @@
 //! The blocking handshake entry points (connect, client, accept) and the loop that pumps the shared handshake drive over a `Read + Write` stream.
 
 use std::io::{self, ErrorKind, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::TcpStream;
 use std::time::Instant;
 
-use super::deadline::{connect_before, timed_out, with_deadline};
+use super::deadline::{timed_out, with_deadline};
+use super::maybe_tls::{dial, MaybeTlsStream};
 use super::read_into;
 use super::stream::{StreamHooks, WebSocket};
 use crate::handshake::{Accept, IntoClientRequest, Reject, Response, UpgradeRequest};
 use crate::io::handshake_drive::{ClientDrive, HandshakeDrive, ServerDrive, Step, READ_CHUNK};
+use crate::io::Dialer;
 use crate::io::Error;
-use crate::{Config, UsageError};
+use crate::Config;
 
-/// Connects to a `ws://` URL over TCP (with `TCP_NODELAY` unless
-/// `Config::tcp_nodelay` is off) and performs the
-/// client handshake. For `wss://`, connect a TLS stream yourself and use [`client`].
+/// Connects to a `ws://` or `wss://` URL and performs the client handshake:
+/// TCP (with `TCP_NODELAY` unless `Config::tcp_nodelay` is off), then TLS
+/// for `wss://` (with a TLS feature on: see [`crate::io::tls`]). No proxy:
+/// see [`connect_with_dialer`] for proxies and your own TLS configuration.
 ///
 /// `request` is a URL (`&str`, `String`), an [`http::Uri`], an
 /// [`http::Request<()>`](http::Request) (its headers are sent) or a
@@ -24,42 +27,57 @@ use crate::{Config, UsageError};
 /// ```no_run
 /// use rfc6455::io::blocking;
 /// let (ws, _) = blocking::connect("ws://127.0.0.1:9001/chat")?;
-/// let uri: http::Uri = "ws://127.0.0.1:9001/chat".parse().expect("a valid URI");
+/// let uri: http::Uri = "wss://example.com/chat".parse().expect("a valid URI");
 /// let (ws, _) = blocking::connect(uri)?;
 /// # Ok::<(), rfc6455::io::Error>(())
 /// ```
-pub fn connect(request: impl IntoClientRequest) -> Result<(WebSocket<TcpStream>, Response), Error> {
+pub fn connect(request: impl IntoClientRequest) -> Result<(WebSocket<MaybeTlsStream>, Response), Error> {
     connect_with(request, &Config::default())
 }
 
-/// [`connect`] with a config. Connecting and the handshake together may take
-/// up to `Config::handshake_timeout`.
+/// [`connect`] with a config. Connecting, TLS and the handshake together may
+/// take up to `Config::handshake_timeout`.
 pub fn connect_with(
     request: impl IntoClientRequest,
     config: &Config,
-) -> Result<(WebSocket<TcpStream>, Response), Error> {
+) -> Result<(WebSocket<MaybeTlsStream>, Response), Error> {
+    connect_with_dialer(request, config, &Dialer::new())
+}
+
+/// [`connect_with`] through `dialer`: a proxy (explicit or from the
+/// environment) and your own TLS configuration. Dialing, the proxy's tunnel,
+/// TLS and the handshake together may take up to `Config::handshake_timeout`.
+/// The socket gets [`StreamHooks::maybe_tls`].
+///
+/// ```no_run
+/// # fn f() -> Result<(), Box<dyn std::error::Error>> {
+/// use rfc6455::io::{blocking, Dialer};
+/// let dialer = Dialer::new().proxy_from_env()?; // HTTPS_PROXY, NO_PROXY, ... as curl reads them
+/// let (ws, _) = blocking::connect_with_dialer("wss://example.com/feed", &Default::default(), &dialer)?;
+/// # Ok(()) }
+/// ```
+pub fn connect_with_dialer(
+    request: impl IntoClientRequest,
+    config: &Config,
+    dialer: &Dialer,
+) -> Result<(WebSocket<MaybeTlsStream>, Response), Error> {
     let request = request.into_client_request()?;
-    let request = &request;
-    if request.is_secure() {
-        return Err(UsageError::InvalidUrl("wss:// needs TLS: connect a TLS stream yourself and use client()").into());
-    }
     let started = Instant::now();
     // A limit too far away to represent is no limit.
-    let stream = match config.handshake_timeout.and_then(|limit| Some((limit, started.checked_add(limit)?))) {
-        Some((limit, deadline)) => {
-            let addrs = (request.host(), request.port()).to_socket_addrs()?;
-            connect_before(addrs, deadline).map_err(|err| timed_out(err, started, limit))?
-        }
-        None => TcpStream::connect((request.host(), request.port()))?,
+    let limit = config.handshake_timeout.and_then(|limit| Some((limit, started.checked_add(limit)?)));
+    let handshake = || {
+        let mut stream = dial(&request, config, dialer, limit.map(|(_, deadline)| deadline))?;
+        let (ws, response) = client(&request, &mut stream, config)?;
+        let (_, conn) = ws.into_parts();
+        stream.clear_deadline()?;
+        Ok((stream, conn, response))
     };
-    stream.set_nodelay(config.tcp_nodelay)?;
-    let (stream, (conn, response)) = with_deadline(stream, started, config.handshake_timeout, |stream| {
-        let (ws, response) = client(request, stream, config)?;
-        let (stream, conn) = ws.into_parts();
-        Ok((stream, (conn, response)))
+    let (stream, conn, response) = handshake().map_err(|err| match (err, limit) {
+        (Error::Io(err), Some((limit, _))) => timed_out(err, started, limit),
+        (err, _) => err,
     })?;
     let mut ws = WebSocket::from_connection(stream, conn);
-    ws.set_stream_hooks(StreamHooks::tcp());
+    ws.set_stream_hooks(StreamHooks::maybe_tls());
     Ok((ws, response))
 }
 
@@ -81,7 +99,8 @@ where
     Ok(ws)
 }
 
-/// Performs the client handshake over `stream` (a TLS stream for `wss://`),
+/// Performs the client handshake over a stream you connected yourself (a
+/// TLS stream of your own, an in-memory stream),
 /// blocking until done. `request` is anything [`IntoClientRequest`] takes,
 /// as for [`connect`].
 pub fn client<S: Read + Write>(
@@ -115,7 +134,7 @@ where
 }
 
 /// Pumps a handshake over `stream` until it is done, blocking.
-fn drive<S: Read + Write, D: HandshakeDrive>(stream: &mut S, mut handshake: D) -> Result<D::Done, Error> {
+pub(super) fn drive<S: Read + Write, D: HandshakeDrive>(stream: &mut S, mut handshake: D) -> Result<D::Done, Error> {
     loop {
         match handshake.poll(Instant::now())? {
             Step::Write => {

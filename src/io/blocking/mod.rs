@@ -19,16 +19,18 @@
 //!
 //! The handshake functions block until the handshake is done; the TCP ones
 //! ([`connect`], [`connect_with`], [`accept_tcp`]) give up after
-//! `Config::handshake_timeout`, and install [`StreamHooks::tcp`]. The
+//! `Config::handshake_timeout`, and install [`StreamHooks`]. The
 //! [`WebSocket`] itself also works over a non-blocking stream: a `WouldBlock`
 //! from the stream comes back as [`Error::Io`](crate::io::Error::Io) and nothing is lost; call
 //! again when the stream is ready.
 
 mod deadline;
 mod handshake;
+mod maybe_tls;
 mod stream;
 
-pub use handshake::{accept, accept_tcp, accept_with, client, connect, connect_with};
+pub use handshake::{accept, accept_tcp, accept_with, client, connect, connect_with, connect_with_dialer};
+pub use maybe_tls::MaybeTlsStream;
 pub use stream::{StreamHooks, WebSocket, WhenBufferFull};
 
 use std::io;

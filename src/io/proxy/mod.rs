@@ -52,7 +52,6 @@ use std::str::FromStr;
 
 pub use env::ProxyEnv;
 pub use error::ProxyError;
-#[allow(unused_imports)] // wired into the adapters' dial next
 pub(crate) use tunnel::Tunnel;
 
 /// A proxy to open a tunnel through: its kind, address and optional

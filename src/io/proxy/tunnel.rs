@@ -16,7 +16,6 @@ use crate::io::Error;
 /// handshake drive over the stream to the proxy; once it is done, the
 /// stream carries the target's bytes (no byte of the target's was read).
 /// Errors are [`Error::Proxy`]; it never gives [`Step::Refused`].
-#[allow(dead_code)] // wired into the adapters' dial next
 #[derive(Debug)]
 pub(crate) enum Tunnel {
     /// Through an HTTP proxy: `CONNECT`.
@@ -25,7 +24,6 @@ pub(crate) enum Tunnel {
     Socks5(Socks5),
 }
 
-#[allow(dead_code)] // wired into the adapters' dial next
 impl Tunnel {
     /// A tunnel through `proxy` to `target_host:target_port`; the host is a
     /// name (resolved by the proxy) or an address (IPv6 without brackets).

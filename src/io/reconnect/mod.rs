@@ -43,13 +43,14 @@ use std::io;
 use std::pin::Pin;
 
 use ::tokio::io::{AsyncRead, AsyncWrite};
-use ::tokio::net::TcpStream;
 use ::tokio::time::{Instant, Sleep};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-use super::tokio_ws::{client_handshake, within, WebSocketStream};
+use super::proxy::ProxyError;
+use super::tokio_ws::{client_handshake, dial, within, MaybeTlsStream, WebSocketStream};
 use super::Error;
+use super::{Dialer, TlsError};
 use crate::handshake::{ClientRequest, Response};
 use crate::{Backoff, CloseCode, CloseReason, Config, Connection, Message, RetryDecision, UsageError};
 
@@ -58,7 +59,7 @@ mod event;
 pub use event::{ClientEvent, ClientState, DisconnectReason};
 
 /// What dials a transport: called once per dial.
-type Connector<S> = Box<dyn FnMut() -> Pin<Box<dyn Future<Output = io::Result<S>> + Send>> + Send>;
+type Connector<S> = Box<dyn FnMut() -> Pin<Box<dyn Future<Output = Result<S, Error>> + Send>> + Send>;
 
 /// A dial and its handshake in progress.
 type Dialing<S> = Pin<Box<dyn Future<Output = Result<(WebSocketStream<S>, Response), Error>> + Send>>;
@@ -90,35 +91,43 @@ pub struct ReconnectingClient<S> {
     events: VecDeque<ClientEvent>,
 }
 
-impl ReconnectingClient<TcpStream> {
-    /// A client for a `ws://` request that dials TCP (with `TCP_NODELAY`) to
-    /// the request's host and port. Nothing happens until [`next`](Self::next).
-    /// For `wss://`, dial TLS in a connector and use [`with_connector`](Self::with_connector);
-    /// here it is refused with [`UsageError::InvalidUrl`].
+impl ReconnectingClient<MaybeTlsStream> {
+    /// A client for a `ws://` or `wss://` request that dials the request's
+    /// host and port directly (TCP with `TCP_NODELAY`, then TLS for `wss://`
+    /// with the default TLS configuration). Nothing happens until
+    /// [`next`](Self::next). For a proxy or your own TLS configuration use
+    /// [`with_dialer`](Self::with_dialer).
     ///
     /// `request` is a URL, an [`http::Uri`], an
     /// [`http::Request<()>`](http::Request) or a [`ClientRequest`]; see
     /// [`IntoClientRequest`](crate::IntoClientRequest) for what is refused.
     pub fn new(request: impl crate::IntoClientRequest, config: Config) -> Result<Self, UsageError> {
+        Self::with_dialer(request, config, Dialer::new())
+    }
+
+    /// A client that dials through `dialer` (a proxy, explicit or from the
+    /// environment; your own TLS configuration), once per dial. A proxy or
+    /// TLS failure counts as a failed dial: retried, except a TLS setup that
+    /// cannot succeed (no TLS feature, no roots, a certificate refused) and a
+    /// proxy that refuses this client (401/403/407, SOCKS rules or
+    /// credentials), which give up.
+    pub fn with_dialer(
+        request: impl crate::IntoClientRequest,
+        config: Config,
+        dialer: Dialer,
+    ) -> Result<Self, UsageError> {
         let request = request.into_client_request()?;
-        if request.is_secure() {
-            return Err(UsageError::InvalidUrl("wss:// needs TLS: dial it in a connector and use with_connector"));
-        }
-        let (host, port, nodelay) = (request.host().to_owned(), request.port(), config.tcp_nodelay);
-        Self::with_connector(request, config, move || {
-            let host = host.clone();
-            async move {
-                let stream = TcpStream::connect((host.as_str(), port)).await?;
-                stream.set_nodelay(nodelay)?;
-                Ok(stream)
-            }
-        })
+        let (dial_request, dial_config) = (request.clone(), config.clone());
+        Ok(Self::from_parts(request, config, move || {
+            let (request, config, dialer) = (dial_request.clone(), dial_config.clone(), dialer.clone());
+            Box::pin(async move { dial(&request, &config, &dialer).await })
+        }))
     }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> ReconnectingClient<S> {
     /// A client whose transport comes from `connector`, called once per dial
-    /// (a TLS stream, a proxy tunnel, an in-memory stream in tests); an error
+    /// (a stream you build yourself, an in-memory stream in tests); an error
     /// from it counts as a failed dial. Dialing and the handshake together
     /// are bounded by `Config::handshake_timeout`.
     ///
@@ -140,16 +149,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> ReconnectingClient<S> {
         Fut: Future<Output = io::Result<S>> + Send + 'static,
     {
         let request = request.into_client_request()?;
-        Ok(Self {
+        Ok(Self::from_parts(request, config, move || {
+            let stream = connector();
+            Box::pin(async move { Ok(stream.await?) })
+        }))
+    }
+
+    fn from_parts<F>(request: ClientRequest, config: Config, connector: F) -> Self
+    where
+        F: FnMut() -> Pin<Box<dyn Future<Output = Result<S, Error>> + Send>> + Send + 'static,
+    {
+        Self {
             request,
             config,
-            connector: Box::new(move || Box::pin(connector())),
+            connector: Box::new(connector),
             backoff: Backoff::default(),
             rng: StdRng::from_seed(super::os_seed()),
             retries: 0,
             phase: Phase::Dial,
             events: VecDeque::new(),
-        })
+        }
     }
 
     /// Sets the back-off schedule (default: [`Backoff::default`]).
@@ -291,6 +310,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> ReconnectingClient<S> {
                 let decision = match &err {
                     Error::Io(_) | Error::HandshakeTimeout(_) => RetryDecision::Retry,
                     Error::Handshake(err) => RetryDecision::after_handshake_error(err),
+                    // No TLS library, no roots, a bad PEM: the same next time.
+                    Error::Tls(err) if !matches!(err, TlsError::Handshake { .. }) => RetryDecision::GiveUp,
+                    // An untrusted certificate stays untrusted.
+                    Error::Tls(err) if err.is_certificate_error() => RetryDecision::GiveUp,
+                    Error::Tls(_) => RetryDecision::Retry,
+                    // A proxy that refuses this client (403, 407) or cannot be
+                    // used as configured will do so again; a proxy that is
+                    // down, or could not reach the server (502, a SOCKS
+                    // "host unreachable"), may not.
+                    Error::Proxy(err) => proxy_retry(err),
                     _ => RetryDecision::GiveUp, // a usage error: our request is wrong
                 };
                 self.failed(DisconnectReason::DialFailed(err), decision);
@@ -376,6 +405,20 @@ impl<S> ReconnectingClient<S> {
             Phase::Closing(_) => ClientState::Closing,
             Phase::Finished => ClientState::Closed,
         }
+    }
+}
+
+/// Whether a dial that failed at the proxy is worth repeating.
+fn proxy_retry(err: &ProxyError) -> RetryDecision {
+    match err {
+        ProxyError::Refused { status, .. } if matches!(status.as_u16(), 401 | 403 | 407) => RetryDecision::GiveUp,
+        ProxyError::SocksNoAcceptableAuth | ProxyError::SocksAuthFailed => RetryDecision::GiveUp,
+        // Reply 2: "connection not allowed by ruleset".
+        ProxyError::SocksRefused { reply: 2 } => RetryDecision::GiveUp,
+        ProxyError::InvalidUrl { .. } | ProxyError::TooLong { .. } | ProxyError::InvalidTarget(_) => {
+            RetryDecision::GiveUp
+        }
+        _ => RetryDecision::Retry,
     }
 }
 

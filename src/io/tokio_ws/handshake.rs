@@ -6,12 +6,14 @@ use std::time::Duration;
 use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use ::tokio::net::TcpStream;
 
+use super::maybe_tls::{dial, MaybeTlsStream};
 use super::now;
 use super::stream::WebSocketStream;
 use crate::handshake::{Accept, ClientRequest, IntoClientRequest, Reject, Response, UpgradeRequest};
 use crate::io::handshake_drive::{ClientDrive, HandshakeDrive, ServerDrive, Step, READ_CHUNK};
+use crate::io::Dialer;
 use crate::io::Error;
-use crate::{Config, UsageError};
+use crate::Config;
 
 /// Runs a handshake future, giving up with [`Error::HandshakeTimeout`] after
 /// `limit` (dropping the future drops the stream, which closes it).
@@ -25,9 +27,10 @@ pub(crate) async fn within<T>(
     }
 }
 
-/// Connects to a `ws://` URL over TCP (with `TCP_NODELAY` unless
-/// `Config::tcp_nodelay` is off) and performs the
-/// client handshake. For `wss://`, connect a TLS stream yourself and use [`client`].
+/// Connects to a `ws://` or `wss://` URL and performs the client handshake:
+/// TCP (with `TCP_NODELAY` unless `Config::tcp_nodelay` is off), then TLS
+/// for `wss://` (with a TLS feature on: see [`crate::io::tls`]). No proxy:
+/// see [`connect_with_dialer`] for proxies and your own TLS configuration.
 ///
 /// `request` is a URL (`&str`, `String`), an [`http::Uri`], an
 /// [`http::Request<()>`](http::Request) (its headers are sent) or a
@@ -37,37 +40,53 @@ pub(crate) async fn within<T>(
 /// # async fn f() -> Result<(), rfc6455::io::Error> {
 /// use rfc6455::io::tokio_ws;
 /// let (ws, _) = tokio_ws::connect("ws://127.0.0.1:9001/chat").await?;
-/// let request = http::Request::get("ws://127.0.0.1:9001/chat")
+/// let request = http::Request::get("wss://example.com/chat")
 ///     .header("Authorization", "Bearer s3cr3t")
 ///     .body(())
 ///     .expect("a valid request");
 /// let (ws, _) = tokio_ws::connect(request).await?;
 /// # Ok(()) }
 /// ```
-pub async fn connect(request: impl IntoClientRequest) -> Result<(WebSocketStream<TcpStream>, Response), Error> {
+pub async fn connect(request: impl IntoClientRequest) -> Result<(WebSocketStream<MaybeTlsStream>, Response), Error> {
     connect_with(request, &Config::default()).await
 }
 
-/// [`connect`] with a config. Connecting and the handshake together may take
-/// up to `Config::handshake_timeout`.
+/// [`connect`] with a config. Connecting, TLS and the handshake together may
+/// take up to `Config::handshake_timeout`.
 pub async fn connect_with(
     request: impl IntoClientRequest,
     config: &Config,
-) -> Result<(WebSocketStream<TcpStream>, Response), Error> {
+) -> Result<(WebSocketStream<MaybeTlsStream>, Response), Error> {
+    connect_with_dialer(request, config, &Dialer::new()).await
+}
+
+/// [`connect_with`] through `dialer`: a proxy (explicit or from the
+/// environment) and your own TLS configuration. Dialing, the proxy's tunnel,
+/// TLS and the handshake together may take up to `Config::handshake_timeout`.
+///
+/// ```no_run
+/// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+/// use rfc6455::io::{tokio_ws, Dialer};
+/// let dialer = Dialer::new().proxy_from_env()?; // HTTPS_PROXY, NO_PROXY, ... as curl reads them
+/// let (ws, _) = tokio_ws::connect_with_dialer("wss://example.com/feed", &Default::default(), &dialer).await?;
+/// # Ok(()) }
+/// ```
+pub async fn connect_with_dialer(
+    request: impl IntoClientRequest,
+    config: &Config,
+    dialer: &Dialer,
+) -> Result<(WebSocketStream<MaybeTlsStream>, Response), Error> {
     let request = request.into_client_request()?;
     let request = &request;
-    if request.is_secure() {
-        return Err(UsageError::InvalidUrl("wss:// needs TLS: connect a TLS stream yourself and use client()").into());
-    }
     within(config.handshake_timeout, async {
-        let stream = TcpStream::connect((request.host(), request.port())).await?;
-        stream.set_nodelay(config.tcp_nodelay)?;
+        let stream = dial(request, config, dialer).await?;
         client_handshake(request, stream, config).await
     })
     .await
 }
 
-/// Performs the client handshake over `stream` (a TLS stream for `wss://`),
+/// Performs the client handshake over a stream you connected yourself (a
+/// TLS stream of your own, an in-memory stream),
 /// giving up with [`Error::HandshakeTimeout`] after
 /// `Config::handshake_timeout`. `request` is anything [`IntoClientRequest`]
 /// takes, as for [`connect`].
@@ -136,7 +155,7 @@ where
 /// long as it lives, and the caller's task usually lives as long as the
 /// connection, so state kept inline would cost every idle connection its size
 /// (about 2.5 KiB) long after the handshake.
-async fn drive<S, D>(stream: &mut S, mut handshake: Box<D>) -> Result<D::Done, Error>
+pub(super) async fn drive<S, D>(stream: &mut S, mut handshake: Box<D>) -> Result<D::Done, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
     D: HandshakeDrive,

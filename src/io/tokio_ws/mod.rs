@@ -33,12 +33,15 @@
 //! written by later calls to `recv`, `send` or `flush`.
 
 mod handshake;
+mod maybe_tls;
 mod run_loop;
 mod split;
 mod stream;
 
-pub use handshake::{accept, accept_tcp, accept_with, client, connect, connect_with};
+pub use handshake::{accept, accept_tcp, accept_with, client, connect, connect_with, connect_with_dialer};
 pub(crate) use handshake::{client_handshake, within};
+pub(crate) use maybe_tls::dial;
+pub use maybe_tls::MaybeTlsStream;
 pub use split::{WebSocketReader, WebSocketWriter};
 pub use stream::WebSocketStream;
 

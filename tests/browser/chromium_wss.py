@@ -19,9 +19,9 @@ handshake, while a loopback page may open loopback sockets, as a page served by 
 
 Usage: python3 tests/browser/chromium_wss.py [--server CMD] [--adapters tokio,blocking]
                                              [--schemes wss,ws] [--keep]
-  --server CMD   the echo server command (default target/release/examples/echo_server; the
-                 stand-in: "target/interop-venv/bin/python tests/interop/contract_standins.py
-                 echo_server")
+  --server CMD   the echo server command (default: $ECHO_SERVER, else
+                 target/release/examples/echo_server; the stand-in that tests this script:
+                 "target/interop-venv/bin/python tests/interop/contract_standins.py echo_server")
   --schemes wss,ws  also the same checks over plain ws:// (no certificate), in the same session
 Needs: /usr/bin/chromium and /usr/bin/chromedriver (Debian: chromium chromium-driver), openssl.
 Ports: 0 for the servers; chromedriver gets a port the kernel handed out and we closed (retried
@@ -240,7 +240,7 @@ def short(value: object) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--server", default=str(ROOT / "target/release/examples/echo_server"))
+    parser.add_argument("--server", default=os.environ.get("ECHO_SERVER") or str(ROOT / "target/release/examples/echo_server"))
     parser.add_argument("--adapters", default="tokio,blocking")
     parser.add_argument("--schemes", default="wss", help="wss, ws or both: wss,ws")
     parser.add_argument("--chromium", default=CHROMIUM)
@@ -290,12 +290,12 @@ def main() -> int:
             "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync",
             "--disable-dev-shm-usage", "--no-proxy-server", f"--user-data-dir={work / 'profile'}",
-        ]  # fmt: skip
+        ]
         tls_flags: dict[str, list[str]] = {}
         if "wss" in schemes:
             for name in ("certs", "other-certs"):
                 subprocess.run(["bash", str(ROOT / "tests/interop/tls_certs.sh"), str(work / name)],
-                               check=True, timeout=30, stdout=subprocess.DEVNULL)  # fmt: skip
+                               check=True, timeout=30, stdout=subprocess.DEVNULL)
                 tls_flags[name] = ["--tls-cert", str(work / name / "CERT.pem"), "--tls-key", str(work / name / "KEY.pem")]
             spki = (work / "certs/SPKI.txt").read_text().strip()
             chromium_args.append(f"--ignore-certificate-errors-spki-list={spki}")
@@ -345,7 +345,7 @@ def main() -> int:
                 base, "POST", f"/session/{session}/execute/async",
                 {"script": PAGE_SCRIPT, "args": [url, TEXTS, [len(b) for b in BINARIES]]},
                 timeout=SCRIPT_TIMEOUT_MS / 1000 + 15,
-            )  # fmt: skip
+            )
             if not isinstance(result, dict):
                 raise Failure(f"the page script returned {short(result)}")
             return result
@@ -356,14 +356,14 @@ def main() -> int:
             result = run_page(f"{scheme}://127.0.0.1:{port}/")
             print(f"[{scheme} {adapter}] {time.monotonic() - t0:.2f} s: opened={result.get('opened')} "
                   f"extensions={result.get('extensions')!r} received={len(result.get('received') or [])} "
-                  f"errors={result.get('errors')} close={result.get('close')} timeout={result.get('timeout')}")  # fmt: skip
+                  f"errors={result.get('errors')} close={result.get('close')} timeout={result.get('timeout')}")
             if adapter == "control":
                 check(
                     not result.get("opened") and not result.get("received")
                     and (result.get("close") or {}).get("code") == 1006,
                     "Chromium refuses a certificate whose key is not on --ignore-certificate-errors-spki-list (close 1006)",
                     f"opened={result.get('opened')}, close={result.get('close')}",
-                )  # fmt: skip
+                )
                 continue
             label = f"Chromium {scheme}:// -> echo_server ({adapter})"
             got = result.get("received") or []

@@ -5,12 +5,12 @@ Two roles, both with websockets' defaults (compression="deflate", i.e.
 permessage-deflate offered by the client as `permessage-deflate;
 client_max_window_bits`, and accepted by the server with 12-bit windows):
 
-  client --url ws://HOST:PORT [--label NAME]
+  client --url ws://HOST:PORT [--label NAME] [--ca CA.pem]
       Connects to an echo server, checks that permessage-deflate was
       negotiated, sends a fixed set of messages one at a time, checks every
       echo, closes with 1000 and checks the close code.
 
-  server --port PORT --expect FILE [--timeout S]
+  server --port PORT --expect FILE [--timeout S] [--tls-cert CERT.pem --tls-key KEY.pem]
       Accepts exactly one connection, echoes every message, and checks that
       the messages received are the lines of FILE, in order, that
       permessage-deflate was negotiated, and that the peer closed with 1000.
@@ -23,6 +23,10 @@ messages the application sent and received, and the large compressible
 messages must be compressed (RSV1 set, far fewer bytes than their payload) in
 both directions. Each run ends with one `summary:` line for the caller.
 
+Over TLS (a wss:// URL, or --tls-cert/--tls-key) the bytes recorded are the
+WebSocket bytes inside TLS: asyncio hands websockets the decrypted stream.
+`--port 0` picks a free port; the `listening on` line shows it.
+
 Exit status: 0 when every check passed, 1 on the first failed check (the
 message says which), 2 on a usage error.
 """
@@ -32,6 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import ssl
 import sys
 import time
 import zlib
@@ -273,14 +278,19 @@ def client_messages() -> list[tuple[str, str | bytes | list[str]]]:
     ]
 
 
-async def run_client(url: str, label: str, timeout: float) -> None:
+async def run_client(url: str, label: str, timeout: float, ca: str | None = None) -> None:
     started = time.monotonic()
+    tls = None
+    if url.startswith("wss:"):
+        tls = ssl.create_default_context()
+        if ca:
+            tls.load_verify_locations(ca)
     async with asyncio.timeout(timeout):
         # Defaults everywhere (compression="deflate"), except: no proxy from
         # the environment for a loopback test, and room for the 1 MiB echo
         # (websockets' default max_size is exactly 1 MiB).
         async with connect(
-            url, proxy=None, max_size=16 << 20, create_connection=RecordingClientConnection
+            url, proxy=None, ssl=tls, max_size=16 << 20, create_connection=RecordingClientConnection
         ) as ws:
             offered = ws.request.headers.get("Sec-WebSocket-Extensions")
             answered = ws.response.headers.get("Sec-WebSocket-Extensions")
@@ -382,7 +392,7 @@ async def run_client(url: str, label: str, timeout: float) -> None:
 # Server role: against the rfc6455 example client
 
 
-async def run_server(port: int, expect_file: str, timeout: float) -> None:
+async def run_server(port: int, expect_file: str, timeout: float, tls: ssl.SSLContext | None = None) -> None:
     with open(expect_file, encoding="utf-8") as f:
         expected = f.read().split("\n")
     if expected and expected[-1] == "":
@@ -403,8 +413,9 @@ async def run_server(port: int, expect_file: str, timeout: float) -> None:
                 done.set_result(None)
 
     async with serve(
-        echo, "127.0.0.1", port, max_size=16 << 20, create_connection=RecordingServerConnection
+        echo, "127.0.0.1", port, ssl=tls, max_size=16 << 20, create_connection=RecordingServerConnection
     ) as server:
+        port = server.sockets[0].getsockname()[1]  # the real one with --port 0
         print(f"listening on 127.0.0.1:{port}", flush=True)
         try:
             async with asyncio.timeout(timeout):
@@ -492,18 +503,25 @@ def main() -> int:
     c.add_argument("--url", required=True)
     c.add_argument("--label", default="client")
     c.add_argument("--timeout", type=float, default=60.0)
+    c.add_argument("--ca", help="with a wss:// URL: PEM file of a CA to trust besides the system's")
     s = sub.add_parser("server", help="echo server for one client")
     s.add_argument("--port", type=int, required=True)
     s.add_argument("--expect", required=True, help="file with the expected text messages, one a line")
     s.add_argument("--timeout", type=float, default=60.0)
+    s.add_argument("--tls-cert", help="serve wss:// with this PEM certificate chain (needs --tls-key)")
+    s.add_argument("--tls-key", help="PEM private key of --tls-cert")
     args = parser.parse_args()
 
     print(f"python {sys.version.split()[0]}, websockets {websockets.__version__}", flush=True)
     try:
         if args.role == "client":
-            asyncio.run(run_client(args.url, args.label, args.timeout))
+            asyncio.run(run_client(args.url, args.label, args.timeout, args.ca))
         else:
-            asyncio.run(run_server(args.port, args.expect, args.timeout))
+            tls = None
+            if args.tls_cert or args.tls_key:
+                tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                tls.load_cert_chain(args.tls_cert, args.tls_key)
+            asyncio.run(run_server(args.port, args.expect, args.timeout, tls))
     except CheckFailed as exc:
         print(f"FAIL: {exc}", file=sys.stderr)
         return 1

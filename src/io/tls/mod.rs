@@ -237,14 +237,33 @@ impl TlsError {
     }
 }
 
-/// A hint after a handshake failure that is the certificate's.
+/// A hint after a handshake failure that is the certificate's: what to
+/// check for the reason rustls gives, a general one otherwise.
 fn hint(source: &(dyn std::error::Error + Send + Sync + 'static)) -> &'static str {
-    if is_certificate_problem(source) {
-        " (the server's certificate was refused: check the host name in the URL and the certificate's dates; \
-         to trust a private CA, use TlsConnector::with_root_certificates_pem)"
-    } else {
-        ""
+    if !is_certificate_problem(source) {
+        return "";
     }
+    #[cfg(feature = "__rustls")]
+    if let Some(::rustls::Error::InvalidCertificate(problem)) = source.downcast_ref::<::rustls::Error>() {
+        use ::rustls::CertificateError::{
+            Expired, ExpiredContext, NotValidForName, NotValidForNameContext, UnknownIssuer,
+        };
+        match problem {
+            UnknownIssuer => {
+                return " (no trusted CA signed the server's certificate: to trust a private CA, use \
+                        TlsConnector::with_root_certificates_pem, or add it to the system's store)";
+            }
+            NotValidForName | NotValidForNameContext { .. } => {
+                return " (the certificate is another host's: check the host name in the URL)";
+            }
+            Expired | ExpiredContext { .. } => {
+                return " (the server's certificate has expired, or this machine's clock is wrong)";
+            }
+            _ => {}
+        }
+    }
+    " (the server's certificate was refused: check the host name in the URL and the certificate's dates; \
+     to trust a private CA, use TlsConnector::with_root_certificates_pem)"
 }
 
 fn is_certificate_problem(source: &(dyn std::error::Error + Send + Sync + 'static)) -> bool {

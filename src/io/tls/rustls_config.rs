@@ -81,4 +81,21 @@ mod tests {
         let none = Arc::new(none);
         assert!(Arc::ptr_eq(&with_http11_alpn(none.clone()), &none), "nothing to replace, no copy");
     }
+
+    #[test]
+    fn the_applications_installed_crypto_provider_is_used_when_there_is_one() {
+        // A provider the application narrowed to one cipher suite, installed for the process
+        // (tests in this binary that build configurations later get it too, and still work).
+        let mut narrowed = rustls::crypto::ring::default_provider();
+        narrowed.cipher_suites.truncate(1);
+        let suite = narrowed.cipher_suites[0].suite();
+        let installed = narrowed.install_default().is_ok();
+        let default = CryptoProvider::get_default().expect("a default is installed now");
+        let config = client_config(&[]).expect("roots from the features");
+        assert!(Arc::ptr_eq(config.crypto_provider(), default), "the installed provider, not our own ring");
+        if installed {
+            assert_eq!(config.crypto_provider().cipher_suites.len(), 1);
+            assert_eq!(config.crypto_provider().cipher_suites[0].suite(), suite);
+        }
+    }
 }

@@ -79,7 +79,10 @@ pub async fn connect_with_dialer(
     let request = request.into_client_request()?;
     let request = &request;
     within(config.handshake_timeout, async {
-        let stream = dial(request, config, dialer).await?;
+        // Boxed for the same reason as the handshake's state (see `drive`):
+        // a TLS handshake in progress is kilobytes that the caller's future
+        // would otherwise keep for the connection's lifetime.
+        let stream = Box::pin(dial(request, config, dialer)).await?;
         client_handshake(request, stream, config).await
     })
     .await

@@ -56,7 +56,8 @@ const ALPN_HTTP11: &str = "http/1.1";
 /// Build one with [`new`](Self::new) (the default roots) or
 /// [`with_root_certificates_pem`](Self::with_root_certificates_pem) (the
 /// default roots and your own), or wrap your own configuration with
-/// [`rustls`](Self::rustls) or [`native_tls`](Self::native_tls) for pinned
+/// `TlsConnector::rustls` (feature `rustls`) or `TlsConnector::native_tls`
+/// (feature `native-tls`) for pinned
 /// certificates, client certificates or a platform verifier.
 #[derive(Clone)]
 pub struct TlsConnector {

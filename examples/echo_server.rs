@@ -165,33 +165,39 @@ async fn run_tokio(addr: SocketAddr, config: Config, tls: Option<Arc<rustls::Ser
     loop {
         let (stream, _) = listener.accept().await?;
         let config = Arc::clone(&config);
-        let acceptor = acceptor.clone();
-        tokio::spawn(async move {
-            report(
-                async {
-                    let Some(acceptor) = acceptor else {
-                        let mut socket = ws::accept_tcp(stream, &config, |_| Ok(Accept::new())).await?;
-                        while let Some(message) = socket.recv().await? {
-                            socket.send(message).await?;
-                        }
-                        return Ok(());
-                    };
-                    stream.set_nodelay(config.tcp_nodelay)?;
-                    // The TLS handshake within the handshake timeout too.
-                    let limit = config.handshake_timeout.unwrap_or(Duration::MAX);
-                    let tls = tokio::time::timeout(limit, acceptor.accept(stream))
-                        .await
-                        .map_err(|_| Error::HandshakeTimeout(limit))??;
-                    let mut socket = ws::accept_with(tls, &config, |_| Ok(Accept::new())).await?;
-                    while let Some(message) = socket.recv().await? {
-                        socket.send(message).await?;
-                    }
-                    Ok(())
-                }
-                .await,
-            )
-        });
+        // One task kind per transport: a task keeps room for its future's
+        // largest state, and a TLS handshake's (kilobytes) would otherwise
+        // cost every plain connection too.
+        match acceptor.clone() {
+            None => tokio::spawn(async move { report(echo_tcp(stream, &config).await) }),
+            Some(acceptor) => tokio::spawn(async move { report(echo_tls(stream, acceptor, &config).await) }),
+        };
     }
+}
+
+async fn echo_tcp(stream: tokio::net::TcpStream, config: &Config) -> Result<(), Error> {
+    let mut socket = ws::accept_tcp(stream, config, |_| Ok(Accept::new())).await?;
+    while let Some(message) = socket.recv().await? {
+        socket.send(message).await?;
+    }
+    Ok(())
+}
+
+async fn echo_tls(
+    stream: tokio::net::TcpStream,
+    acceptor: tokio_rustls::TlsAcceptor,
+    config: &Config,
+) -> Result<(), Error> {
+    stream.set_nodelay(config.tcp_nodelay)?;
+    // The TLS handshake within the handshake timeout too.
+    let limit = config.handshake_timeout.unwrap_or(Duration::MAX);
+    let tls =
+        tokio::time::timeout(limit, acceptor.accept(stream)).await.map_err(|_| Error::HandshakeTimeout(limit))??;
+    let mut socket = ws::accept_with(tls, config, |_| Ok(Accept::new())).await?;
+    while let Some(message) = socket.recv().await? {
+        socket.send(message).await?;
+    }
+    Ok(())
 }
 
 fn main() -> std::process::ExitCode {

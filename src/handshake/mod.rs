@@ -6,6 +6,10 @@
 //!   [`http::Request<()>`](http::Request) into a [`ClientRequest`].
 //! * [`ServerHandshake`] parses and validates an [`UpgradeRequest`], then
 //!   answers with [`Accept`] (a `101` response) or [`Reject`].
+//! * For a request an HTTP server already parsed (hyper, axum),
+//!   [`UpgradeRequest::from_http_parts`] validates it the same way, and
+//!   [`UpgradeRequest::accept_http`] / [`Reject::to_http`] give the answer
+//!   as an `http::Response`.
 //!
 //! Both own their buffers, work from bytes that arrive in any pieces, scan
 //! each byte once while looking for the end of the head (a head fed one byte
@@ -22,6 +26,7 @@ mod head_writer;
 mod into_request;
 mod key;
 mod origin;
+mod parsed;
 mod request;
 mod response;
 mod server;

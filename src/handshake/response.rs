@@ -89,6 +89,23 @@ impl Accept {
         accept
     }
 
+    /// This answer for `request`, checked against what it offered, with the
+    /// extensions `config` negotiates (permessage-deflate) added.
+    pub(super) fn negotiated_for(
+        &self,
+        request: &UpgradeRequest,
+        config: &crate::Config,
+    ) -> Result<(std::borrow::Cow<'_, Self>, crate::extensions::negotiate::Negotiated), UsageError> {
+        self.check_against(request)?;
+        // permessage-deflate is accepted from the config, never by hand.
+        let (negotiated, response) = crate::extensions::negotiate::negotiate_server(request.extensions(), config);
+        let accept = match response {
+            Some(response) => std::borrow::Cow::Owned(self.with_negotiated_extension(response)),
+            None => std::borrow::Cow::Borrowed(self),
+        };
+        Ok((accept, negotiated))
+    }
+
     pub(super) fn check_against(&self, request: &UpgradeRequest) -> Result<(), UsageError> {
         if let Some(protocol) = &self.protocol {
             if !request.protocols().any(|offered| offered == protocol) {
@@ -271,6 +288,11 @@ impl Reject {
     /// The status code.
     pub fn status(&self) -> StatusCode {
         self.status
+    }
+
+    /// The body (shared, not copied).
+    pub(super) fn body_bytes(&self) -> Bytes {
+        self.body.clone()
     }
 
     /// Adds a header (same rules as [`Accept::header`]).

@@ -1,6 +1,5 @@
 //! The server side of the opening handshake (RFC 6455 §4.2) as a state machine: reading the request, then accepting or rejecting it.
 
-use std::borrow::Cow;
 use std::time::Instant;
 
 use bytes::{Buf, BytesMut};
@@ -8,7 +7,6 @@ use bytes::{Buf, BytesMut};
 use super::head::HeadBuffer;
 use super::request::UpgradeRequest;
 use super::response::{Accept, Reject};
-use crate::extensions::negotiate;
 use crate::{Config, Connection, HandshakeError, Role, Status, UsageError};
 
 #[derive(Debug)]
@@ -136,13 +134,7 @@ impl ServerHandshake {
             Phase::Received(request) => request,
             Phase::Reading | Phase::Failed(_) => return Err(UsageError::HandshakeIncomplete),
         };
-        accept.check_against(request)?;
-        // permessage-deflate is accepted from the config, never by hand.
-        let (negotiated, response) = negotiate::negotiate_server(request.extensions(), &self.config);
-        let accept = match response {
-            Some(response) => Cow::Owned(accept.with_negotiated_extension(response)),
-            None => Cow::Borrowed(accept),
-        };
+        let (accept, negotiated) = accept.negotiated_for(request, &self.config)?;
         let mut send = std::mem::take(&mut self.send);
         accept.write(request.key(), &mut send);
         let recv = std::mem::take(&mut self.recv.buf);

@@ -18,10 +18,14 @@
 //! with TLS for `wss://` ([`tls`]: rustls or native-tls, behind features).
 //! Every connect function gives a `MaybeTlsStream` (TCP, or TLS over TCP).
 
+#[cfg(feature = "axum")]
+pub mod axum_ws;
 #[cfg(feature = "blocking")]
 pub mod blocking;
 mod dial;
 mod handshake_drive;
+#[cfg(feature = "hyper")]
+pub mod hyper_ws;
 pub mod proxy;
 #[cfg(feature = "tokio")]
 pub mod reconnect;

@@ -48,6 +48,6 @@ pub use stream::WebSocketStream;
 use std::time::Instant;
 
 /// The current time on tokio's clock (virtual under `tokio::time::pause`).
-fn now() -> Instant {
+pub(crate) fn now() -> Instant {
     ::tokio::time::Instant::now().into_std()
 }

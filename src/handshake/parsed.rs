@@ -1,0 +1,274 @@
+//! Upgrades that an HTTP server already parsed (hyper, axum, anything with
+//! the `http` crate's types): the request validated exactly as on the wire,
+//! and the answer as an `http::Response` with the [`Connection`] that follows.
+//!
+//! The request's head is written back as HTTP/1.1 bytes and parsed by the
+//! same code as [`ServerHandshake`](super::ServerHandshake)'s, so a request
+//! that our own server would refuse is refused here with the same
+//! [`HandshakeError`], and the hook sees the same [`UpgradeRequest`].
+
+use std::time::Instant;
+
+use bytes::{BufMut, BytesMut};
+
+use super::head::Head;
+use super::request::UpgradeRequest;
+use super::response::{Accept, Reject};
+use crate::{Config, Connection, HandshakeError, UsageError};
+
+impl UpgradeRequest {
+    /// Validates the head of an upgrade request that an HTTP server parsed:
+    /// `GET`, HTTP/1.1 or later, `Host`, `Upgrade: websocket`,
+    /// `Connection: Upgrade`, `Sec-WebSocket-Version: 13`, a 16-byte
+    /// `Sec-WebSocket-Key`, and the syntax of the offered subprotocols and
+    /// extensions; `Config::max_headers` and `Config::max_handshake_bytes`
+    /// apply. The same checks as [`ServerHandshake`](super::ServerHandshake)
+    /// makes on the wire, with the same errors (answer one with
+    /// [`Reject::from_error`]).
+    ///
+    /// A request without a `Host` header (HTTP/2 carries the authority in
+    /// the URI) gets the URI's authority as its host.
+    ///
+    /// ```
+    /// use rfc6455::handshake::UpgradeRequest;
+    /// let request = http::Request::get("/chat")
+    ///     .header("Host", "example.com")
+    ///     .header("Upgrade", "websocket")
+    ///     .header("Connection", "Upgrade")
+    ///     .header("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+    ///     .header("Sec-WebSocket-Version", "13")
+    ///     .body(())?;
+    /// let (parts, ()) = request.into_parts();
+    /// let upgrade = UpgradeRequest::from_http_parts(&parts, &Default::default())?;
+    /// assert_eq!((upgrade.path(), upgrade.host()), ("/chat", "example.com"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_http_parts(parts: &http::request::Parts, config: &Config) -> Result<Self, HandshakeError> {
+        Self::from_head(&parts.method, &parts.uri, parts.version, &parts.headers, config)
+    }
+
+    /// [`from_http_parts`](Self::from_http_parts) for a whole request (its
+    /// body is not looked at).
+    pub fn from_http<B>(request: &http::Request<B>, config: &Config) -> Result<Self, HandshakeError> {
+        Self::from_head(request.method(), request.uri(), request.version(), request.headers(), config)
+    }
+
+    fn from_head(
+        method: &http::Method,
+        uri: &http::Uri,
+        version: http::Version,
+        headers: &http::HeaderMap,
+        config: &Config,
+    ) -> Result<Self, HandshakeError> {
+        let version = match version {
+            http::Version::HTTP_09 | http::Version::HTTP_10 => "HTTP/1.0",
+            // HTTP/2 and later reach here only for a GET (not RFC 8441's
+            // CONNECT): the Upgrade mechanism does not exist there, so the
+            // Upgrade and Connection checks refuse it.
+            _ => "HTTP/1.1",
+        };
+        let target = uri.path_and_query().map_or("/", http::uri::PathAndQuery::as_str);
+        let mut head = BytesMut::new();
+        head.put_slice(method.as_str().as_bytes());
+        head.put_u8(b' ');
+        head.put_slice(target.as_bytes());
+        head.put_u8(b' ');
+        head.put_slice(version.as_bytes());
+        head.put_slice(b"\r\n");
+        if !headers.contains_key(http::header::HOST) {
+            if let Some(authority) = uri.authority() {
+                put_header(&mut head, "host", authority.as_str().as_bytes());
+            }
+        }
+        for (name, value) in headers {
+            put_header(&mut head, name.as_str(), value.as_bytes());
+        }
+        head.put_slice(b"\r\n");
+        if head.len() > config.max_handshake_bytes {
+            return Err(HandshakeError::HeadTooLarge { limit: config.max_handshake_bytes });
+        }
+        Self::parse(head.freeze(), config)
+    }
+
+    /// Accepts this request with `accept`, for an HTTP server that writes the
+    /// response itself: the `101 Switching Protocols` response (with
+    /// `Sec-WebSocket-Accept`, the chosen subprotocol and the extensions
+    /// negotiated from `config`, permessage-deflate included) and the server
+    /// [`Connection`] to run over the upgraded stream once the response is
+    /// out. The connection starts empty: the HTTP server hands the upgraded
+    /// stream over with any bytes the client sent early.
+    ///
+    /// # Errors
+    ///
+    /// As [`ServerHandshake::accept`](super::ServerHandshake::accept): a
+    /// subprotocol or extension the client did not offer.
+    pub fn accept_http(
+        &self,
+        accept: &Accept,
+        config: &Config,
+        now: Instant,
+    ) -> Result<(http::Response<()>, Connection), UsageError> {
+        let (accept, negotiated) = accept.negotiated_for(self, config)?;
+        let mut written = BytesMut::new();
+        accept.write(self.key(), &mut written);
+        let lines = written.len() / 4; // a header line takes at least 4 bytes
+        let (_, head) = Head::parse_response(written.freeze(), lines)
+            .map_err(|_| UsageError::InvalidHeader("response header (not valid HTTP)"))?;
+        let mut response = http::Response::new(());
+        *response.status_mut() = http::StatusCode::SWITCHING_PROTOCOLS;
+        *response.headers_mut() = head.header_map();
+        let conn = Connection::from_parts(crate::Role::Server, config, now, BytesMut::new(), BytesMut::new(), None)
+            .with_negotiated(&negotiated, config);
+        Ok((response, conn))
+    }
+}
+
+fn put_header(head: &mut BytesMut, name: &str, value: &[u8]) {
+    head.put_slice(name.as_bytes());
+    head.put_slice(b": ");
+    head.put_slice(value);
+    head.put_slice(b"\r\n");
+}
+
+impl Reject {
+    /// This rejection as an `http::Response` with its body, for an HTTP
+    /// server that writes the response itself (hyper, axum). Its headers and
+    /// a `Content-Type: text/plain` for a body without one; the HTTP server
+    /// adds `Content-Length` and decides whether the connection stays open.
+    pub fn to_http(&self) -> http::Response<bytes::Bytes> {
+        let mut written = BytesMut::new();
+        self.write(&mut written);
+        let mut response = http::Response::new(self.body_bytes());
+        *response.status_mut() = self.status();
+        let lines = written.len() / 4; // a header line takes at least 4 bytes
+        if let Ok((_, head)) = Head::parse_response(written.freeze(), lines) {
+            let mut headers = head.header_map();
+            // Framing and persistence are the HTTP server's to decide.
+            headers.remove(http::header::CONTENT_LENGTH);
+            headers.remove(http::header::CONNECTION);
+            *response.headers_mut() = headers;
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handshake::ServerHandshake;
+    use crate::Status;
+
+    const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+
+    fn request() -> http::request::Builder {
+        http::Request::get("/chat?room=1")
+            .header("Host", "server.example.com")
+            .header("Upgrade", "websocket")
+            .header("Connection", "keep-alive, Upgrade")
+            .header("Sec-WebSocket-Key", KEY)
+            .header("Sec-WebSocket-Version", "13")
+            .header("Origin", "http://example.com")
+            .header("Sec-WebSocket-Protocol", "chat, superchat")
+    }
+
+    fn parse(builder: http::request::Builder) -> Result<UpgradeRequest, HandshakeError> {
+        let (parts, ()) = builder.body(()).unwrap().into_parts();
+        UpgradeRequest::from_http_parts(&parts, &Config::default())
+    }
+
+    #[test]
+    fn a_parsed_request_is_the_request_the_wire_handshake_sees() {
+        let parsed = parse(request()).unwrap();
+        let mut wire = ServerHandshake::new(&Config::default());
+        wire.handle_read(
+            b"GET /chat?room=1 HTTP/1.1\r\nhost: server.example.com\r\nupgrade: websocket\r\n\
+              connection: keep-alive, Upgrade\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+              sec-websocket-version: 13\r\norigin: http://example.com\r\n\
+              sec-websocket-protocol: chat, superchat\r\n\r\n",
+        );
+        let Ok(Status::Complete(from_wire)) = wire.poll_request() else { panic!("the wire request parses") };
+        assert_eq!(parsed, from_wire);
+        assert_eq!(parsed.query(), Some("room=1"));
+        assert_eq!(parsed.protocols().collect::<Vec<_>>(), ["chat", "superchat"]);
+    }
+
+    #[test]
+    fn refuses_what_the_wire_handshake_refuses_with_the_same_errors() {
+        let cases: [(http::request::Builder, HandshakeError); 5] = [
+            (request().method("POST"), HandshakeError::MethodNotGet),
+            (request().version(http::Version::HTTP_10), HandshakeError::UnsupportedHttpVersion),
+            (
+                request().header("Sec-WebSocket-Version", "8"),
+                HandshakeError::UnsupportedVersion, // two version headers, one of them wrong
+            ),
+            (
+                http::Request::get("/").header("Host", "h").header("Upgrade", "h2c").header("Connection", "Upgrade"),
+                HandshakeError::MissingHeader("Upgrade: websocket"),
+            ),
+            (
+                request().header("Sec-WebSocket-Protocol", "bad protocol"),
+                HandshakeError::InvalidHeader("Sec-WebSocket-Protocol"),
+            ),
+        ];
+        for (builder, expected) in cases {
+            assert_eq!(parse(builder).unwrap_err(), expected);
+        }
+        let bad_key = http::Request::get("/")
+            .header("Host", "h")
+            .header("Upgrade", "websocket")
+            .header("Connection", "Upgrade")
+            .header("Sec-WebSocket-Version", "13")
+            .header("Sec-WebSocket-Key", "c2hvcnQ=");
+        assert!(matches!(parse(bad_key), Err(HandshakeError::InvalidKey)), "a key that is not 16 bytes");
+        // The limits apply.
+        let mut huge = request();
+        for i in 0..200 {
+            huge = huge.header(format!("x-filler-{i}"), "y");
+        }
+        assert!(parse(huge).is_err());
+    }
+
+    #[test]
+    fn the_authority_stands_in_for_a_missing_host() {
+        let builder = http::Request::get("http://example.com:8080/feed")
+            .header("Upgrade", "websocket")
+            .header("Connection", "Upgrade")
+            .header("Sec-WebSocket-Key", KEY)
+            .header("Sec-WebSocket-Version", "13");
+        assert_eq!(parse(builder).unwrap().host(), "example.com:8080");
+    }
+
+    #[test]
+    fn accepting_gives_the_101_and_a_server_connection() {
+        let request = parse(request()).unwrap();
+        let accept = Accept::new().protocol("superchat").unwrap().header("Set-Cookie", "a=b").unwrap();
+        let (response, conn) = request.accept_http(&accept, &Config::default(), Instant::now()).unwrap();
+        assert_eq!(response.status(), http::StatusCode::SWITCHING_PROTOCOLS);
+        let header = |name: &str| response.headers().get(name).map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(header("sec-websocket-accept").as_deref(), Some("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+        assert_eq!(header("sec-websocket-protocol").as_deref(), Some("superchat"));
+        assert_eq!(header("upgrade").as_deref(), Some("websocket"));
+        assert_eq!(header("connection").as_deref(), Some("Upgrade"));
+        assert_eq!(header("set-cookie").as_deref(), Some("a=b"));
+        assert_eq!(conn.role(), crate::Role::Server);
+        assert_eq!(
+            request
+                .accept_http(&Accept::new().protocol("mqtt").unwrap(), &Config::default(), Instant::now())
+                .unwrap_err(),
+            UsageError::ProtocolNotOffered("mqtt".into())
+        );
+    }
+
+    #[test]
+    fn a_rejection_as_an_http_response_keeps_status_headers_and_body() {
+        let response = Reject::from_error(&HandshakeError::UnsupportedVersion).to_http();
+        assert_eq!(response.status(), http::StatusCode::UPGRADE_REQUIRED);
+        assert_eq!(response.headers()["sec-websocket-version"], "13");
+        assert!(response.headers().get("content-length").is_none());
+        assert!(!response.body().is_empty());
+        let response = Reject::forbidden().body("foreign origin").to_http();
+        assert_eq!(response.status(), 403);
+        assert_eq!(response.headers()["content-type"], "text/plain; charset=utf-8");
+        assert_eq!(response.body().as_ref(), b"foreign origin");
+    }
+}

@@ -37,7 +37,8 @@ async fn echo(upgrade: WebSocketUpgrade) -> Response {
 }
 
 fn app() -> Router {
-    Router::new().route("/health", get(|| async { "ok\n" })).route("/ws", get(echo))
+    // GET for HTTP/1.1's upgrade, CONNECT for HTTP/2's (RFC 8441).
+    Router::new().route("/health", get(|| async { "ok\n" })).route("/ws", get(echo).connect(echo))
 }
 
 fn parse_args() -> Result<SocketAddr, String> {

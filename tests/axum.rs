@@ -60,14 +60,18 @@ async fn versioned(upgrade: WebSocketUpgrade) -> Response {
 fn app() -> Router {
     Router::new()
         .route("/health", get(|| async { "ok" }))
-        .route("/ws", get(echo))
-        .route("/strict", get(strict))
+        .route("/ws", get(echo).connect(echo))
+        .route("/strict", get(strict).connect(strict))
         .route("/versioned", get(versioned))
 }
 
-/// Serves `app` as the example does (HTTP/1.1 with upgrades, h2c) on a free
-/// port, in the current runtime.
+/// Serves `app` as the example does (HTTP/1.1 with upgrades, h2c with
+/// extended CONNECT) on a free port, in the current runtime.
 async fn serve(app: Router) -> u16 {
+    serve_with(app, true).await
+}
+
+async fn serve_with(app: Router, extended_connect: bool) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
@@ -75,9 +79,11 @@ async fn serve(app: Router) -> u16 {
             let app = app.clone();
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |request| app.clone().call(request));
-                let _ = auto::Builder::new(TokioExecutor::new())
-                    .serve_connection_with_upgrades(TokioIo::new(tcp), service)
-                    .await;
+                let mut builder = auto::Builder::new(TokioExecutor::new());
+                if extended_connect {
+                    builder.http2().enable_connect_protocol();
+                }
+                let _ = builder.serve_connection_with_upgrades(TokioIo::new(tcp), service).await;
             });
         }
     });
@@ -271,6 +277,99 @@ async fn a_plain_hyper_server_upgrades_with_the_hook_deciding() {
         assert_eq!(socket.recv().await.unwrap(), None);
         let plain = raw(port, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").await;
         assert!(plain.starts_with("HTTP/1.1 200 "), "{plain}");
+    })
+    .await
+    .unwrap();
+}
+
+/// An HTTP/2 connection (h2c, prior knowledge) to 127.0.0.1:`port`.
+async fn h2(port: u16) -> hyper::client::conn::http2::SendRequest<Empty<Bytes>> {
+    let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let (sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp)).await.unwrap();
+    tokio::spawn(connection);
+    sender
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websockets_over_http2_share_one_connection_with_ordinary_requests_and_respect_flow_control() {
+    tokio::time::timeout(WAIT, async {
+        let port = serve(app()).await;
+        let mut sender = h2(port).await;
+        let url = format!("ws://127.0.0.1:{port}/ws");
+        let mut sockets = Vec::new();
+        for _ in 0..3 {
+            let (socket, response) = hyper_ws::connect_h2(&mut sender, url.as_str(), &deflate()).await.unwrap();
+            assert_eq!(response.status(), http::StatusCode::OK);
+            assert!(deflate_accepted(&response), "{response:?}");
+            sockets.push(socket);
+        }
+        // An ordinary request on the same connection, between WebSocket messages.
+        let health = http::Request::get(format!("http://127.0.0.1:{port}/health")).body(Empty::new()).unwrap();
+        let answer = sender.send_request(health).await.unwrap();
+        assert_eq!(answer.status(), http::StatusCode::OK);
+        assert_eq!(answer.version(), http::Version::HTTP_2);
+        // Each stream echoes its own messages, interleaved; one carries 16 MiB (far past
+        // HTTP/2's 64 KiB initial window: the flow control has to move).
+        let mut big = vec![0u8; 16 << 20];
+        for (i, byte) in big.iter_mut().enumerate() {
+            *byte = (i * 7 % 251) as u8;
+        }
+        let tasks: Vec<_> = sockets
+            .into_iter()
+            .enumerate()
+            .map(|(n, mut socket)| {
+                let big = big.clone();
+                tokio::spawn(async move {
+                    for round in 0..20 {
+                        let message = Message::text(format!("stream {n} round {round}"));
+                        socket.send(message.clone()).await.unwrap();
+                        assert_eq!(socket.recv().await.unwrap(), Some(message));
+                    }
+                    if n == 1 {
+                        let message = Message::binary(big);
+                        socket.send(message.clone()).await.unwrap();
+                        assert_eq!(socket.recv().await.unwrap(), Some(message));
+                    }
+                    socket.close(CloseCode::NORMAL, "").await.unwrap();
+                    assert_eq!(socket.recv().await.unwrap(), None, "a clean close");
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        // The connection is still good for more.
+        let (mut socket, _) = hyper_ws::connect_h2(&mut sender, url.as_str(), &Config::default()).await.unwrap();
+        socket.send("again").await.unwrap();
+        assert_eq!(socket.recv().await.unwrap(), Some(Message::text("again")));
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_server_without_extended_connect_gives_the_http2_client_a_clear_error() {
+    tokio::time::timeout(WAIT, async {
+        let port = serve_with(app(), false).await;
+        let mut sender = h2(port).await;
+        let err = hyper_ws::connect_h2(&mut sender, format!("ws://127.0.0.1:{port}/ws"), &Config::default())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("SETTINGS_ENABLE_CONNECT_PROTOCOL"), "{err}");
+        // A refusal over HTTP/2 is typed, with its status: a foreign Origin on /strict.
+        let port = serve(app()).await;
+        let mut sender = h2(port).await;
+        let request = ClientRequest::new(&format!("ws://127.0.0.1:{port}/strict"))
+            .unwrap()
+            .header("Origin", "https://evil.example")
+            .unwrap();
+        match hyper_ws::connect_h2(&mut sender, request, &Config::default()).await {
+            Err(rfc6455::io::Error::Handshake(rfc6455::HandshakeError::Rejected(response))) => {
+                assert_eq!(response.status(), http::StatusCode::FORBIDDEN)
+            }
+            other => panic!("expected a 403, got {other:?}"),
+        }
     })
     .await
     .unwrap();

@@ -245,7 +245,7 @@ impl ClientHandshake {
     }
 
     /// Checks a `101` response.
-    fn validate(&self, mut response: Response) -> Result<Response, HandshakeError> {
+    fn validate(&self, response: Response) -> Result<Response, HandshakeError> {
         let head = &response.head;
         if !has_token(head.values("Upgrade"), "websocket") {
             return Err(HandshakeError::MissingHeader("Upgrade: websocket"));
@@ -256,6 +256,13 @@ impl ClientHandshake {
         if head.required("Sec-WebSocket-Accept")? != self.expected_accept.as_str().as_bytes() {
             return Err(HandshakeError::AcceptMismatch);
         }
+        self.negotiate(response)
+    }
+
+    /// Checks the subprotocol and extensions a response chose against the
+    /// offer, and negotiates the extensions.
+    fn negotiate(&self, mut response: Response) -> Result<Response, HandshakeError> {
+        let head = &response.head;
         let (extensions, negotiated) =
             negotiate::negotiate_client(head.values("Sec-WebSocket-Extensions"), &self.extension_names, &self.config)?;
         let protocol = match head.single("Sec-WebSocket-Protocol")? {
@@ -272,6 +279,67 @@ impl ClientHandshake {
         response.extensions = extensions;
         response.negotiated = negotiated;
         Ok(response)
+    }
+
+    /// The request for WebSocket over HTTP/2 (RFC 8441): an extended
+    /// `CONNECT` with the same target, subprotocols, extensions (the
+    /// permessage-deflate offer from the config included) and headers as the
+    /// HTTP/1.1 request, without `Host` (the authority is in the URI),
+    /// `Upgrade`, `Connection` and the key. Send it with `:protocol` set to
+    /// `websocket` (hyper: the `ext::Protocol` extension), then pass the
+    /// response to [`handle_http2_response`](Self::handle_http2_response).
+    /// The HTTP/1.1 request is dropped: [`poll_transmit`](Self::poll_transmit)
+    /// is empty from now on.
+    pub fn http2_request(&mut self, https: bool) -> http::Request<()> {
+        let written = std::mem::take(&mut self.send).freeze();
+        let mut request = http::Request::new(());
+        *request.method_mut() = http::Method::CONNECT;
+        *request.version_mut() = http::Version::HTTP_2;
+        let lines = written.len() / 4; // a header line takes at least 4 bytes
+        let Ok((line, head)) = Head::parse_request(written, lines) else { return request };
+        let mut headers = head.header_map();
+        let authority = headers.remove(http::header::HOST);
+        for name in [http::header::UPGRADE, http::header::CONNECTION, http::header::SEC_WEBSOCKET_KEY] {
+            headers.remove(name);
+        }
+        let scheme = if https { "https" } else { "http" };
+        let authority = authority.as_ref().and_then(|value| value.to_str().ok()).unwrap_or("localhost");
+        if let Ok(uri) = format!("{scheme}://{authority}{}", head.text(&line.target)).parse() {
+            *request.uri_mut() = uri;
+        }
+        *request.headers_mut() = headers;
+        request
+    }
+
+    /// Checks the HTTP/2 server's answer to [`http2_request`](Self::http2_request):
+    /// a `2xx` whose subprotocol and extensions were offered. Then
+    /// [`into_connection`](Self::into_connection) gives the connection to
+    /// run over the HTTP/2 stream.
+    ///
+    /// # Errors
+    ///
+    /// [`HandshakeError::Rejected`] with the response for any other status;
+    /// an unoffered subprotocol or extension as over HTTP/1.1.
+    pub fn handle_http2_response(&mut self, parts: &http::response::Parts) -> Result<Response, HandshakeError> {
+        let mut head = BytesMut::new();
+        let reason = parts.status.canonical_reason().unwrap_or("Response");
+        head.extend_from_slice(format!("HTTP/1.1 {} {reason}\r\n", parts.status.as_u16()).as_bytes());
+        for (name, value) in &parts.headers {
+            head.extend_from_slice(name.as_str().as_bytes());
+            head.extend_from_slice(b": ");
+            head.extend_from_slice(value.as_bytes());
+            head.extend_from_slice(b"\r\n");
+        }
+        head.extend_from_slice(b"\r\n");
+        let result = self.parse(head.freeze()).and_then(|response| {
+            if parts.status.is_success() {
+                self.negotiate(response)
+            } else {
+                Err(reject(response, Bytes::new(), BodyState::NotRead))
+            }
+        });
+        self.phase = Phase::Done(result.clone());
+        result
     }
 
     /// The connection, once [`poll_response`](Self::poll_response) has

@@ -53,6 +53,60 @@ impl UpgradeRequest {
         Self::from_head(request.method(), request.uri(), request.version(), request.headers(), config)
     }
 
+    /// Validates WebSocket over HTTP/2 (RFC 8441): an extended `CONNECT`
+    /// whose `:protocol` pseudo-header (`protocol`, which the HTTP/2 server
+    /// keeps aside: hyper's `ext::Protocol`) is `websocket`, with
+    /// `Sec-WebSocket-Version: 13`; subprotocols, extensions and `Origin` as
+    /// over HTTP/1.1. There is no key: answer it with
+    /// [`accept_http`](Self::accept_http), which gives `200`.
+    pub fn from_http2_parts(
+        parts: &http::request::Parts,
+        protocol: Option<&str>,
+        config: &Config,
+    ) -> Result<Self, HandshakeError> {
+        Self::from_http2_head(&parts.method, &parts.uri, &parts.headers, protocol, config)
+    }
+
+    /// [`from_http2_parts`](Self::from_http2_parts) for a whole request.
+    pub fn from_http2<B>(
+        request: &http::Request<B>,
+        protocol: Option<&str>,
+        config: &Config,
+    ) -> Result<Self, HandshakeError> {
+        Self::from_http2_head(request.method(), request.uri(), request.headers(), protocol, config)
+    }
+
+    fn from_http2_head(
+        method: &http::Method,
+        uri: &http::Uri,
+        headers: &http::HeaderMap,
+        protocol: Option<&str>,
+        config: &Config,
+    ) -> Result<Self, HandshakeError> {
+        if method != http::Method::CONNECT {
+            return Err(HandshakeError::MissingHeader(":method: CONNECT"));
+        }
+        if !protocol.is_some_and(|protocol| protocol.eq_ignore_ascii_case("websocket")) {
+            return Err(HandshakeError::MissingHeader(":protocol: websocket"));
+        }
+        // The HTTP/1.1 request it stands for, key aside: one parser checks both.
+        let mut head = http::HeaderMap::with_capacity(headers.len() + 3);
+        for (name, value) in headers {
+            let connection_specific =
+                [http::header::UPGRADE, http::header::CONNECTION, http::header::SEC_WEBSOCKET_KEY, http::header::HOST];
+            if !connection_specific.contains(name) {
+                head.append(name, value.clone());
+            }
+        }
+        head.insert(http::header::UPGRADE, http::HeaderValue::from_static("websocket"));
+        head.insert(http::header::CONNECTION, http::HeaderValue::from_static("Upgrade"));
+        head.insert(http::header::SEC_WEBSOCKET_KEY, http::HeaderValue::from_static(HTTP2_PLACEHOLDER_KEY));
+        if let Some(host) = headers.get(http::header::HOST) {
+            head.insert(http::header::HOST, host.clone());
+        }
+        Ok(Self::from_head(&http::Method::GET, uri, http::Version::HTTP_11, &head, config)?.into_http2())
+    }
+
     fn from_head(
         method: &http::Method,
         uri: &http::Uri,
@@ -91,7 +145,8 @@ impl UpgradeRequest {
     }
 
     /// Accepts this request with `accept`, for an HTTP server that writes the
-    /// response itself: the `101 Switching Protocols` response (with
+    /// response itself: the `101 Switching Protocols` response (`200 OK`
+    /// without the upgrade headers for HTTP/2, RFC 8441) (with
     /// `Sec-WebSocket-Accept`, the chosen subprotocol and the extensions
     /// negotiated from `config`, permessage-deflate included) and the server
     /// [`Connection`] to run over the upgraded stream once the response is
@@ -117,11 +172,21 @@ impl UpgradeRequest {
         let mut response = http::Response::new(());
         *response.status_mut() = http::StatusCode::SWITCHING_PROTOCOLS;
         *response.headers_mut() = head.header_map();
+        if self.is_http2() {
+            // RFC 8441 §5: a 2xx, and no Upgrade, Connection or accept key.
+            *response.status_mut() = http::StatusCode::OK;
+            for name in [http::header::UPGRADE, http::header::CONNECTION, http::header::SEC_WEBSOCKET_ACCEPT] {
+                response.headers_mut().remove(name);
+            }
+        }
         let conn = Connection::from_parts(crate::Role::Server, config, now, BytesMut::new(), BytesMut::new(), None)
             .with_negotiated(&negotiated, config);
         Ok((response, conn))
     }
 }
+
+/// What an HTTP/2 request's `key()` gives: RFC 8441 has no key.
+const HTTP2_PLACEHOLDER_KEY: &str = "AAAAAAAAAAAAAAAAAAAAAA==";
 
 fn put_header(head: &mut BytesMut, name: &str, value: &[u8]) {
     head.put_slice(name.as_bytes());
@@ -256,6 +321,47 @@ mod tests {
                 .accept_http(&Accept::new().protocol("mqtt").unwrap(), &Config::default(), Instant::now())
                 .unwrap_err(),
             UsageError::ProtocolNotOffered("mqtt".into())
+        );
+    }
+
+    fn http2_connect() -> http::request::Builder {
+        http::Request::connect("https://example.com/chat")
+            .version(http::Version::HTTP_2)
+            .header("Sec-WebSocket-Version", "13")
+            .header("Sec-WebSocket-Protocol", "chat")
+            .header("Origin", "https://example.com")
+    }
+
+    #[test]
+    fn an_http2_extended_connect_is_validated_and_answered_with_200() {
+        let (parts, ()) = http2_connect().body(()).unwrap().into_parts();
+        let request = UpgradeRequest::from_http2_parts(&parts, Some("websocket"), &Config::default()).unwrap();
+        assert!(request.is_http2());
+        assert_eq!(
+            (request.path(), request.host(), request.origin()),
+            ("/chat", "example.com", Some("https://example.com"))
+        );
+        let accept = Accept::new().protocol("chat").unwrap();
+        let (response, _) = request.accept_http(&accept, &Config::default(), Instant::now()).unwrap();
+        assert_eq!(response.status(), http::StatusCode::OK);
+        assert_eq!(response.headers()["sec-websocket-protocol"], "chat");
+        for absent in ["upgrade", "connection", "sec-websocket-accept"] {
+            assert!(response.headers().get(absent).is_none(), "{absent}");
+        }
+        // Not websocket, not CONNECT, another version: refused.
+        let refuse = |builder: http::request::Builder, protocol: Option<&str>| {
+            let (parts, ()) = builder.body(()).unwrap().into_parts();
+            UpgradeRequest::from_http2_parts(&parts, protocol, &Config::default()).unwrap_err()
+        };
+        assert_eq!(refuse(http2_connect(), Some("h2c")), HandshakeError::MissingHeader(":protocol: websocket"));
+        assert_eq!(refuse(http2_connect(), None), HandshakeError::MissingHeader(":protocol: websocket"));
+        assert_eq!(
+            refuse(http2_connect().method("GET"), Some("websocket")),
+            HandshakeError::MissingHeader(":method: CONNECT")
+        );
+        assert_eq!(
+            refuse(http2_connect().header("Sec-WebSocket-Version", "8"), Some("websocket")),
+            HandshakeError::UnsupportedVersion
         );
     }
 

@@ -23,6 +23,8 @@ pub struct UpgradeRequest {
     host: Range<usize>,
     key: ClientKey,
     extensions: Vec<ExtensionOffer>,
+    /// An HTTP/2 extended CONNECT (RFC 8441), which has no key.
+    http2: bool,
 }
 
 impl fmt::Debug for UpgradeRequest {
@@ -117,6 +119,9 @@ impl UpgradeRequest {
     }
 
     /// The client's `Sec-WebSocket-Key`.
+    ///
+    /// An HTTP/2 request ([`is_http2`](Self::is_http2)) has no key (RFC 8441
+    /// §5 leaves it out); this is then a fixed placeholder.
     pub fn key(&self) -> &ClientKey {
         &self.key
     }
@@ -171,6 +176,18 @@ impl UpgradeRequest {
         &self.extensions
     }
 
+    /// True for WebSocket over HTTP/2 (RFC 8441's extended CONNECT): answered
+    /// with `200`, no key, no `Sec-WebSocket-Accept`.
+    pub fn is_http2(&self) -> bool {
+        self.http2
+    }
+
+    /// Marks a request as HTTP/2's extended CONNECT.
+    pub(super) fn into_http2(mut self) -> Self {
+        self.http2 = true;
+        self
+    }
+
     pub(super) fn parse(bytes: Bytes, config: &Config) -> Result<Self, HandshakeError> {
         let (line, head) = Head::parse_request(bytes, config.max_headers)?;
         if !line.method_is_get {
@@ -208,6 +225,6 @@ impl UpgradeRequest {
         }
         // httparse lets through `<`, `>` and a backtick, which a URI may not hold.
         let uri = http::Uri::from_maybe_shared(head.shared(&line.target)).map_err(|_| HandshakeError::InvalidTarget)?;
-        Ok(Self { target: line.target, uri, host, head, key, extensions })
+        Ok(Self { target: line.target, uri, host, head, key, extensions, http2: false })
     }
 }

@@ -25,6 +25,11 @@
 //! # }
 //! ```
 //!
+//! WebSocket over HTTP/2 (RFC 8441) arrives as a `CONNECT`: route both
+//! methods (`get(ws).connect(ws)`, or `any(ws)`), and serve HTTP/2 with
+//! `enable_connect_protocol()` (hyper-util's auto builder:
+//! `builder.http2().enable_connect_protocol()`).
+//!
 //! An invalid upgrade never reaches the handler: the extractor answers it
 //! (400, 405, or 426 with `Sec-WebSocket-Version: 13`). A foreign `Origin`
 //! gets 403 from [`on_upgrade`](WebSocketUpgrade::on_upgrade) when an
@@ -170,8 +175,13 @@ impl<S: Send + Sync> FromRequestParts<S> for WebSocketUpgrade<DefaultOnFailedUpg
     /// default [`Config`]'s header limits), and takes the connection's
     /// upgrade handle from hyper.
     async fn from_request_parts(parts: &mut http::request::Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let request = UpgradeRequest::from_http_parts(parts, &Config::default())
-            .map_err(|err| WebSocketUpgradeRejection(UpgradeError::refused(Reject::from_error(&err))))?;
+        let request = if parts.method == http::Method::CONNECT {
+            let protocol = super::hyper_ws::protocol_of(&parts.extensions);
+            UpgradeRequest::from_http2_parts(parts, protocol, &Config::default())
+        } else {
+            UpgradeRequest::from_http_parts(parts, &Config::default())
+        }
+        .map_err(|err| WebSocketUpgradeRejection(UpgradeError::refused(Reject::from_error(&err))))?;
         let on_upgrade = parts.extensions.remove::<OnUpgrade>().ok_or_else(|| {
             let reject = Reject::new(http::StatusCode::UPGRADE_REQUIRED).map(|reject| {
                 reject.body("this connection cannot be upgraded (is the server hyper with upgrades on?)\n")

@@ -61,8 +61,23 @@ pub type WebSocket = WebSocketStream<TokioIo<Upgraded>>;
 /// `Connection: Upgrade`), whether or not it is a valid one: route it to
 /// [`upgrade`], which answers an invalid one with the right status.
 pub fn is_upgrade_request<B>(request: &http::Request<B>) -> bool {
+    if is_extended_connect(request) {
+        return true;
+    }
     let values = |name| request.headers().get_all(name).into_iter().map(http::HeaderValue::as_bytes);
     has_token(values(http::header::UPGRADE), "websocket") && has_token(values(http::header::CONNECTION), "upgrade")
+}
+
+/// RFC 8441's extended CONNECT with `:protocol` `websocket` (HTTP/2).
+fn is_extended_connect<B>(request: &http::Request<B>) -> bool {
+    request.method() == http::Method::CONNECT
+        && protocol_of(request.extensions()).is_some_and(|protocol| protocol.eq_ignore_ascii_case("websocket"))
+}
+
+/// The `:protocol` pseudo-header of an HTTP/2 request, which hyper keeps
+/// in the request's extensions.
+pub(crate) fn protocol_of(extensions: &http::Extensions) -> Option<&str> {
+    extensions.get::<hyper::ext::Protocol>().map(hyper::ext::Protocol::as_str)
 }
 
 /// Accepts a WebSocket upgrade with the default [`Config`], choosing no
@@ -81,7 +96,8 @@ pub fn upgrade<B>(
 /// Accepts a WebSocket upgrade: validates `request` exactly as our own
 /// server handshake does (`GET`, HTTP/1.1, `Upgrade`/`Connection`, `Host`,
 /// the key, `Sec-WebSocket-Version: 13`, the syntax of subprotocols and
-/// extensions), lets `hook` decide (Origin policy, authentication, the
+/// extensions; or, over HTTP/2, RFC 8441's extended `CONNECT` with
+/// `:protocol` `websocket`, answered `200`), lets `hook` decide (Origin policy, authentication, the
 /// subprotocol; a [`Reject`] becomes the response), negotiates
 /// permessage-deflate from `config`, and gives the `101` response to return
 /// from the service and the future of the WebSocket, which resolves once
@@ -101,7 +117,12 @@ pub fn upgrade_with<B, F>(
 where
     F: FnOnce(&UpgradeRequest) -> Result<Accept, Reject>,
 {
-    let upgrade = UpgradeRequest::from_http(request, config).map_err(UpgradeError::invalid)?;
+    let upgrade = if request.method() == http::Method::CONNECT {
+        UpgradeRequest::from_http2(request, protocol_of(request.extensions()), config)
+    } else {
+        UpgradeRequest::from_http(request, config)
+    }
+    .map_err(UpgradeError::invalid)?;
     let accept = hook(&upgrade).map_err(UpgradeError::refused)?;
     let (response, conn) =
         upgrade.accept_http(&accept, config, now()).map_err(|err| UpgradeError::refused(Reject::from(err)))?;
@@ -201,4 +222,57 @@ impl UpgradeError {
     pub fn into_http(self) -> http::Response<Bytes> {
         self.0.response
     }
+}
+
+/// Opens a WebSocket over HTTP/2 (RFC 8441) on an HTTP/2 connection you
+/// made with hyper's client (`hyper::client::conn::http2::handshake`): an
+/// extended `CONNECT` for `request`'s path, with its headers, subprotocols
+/// and the permessage-deflate offer from `config`. Several WebSockets and
+/// ordinary requests can share the connection; each WebSocket is one
+/// HTTP/2 stream, with HTTP/2's flow control underneath.
+///
+/// `request`'s scheme says which `:scheme` to send (`wss` for `https`);
+/// the connection itself (h2c, or TLS with ALPN `h2`) is yours.
+///
+/// ```no_run
+/// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+/// use hyper_util::rt::{TokioExecutor, TokioIo};
+/// use rfc6455::io::hyper_ws;
+/// let tcp = tokio::net::TcpStream::connect("127.0.0.1:8080").await?;
+/// let (mut sender, connection) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp)).await?;
+/// tokio::spawn(connection);
+/// let (mut socket, _) = hyper_ws::connect_h2(&mut sender, "ws://127.0.0.1:8080/ws", &Default::default()).await?;
+/// socket.send("over HTTP/2").await?;
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+///
+/// [`Error::Io`] if the server does not allow extended CONNECT (it must
+/// send `SETTINGS_ENABLE_CONNECT_PROTOCOL`: hyper's
+/// `http2().enable_connect_protocol()`), or the connection failed;
+/// [`Error::Handshake`] with the response for a refusal (any status but
+/// 2xx) or an answer that chose what was not offered.
+pub async fn connect_h2(
+    sender: &mut hyper::client::conn::http2::SendRequest<Empty<Bytes>>,
+    request: impl crate::IntoClientRequest,
+    config: &Config,
+) -> Result<(WebSocket, crate::handshake::Response), Error> {
+    let request = request.into_client_request()?;
+    let mut handshake = crate::handshake::ClientHandshake::new(&request, config, super::os_seed());
+    let mut connect = handshake.http2_request(request.is_secure()).map(|()| Empty::new());
+    connect.extensions_mut().insert(hyper::ext::Protocol::from_static("websocket"));
+    let response = sender.send_request(connect).await.map_err(|err| {
+        Error::Io(std::io::Error::other(format!(
+            "the HTTP/2 server did not take the WebSocket request ({err}): it must allow RFC 8441's extended CONNECT \
+             (SETTINGS_ENABLE_CONNECT_PROTOCOL; in hyper, http2().enable_connect_protocol())"
+        )))
+    })?;
+    let (parts, body) = response.into_parts();
+    let answer = handshake.handle_http2_response(&parts)?;
+    let upgraded = hyper::upgrade::on(http::Response::from_parts(parts, body))
+        .await
+        .map_err(|err| Error::Io(std::io::Error::other(format!("the HTTP/2 stream was not handed over: {err}"))))?;
+    let conn = handshake.into_connection(now())?;
+    Ok((WebSocketStream::from_connection(TokioIo::new(upgraded), conn), answer))
 }

@@ -13,7 +13,7 @@ use tokio_util::io::poll_read_buf;
 
 use super::now;
 use crate::io::{end_of_stream, Error, ReadSize};
-use crate::{CloseCode, Connection, Event, Message, State};
+use crate::{CloseCode, Connection, Event, Message, ReadyState, State};
 
 /// Most I/O slices handed to one vectored write (Linux takes up to 1024).
 const MAX_WRITE_SLICES: usize = 32;
@@ -73,6 +73,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             }
             let progress = match self.poll_write_out(cx) {
                 Poll::Ready(Ok(())) | Poll::Pending => self.poll_transport(cx),
+                // Closing: a transport that stopped taking bytes (an HTTP/2
+                // stream the peer ended after its close frame) may still hold
+                // the peer's close. Read it; the close timeout bounds the wait.
+                Poll::Ready(Err(_)) if self.is_closing() => self.poll_transport(cx),
                 Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
             };
             match progress {
@@ -83,6 +87,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 Poll::Ready(Err(err)) => return Poll::Ready(Err(err.into())),
             }
         }
+    }
+
+    /// True once a close frame was sent or received.
+    fn is_closing(&self) -> bool {
+        matches!(self.conn.ready_state(), ReadyState::Closing | ReadyState::Closed)
     }
 
     /// Shuts the transport down when the connection says so, else reads

@@ -1,13 +1,23 @@
 #!/usr/bin/env bash
 # End-to-end loopback comparison: rfc6455 (tokio and blocking adapters)
-# against tokio-tungstenite, fastwebsockets and tokio-websockets, then the
-# criterion micro benchmarks of benches/peers (if present).
+# against tokio-tungstenite, fastwebsockets and tokio-websockets; rfc6455's
+# axum extractor against axum's own; then the criterion micro benchmarks of
+# benches/peers (if present).
 #
 #   benches/compare.sh [--smoke|--quick|--full]     (default --quick)
 #
 #   --smoke  what CI runs: proves the harness works, measures nothing worth reading. Builds
 #            without LTO, runs every row kind once with every server for a moment, and runs each
 #            criterion micro benchmark once (criterion's --test).
+#
+# Servers (benches/e2e echo_server --impl NAME; `echo_server --impls` lists a build's):
+#   peer rows  rfc6455-tokio, rfc6455-blocking (ours), tungstenite (tokio-tungstenite),
+#              fastwebsockets, tokio-websockets
+#   axum rows  axum-rfc6455 (ours: rfc6455::io::axum_ws::WebSocketUpgrade), axum-tungstenite
+#              (axum::extract::ws::WebSocketUpgrade): the same axum 0.8 router and `axum::serve`,
+#              only the extractor differs. axum-rfc6455 needs benches/e2e's feature
+#              `rfc6455-axum`; a build without it skips that server and says so (its ratios
+#              read "-").
 #
 # Every measurement starts a fresh echo server (benches/e2e echo_server) on
 # 127.0.0.1:0, reads its port back from its `listening on ADDR` line, and
@@ -17,13 +27,14 @@
 # A B C D E, ...) so drift hits them all alike. Throughput is the best of
 # the rounds; latency and memory the lowest of the rounds.
 #
-# Rows: mode x message size x connections.
+# Rows: mode x message size x connections. Peer rows run the peer servers, axum rows the two
+# axum servers (pingpong only, each its own table).
 #   pingpong  one message in flight per connection
 #   flood     64 messages in flight per connection (capped at 1 MiB)
 #   latency   1000 msgs/s in total over 10 connections; p50/p99 round trip
 #   idle      N idle connections; server RSS growth per connection (KiB)
 # Ratios are written so that > 1 means rfc6455 is better: ours/peer for
-# msgs/s, peer/ours for latency and memory.
+# msgs/s, peer/ours for latency and memory; axum rows: axum-rfc6455/axum-tungstenite.
 set -euo pipefail
 
 usage() { echo "usage: $0 [--smoke|--quick|--full]" >&2; exit 2; }
@@ -40,6 +51,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 E2E=$HERE/e2e
 IMPLS=(rfc6455-tokio rfc6455-blocking tungstenite fastwebsockets tokio-websockets)
 OURS=rfc6455-tokio
+AXUM_IMPLS=(axum-rfc6455 axum-tungstenite) # ours first
 START_TIME=$SECONDS
 
 if [[ $PROFILE == full ]]; then
@@ -51,15 +63,18 @@ if [[ $PROFILE == full ]]; then
     done
   done
   ROWS+=("latency 20 10" "latency 16384 10" "idle 20 $IDLE_CONNS")
+  AXUM_ROWS=("pingpong 20 100" "pingpong 16384 100")
 elif [[ $PROFILE == smoke ]]; then
   ROUNDS=1 SECS=0.3 WARMUP=0.1 IDLE_CONNS=100 IDLE_HOLD=0.5
   ROWS=("pingpong 20 10" "flood 16384 10" "latency 20 10" "idle 20 $IDLE_CONNS")
+  AXUM_ROWS=("pingpong 20 10")
   # A quick build: the profile's fat LTO and single codegen unit cost minutes and matter only
   # for numbers worth reading.
   export CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_DEBUG=0
 else
   ROUNDS=1 SECS=1 WARMUP=0.5 IDLE_CONNS=1000 IDLE_HOLD=1.5
   ROWS=("pingpong 20 100" "flood 20 100" "pingpong 16384 100" "flood 16384 100" "latency 20 10" "idle 20 $IDLE_CONNS")
+  AXUM_ROWS=("pingpong 20 100" "pingpong 16384 100")
 fi
 LATENCY_RATE=1000
 
@@ -73,6 +88,17 @@ cargo build --release --locked --workspace --bins --manifest-path "$HERE/Cargo.t
 BIN=$(cargo metadata --no-deps --format-version 1 --manifest-path "$E2E/Cargo.toml" |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/release
 [[ -x $BIN/echo_server && -x $BIN/loadgen ]] || { echo "compare.sh: binaries not found in $BIN" >&2; exit 1; }
+
+# axum-rfc6455 exists only with benches/e2e's feature `rfc6455-axum`; every other server always.
+BUILT=$("$BIN/echo_server" --impls)
+AXUM_RUN=()
+for impl in "${AXUM_IMPLS[@]}"; do
+  if grep -qx "$impl" <<<"$BUILT"; then
+    AXUM_RUN+=("$impl")
+  else
+    echo "compare.sh: $impl is not in this build (benches/e2e feature rfc6455-axum is off): skipped"
+  fi
+done
 
 # --- file descriptors for the idle row ---------------------------------------
 # Server and load generator each hold one descriptor per connection.
@@ -141,9 +167,12 @@ fail() { # row impl message
   FAILURES=$((FAILURES + 1))
 }
 
-# Results: row <TAB> kind <TAB> impl <TAB> value1 <TAB> value2
-RESULTS=$TMP/results.tsv
-: >"$RESULTS"
+# Results: row <TAB> kind <TAB> impl <TAB> value1 <TAB> value2; measure() appends to $RESULTS,
+# one file per table.
+PEER_RESULTS=$TMP/results.tsv
+AXUM_RESULTS=$TMP/results-axum.tsv
+: >"$PEER_RESULTS"
+: >"$AXUM_RESULTS"
 
 measure() { # mode size conns impl row
   local mode=$1 size=$2 conns=$3 impl=$4 row=$5 out line
@@ -216,21 +245,30 @@ measure() { # mode size conns impl row
 }
 
 # --- run -------------------------------------------------------------------------
-echo "== end-to-end echo, $PROFILE: ${#ROWS[@]} rows x ${#IMPLS[@]} servers x $ROUNDS round(s)," \
-  "${SECS}s measured after ${WARMUP}s warm-up; server and loadgen on CPU 0 ($(nproc) CPUs, $(uname -r))"
+echo "== end-to-end echo, $PROFILE: ${#ROWS[@]} rows x ${#IMPLS[@]} servers + ${#AXUM_ROWS[@]} axum rows x" \
+  "${#AXUM_RUN[@]} servers, x $ROUNDS round(s), ${SECS}s measured after ${WARMUP}s warm-up;" \
+  "server and loadgen on CPU 0 ($(nproc) CPUs, $(uname -r))"
 E2E_START=$SECONDS
-for spec in "${ROWS[@]}"; do
-  read -r mode size conns <<<"$spec"
-  row="$mode ${size}B x$conns"
-  for ((round = 1; round <= ROUNDS; round++)); do
-    echo "-- $row, round $round"
-    for impl in "${IMPLS[@]}"; do
-      measure "$mode" "$size" "$conns" "$impl" "$row"
+MEASUREMENTS=0
+run_rows() { # label results-file rows-array-name impls-array-name
+  local label=$1 spec mode size conns row round impl
+  local -n rows=$3 impls=$4
+  RESULTS=$2
+  for spec in "${rows[@]}"; do
+    read -r mode size conns <<<"$spec"
+    row="$mode ${size}B x$conns"
+    for ((round = 1; round <= ROUNDS; round++)); do
+      echo "-- $label$row, round $round"
+      for impl in "${impls[@]}"; do
+        measure "$mode" "$size" "$conns" "$impl" "$row"
+        MEASUREMENTS=$((MEASUREMENTS + 1))
+      done
     done
   done
-done
+}
+run_rows "" "$PEER_RESULTS" ROWS IMPLS
+run_rows "axum: " "$AXUM_RESULTS" AXUM_ROWS AXUM_RUN
 E2E_SECS=$((SECONDS - E2E_START))
-MEASUREMENTS=$((${#ROWS[@]} * ROUNDS * ${#IMPLS[@]}))
 
 # --- table -----------------------------------------------------------------------
 echo
@@ -291,7 +329,34 @@ awk -F'\t' -v impls="${IMPLS[*]}" -v ours="$OURS" '
       }
     }
     printf "min ratio vs best peer: %s (%s)\n", (min_ratio == "" ? "-" : min_ratio), min_row
-  }' "$RESULTS"
+  }' "$PEER_RESULTS"
+
+# The axum rows: pingpong only, best of rounds; ratio ours/theirs on msgs/s (MB/s: the same).
+echo
+echo "== axum rows: one axum 0.8 router, only the extractor differs (ratio > 1: rfc6455's is faster)"
+awk -F'\t' -v impls="${AXUM_IMPLS[*]}" '
+  function num(x) { return x != "" && x != "FAIL" }
+  function fmt(x) { return num(x) ? (x >= 1000 ? sprintf("%.0f", x) : sprintf("%.2f", x)) : (x == "" ? "-" : x) }
+  BEGIN { split(impls, imp, " ") } # imp[1] ours, imp[2] theirs
+  {
+    key = $1 SUBSEP $3
+    if (!($1 in seen)) { order[++rows] = $1; seen[$1] = 1 }
+    if (!num($4)) { if (!(key in v1)) { v1[key] = "FAIL"; v2[key] = "FAIL" }; next }
+    if (!num(v1[key]) || $4 > v1[key]) { v1[key] = $4; v2[key] = $5 }
+  }
+  END {
+    printf "%-28s %16s %16s  %s\n", "row", imp[1], imp[2], "ours/theirs"
+    min_ratio = ""; min_row = ""
+    for (r = 1; r <= rows; r++) {
+      row = order[r]; o = v1[row SUBSEP imp[1]]; t = v1[row SUBSEP imp[2]]
+      x = (num(o) && num(t) && o > 0 && t > 0) ? sprintf("%.2f", o / t) : "-"
+      printf "%-28s %16s %16s  %11s\n", row " msgs/s", fmt(o), fmt(t), x
+      printf "%-28s %16s %16s\n", " MB/s", fmt(v2[row SUBSEP imp[1]]), fmt(v2[row SUBSEP imp[2]])
+      if (x == "-") { min_ratio = "-"; min_row = row }
+      else if (min_ratio != "-" && (min_ratio == "" || x + 0 < min_ratio + 0)) { min_ratio = x; min_row = row }
+    }
+    printf "min ratio axum-rfc6455/axum-tungstenite: %s (%s)\n", (min_ratio == "" ? "-" : min_ratio), min_row
+  }' "$AXUM_RESULTS"
 echo "(end-to-end part took ${E2E_SECS}s)"
 echo "$((MEASUREMENTS - FAILURES)) passed, $FAILURES failed" # measurements that ran to the end
 

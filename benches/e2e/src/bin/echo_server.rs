@@ -1,11 +1,15 @@
 //! Echo server for the end-to-end benchmark: every text and binary message
-//! comes back unchanged, with one of five WebSocket implementations.
+//! comes back unchanged, with one of seven WebSocket implementations.
 //!
 //! `echo_server --impl IMPL [--addr 127.0.0.1:0]` prints `listening on ADDR`
-//! once it accepts, then serves until killed.
+//! once it accepts, then serves until killed. `echo_server --impls` lists
+//! the implementations this build has, one a line.
 //!
 //! IMPL is `rfc6455-tokio`, `rfc6455-blocking`, `tungstenite`
-//! (tokio-tungstenite), `fastwebsockets` or `tokio-websockets`.
+//! (tokio-tungstenite), `fastwebsockets`, `tokio-websockets`, or one of the
+//! two axum servers, which differ only in the extractor: `axum-tungstenite`
+//! (axum's own `extract::ws`) and `axum-rfc6455` (`rfc6455::io::axum_ws`;
+//! only with this crate's feature `rfc6455-axum`).
 //!
 //! Common ground: every tokio server runs on a single-threaded runtime
 //! (`new_current_thread`), every accepted socket gets `TCP_NODELAY`, nobody
@@ -26,8 +30,6 @@ use std::process::ExitCode;
 use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
 
-const IMPLS: &str = "rfc6455-tokio, rfc6455-blocking, tungstenite, fastwebsockets, tokio-websockets";
-
 #[derive(Clone, Copy, Debug)]
 enum Impl {
     Rfc6455Tokio,
@@ -35,22 +37,39 @@ enum Impl {
     Tungstenite,
     FastWebSockets,
     TokioWebSockets,
+    AxumTungstenite,
+    AxumRfc6455,
 }
 
 impl Impl {
+    /// Every implementation by its `--impl` name, built or not.
+    const ALL: [(&'static str, Impl); 7] = [
+        ("rfc6455-tokio", Self::Rfc6455Tokio),
+        ("rfc6455-blocking", Self::Rfc6455Blocking),
+        ("tungstenite", Self::Tungstenite),
+        ("fastwebsockets", Self::FastWebSockets),
+        ("tokio-websockets", Self::TokioWebSockets),
+        ("axum-tungstenite", Self::AxumTungstenite),
+        ("axum-rfc6455", Self::AxumRfc6455),
+    ];
+
+    /// Whether this build can serve it (`axum-rfc6455` needs feature `rfc6455-axum`).
+    fn built(self) -> bool {
+        !matches!(self, Self::AxumRfc6455) || cfg!(feature = "rfc6455-axum")
+    }
+
     fn parse(name: &str) -> Option<Self> {
-        Some(match name {
-            "rfc6455-tokio" => Self::Rfc6455Tokio,
-            "rfc6455-blocking" => Self::Rfc6455Blocking,
-            "tungstenite" => Self::Tungstenite,
-            "fastwebsockets" => Self::FastWebSockets,
-            "tokio-websockets" => Self::TokioWebSockets,
-            _ => return None,
-        })
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|&(_, imp)| imp)
     }
 }
 
-fn parse_args() -> Result<(Impl, SocketAddr), String> {
+fn impl_names() -> String {
+    let names: Vec<_> = Impl::ALL.iter().filter(|(_, imp)| imp.built()).map(|(n, _)| *n).collect();
+    names.join(", ")
+}
+
+/// `None`: the arguments asked for `--impls`, which is answered here.
+fn parse_args() -> Result<Option<(Impl, SocketAddr)>, String> {
     let mut imp = None;
     let mut addr = SocketAddr::from(([127, 0, 0, 1], 0));
     let mut it = std::env::args().skip(1);
@@ -59,16 +78,33 @@ fn parse_args() -> Result<(Impl, SocketAddr), String> {
         match arg.as_str() {
             "--impl" => {
                 let name = value()?;
-                imp = Some(Impl::parse(&name).ok_or(format!("unknown --impl {name:?}; one of {IMPLS}"))?);
+                let found = Impl::parse(&name).ok_or(format!("unknown --impl {name:?}; one of {}", impl_names()))?;
+                if !found.built() {
+                    return Err(format!(
+                        "--impl {name} is not in this build: enable feature `rfc6455-axum` of benches/e2e"
+                    ));
+                }
+                imp = Some(found);
+            }
+            "--impls" => {
+                let mut out = std::io::stdout().lock();
+                for (name, _) in Impl::ALL.iter().filter(|(_, imp)| imp.built()) {
+                    let _ = writeln!(out, "{name}");
+                }
+                return Ok(None);
             }
             "--addr" => {
                 let v = value()?;
                 addr = v.parse().map_err(|e| format!("invalid --addr {v:?}: {e}"))?;
             }
-            other => return Err(format!("unknown argument {other:?}; usage: echo_server --impl IMPL [--addr ADDR]")),
+            other => {
+                return Err(format!(
+                    "unknown argument {other:?}; usage: echo_server --impl IMPL [--addr ADDR] | --impls"
+                ))
+            }
         }
     }
-    Ok((imp.ok_or(format!("--impl is required: one of {IMPLS}"))?, addr))
+    Ok(Some((imp.ok_or(format!("--impl is required: one of {}", impl_names()))?, addr)))
 }
 
 fn announce(addr: SocketAddr) {
@@ -181,6 +217,70 @@ mod fws {
     }
 }
 
+/// The two axum servers: one router, one route `/`, served by `axum::serve`
+/// (hyper-util's auto connection builder, HTTP/1 only in this build) with
+/// `TCP_NODELAY` set through `tap_io`, as axum's docs show. They differ only
+/// in the extractor, and both echo with the plain loop the extractors
+/// document, `recv` then `send` (each `send` writes and flushes at once).
+/// With one message in flight per connection (the ping-pong rows), there is
+/// nothing to batch, so `feed`-style loops would not change the numbers.
+/// Both keep their extractor's default configuration.
+mod axum_servers {
+    use std::net::SocketAddr;
+
+    use axum::response::Response;
+    use axum::routing::get;
+    use axum::serve::ListenerExt;
+    use axum::Router;
+    use tokio::net::TcpListener;
+
+    use super::Impl;
+
+    /// axum's own extractor (tokio-tungstenite inside, the version axum
+    /// depends on, which may trail the `tungstenite` server's). `recv` also
+    /// shows pings, pongs and close frames, which tungstenite answers itself;
+    /// only text and binary messages are echoed.
+    async fn tungstenite(ws: axum::extract::ws::WebSocketUpgrade) -> Response {
+        use axum::extract::ws::Message;
+        ws.on_upgrade(|mut socket| async move {
+            while let Some(Ok(message)) = socket.recv().await {
+                if matches!(message, Message::Text(_) | Message::Binary(_)) && socket.send(message).await.is_err() {
+                    break;
+                }
+            }
+        })
+    }
+
+    /// rfc6455's extractor: `recv` yields only text and binary messages
+    /// (pings are answered inside), `Ok(None)` after the close handshake.
+    #[cfg(feature = "rfc6455-axum")]
+    async fn rfc6455(ws: rfc6455::io::axum_ws::WebSocketUpgrade) -> Response {
+        use rfc6455::io::axum_ws::WebSocket;
+        ws.on_upgrade(|mut socket: WebSocket| async move {
+            while let Ok(Some(message)) = socket.recv().await {
+                if socket.send(message).await.is_err() {
+                    break;
+                }
+            }
+        })
+    }
+
+    pub(crate) async fn serve(imp: Impl, addr: SocketAddr) -> std::io::Result<()> {
+        let router = match imp {
+            Impl::AxumTungstenite => Router::new().route("/", get(tungstenite)),
+            #[cfg(feature = "rfc6455-axum")]
+            Impl::AxumRfc6455 => Router::new().route("/", get(rfc6455)),
+            _ => unreachable!("not an axum server, or not built: {imp:?}"),
+        };
+        let listener = TcpListener::bind(addr).await?;
+        super::announce(listener.local_addr()?);
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        axum::serve(listener, router).await
+    }
+}
+
 async fn serve_tokio(imp: Impl, addr: SocketAddr) -> std::io::Result<()> {
     let listener = TcpListener::bind(addr).await?;
     announce(listener.local_addr()?);
@@ -194,7 +294,9 @@ async fn serve_tokio(imp: Impl, addr: SocketAddr) -> std::io::Result<()> {
                 Impl::Tungstenite => tungstenite(tcp).await.map_err(drop),
                 Impl::TokioWebSockets => tokio_websockets(tcp).await.map_err(drop),
                 Impl::FastWebSockets => fws::serve(tcp).await.map_err(drop),
-                Impl::Rfc6455Blocking => unreachable!("served by serve_blocking"),
+                Impl::Rfc6455Blocking | Impl::AxumTungstenite | Impl::AxumRfc6455 => {
+                    unreachable!("served by serve_blocking or axum_servers::serve")
+                }
             };
         });
     }
@@ -226,7 +328,8 @@ fn serve_blocking(addr: SocketAddr) -> std::io::Result<()> {
 
 fn main() -> ExitCode {
     let (imp, addr) = match parse_args() {
-        Ok(args) => args,
+        Ok(Some(args)) => args,
+        Ok(None) => return ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("echo_server: {message}");
             return ExitCode::from(2);
@@ -234,10 +337,14 @@ fn main() -> ExitCode {
     };
     let result = match imp {
         Impl::Rfc6455Blocking => serve_blocking(addr),
-        _ => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .and_then(|rt| rt.block_on(serve_tokio(imp, addr))),
+        _ => tokio::runtime::Builder::new_current_thread().enable_all().build().and_then(|rt| {
+            rt.block_on(async {
+                match imp {
+                    Impl::AxumTungstenite | Impl::AxumRfc6455 => axum_servers::serve(imp, addr).await,
+                    _ => serve_tokio(imp, addr).await,
+                }
+            })
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

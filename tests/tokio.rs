@@ -1171,3 +1171,65 @@ async fn streamext_split_gives_sink_then_stream_as_in_tokio_tungstenite() {
     })
     .await;
 }
+
+/// A stream whose writes and flushes fail once `broken` is set, like an
+/// HTTP/2 stream the peer ended after sending its close frame; reads go on.
+struct WritesBreak {
+    io: DuplexStream,
+    broken: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl WritesBreak {
+    fn check(&self) -> std::io::Result<()> {
+        if self.broken.load(Ordering::SeqCst) {
+            return Err(std::io::Error::other("the peer ended this stream"));
+        }
+        Ok(())
+    }
+}
+
+impl tokio::io::AsyncRead for WritesBreak {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for WritesBreak {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        self.check()?;
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.check()?;
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.check()?;
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+/// Once our close frame is out, a transport that stops taking writes does
+/// not hide the peer's close that is waiting to be read: the close ends
+/// cleanly. (An HTTP/2 server ends the stream after its close frame; the
+/// flush that came first failed and lost the close before this was fixed.)
+#[tokio::test(start_paused = true)]
+async fn a_transport_that_stops_taking_writes_after_our_close_still_delivers_the_peers_close() {
+    bounded(async {
+        let (ours, mut theirs) = duplex(1 << 16);
+        let broken = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stream = WritesBreak { io: ours, broken: Arc::clone(&broken) };
+        let mut client = WebSocketStream::from_connection(stream, Connection::client(&config(), tokio_now(), [42; 32]));
+        client.close(CloseCode::NORMAL, "done").await.unwrap();
+        // The peer answers with its close, then stops reading: our writes fail from now on.
+        theirs.write_all(&server_frame(OpCode::Close, true, &close_payload(1000, b""))).await.unwrap();
+        broken.store(true, Ordering::SeqCst);
+        assert_eq!(client.recv().await.unwrap(), None, "a clean close");
+        assert!(client.connection().close_reason().is_some_and(|reason| reason.is_normal()));
+    })
+    .await;
+}

@@ -1101,3 +1101,49 @@ fn only_a_normal_close_from_the_peer_ends_the_stream_quietly() {
         }
     }
 }
+
+/// In-memory transport: reads come from `input`; writes go to `output` until
+/// `broken`, then fail (a stream the peer ended after its close frame).
+struct WritesBreak {
+    input: std::io::Cursor<Vec<u8>>,
+    output: Vec<u8>,
+    broken: bool,
+}
+
+impl std::io::Read for WritesBreak {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.input.read(buf)
+    }
+}
+
+impl std::io::Write for WritesBreak {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.broken {
+            return Err(std::io::Error::other("the peer ended this stream"));
+        }
+        self.output.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.broken {
+            return Err(std::io::Error::other("the peer ended this stream"));
+        }
+        Ok(())
+    }
+}
+
+/// As in the tokio adapter: once our close frame is out, a transport that
+/// stops taking writes does not hide the peer's close waiting to be read.
+#[test]
+fn a_transport_that_stops_taking_writes_after_our_close_still_delivers_the_peers_close() {
+    let stream = WritesBreak {
+        input: std::io::Cursor::new(common::server_frame(OpCode::Close, true, &common::close_payload(1000, b""))),
+        output: Vec::new(),
+        broken: false,
+    };
+    let mut ws = WebSocket::from_connection(stream, Connection::client(&Config::default(), Instant::now(), [7; 32]));
+    ws.close(CloseCode::NORMAL, "done").unwrap();
+    assert!(!ws.get_ref().output.is_empty(), "our close frame went out");
+    ws.get_mut().broken = true;
+    assert_eq!(ws.read().unwrap(), None, "a clean close");
+    assert!(ws.connection().close_reason().is_some_and(|reason| reason.is_normal()));
+}

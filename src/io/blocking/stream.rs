@@ -138,6 +138,9 @@ impl<S: Read + Write> WebSocket<S> {
                 // A non-blocking stream that takes no more for now: read
                 // (and fire due timers) meanwhile.
                 Err(err) if err.kind() == ErrorKind::WouldBlock => Ok(()),
+                // Closing: a transport that stopped taking bytes may still
+                // hold the peer's close. Read it; the close timeout bounds the wait.
+                Err(_) if matches!(self.conn.ready_state(), ReadyState::Closing | ReadyState::Closed) => Ok(()),
                 other => other,
             };
             let result = written.and_then(|()| {

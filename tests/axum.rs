@@ -366,7 +366,9 @@ async fn a_server_without_extended_connect_gives_the_http2_client_a_clear_error(
             .unwrap();
         match hyper_ws::connect_h2(&mut sender, request, &Config::default()).await {
             Err(rfc6455::io::Error::Handshake(rfc6455::HandshakeError::Rejected(response))) => {
-                assert_eq!(response.status(), http::StatusCode::FORBIDDEN)
+                assert_eq!(response.status(), http::StatusCode::FORBIDDEN);
+                assert_eq!(response.body_state(), rfc6455::handshake::BodyState::Complete);
+                assert!(!response.body().is_empty(), "the refusal's body says why: {response:?}");
             }
             other => panic!("expected a 403, got {other:?}"),
         }

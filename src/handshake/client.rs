@@ -316,11 +316,19 @@ impl ClientHandshake {
     /// [`into_connection`](Self::into_connection) gives the connection to
     /// run over the HTTP/2 stream.
     ///
+    /// `refusal_body` is the body of a refusal, as far as the caller read it
+    /// (`None`: not read); it is ignored for a `2xx`, whose body is the
+    /// WebSocket. At most `Config::max_handshake_bytes` of it are kept.
+    ///
     /// # Errors
     ///
     /// [`HandshakeError::Rejected`] with the response for any other status;
     /// an unoffered subprotocol or extension as over HTTP/1.1.
-    pub fn handle_http2_response(&mut self, parts: &http::response::Parts) -> Result<Response, HandshakeError> {
+    pub fn handle_http2_response(
+        &mut self,
+        parts: &http::response::Parts,
+        refusal_body: Option<Bytes>,
+    ) -> Result<Response, HandshakeError> {
         let mut head = BytesMut::new();
         let reason = parts.status.canonical_reason().unwrap_or("Response");
         head.extend_from_slice(format!("HTTP/1.1 {} {reason}\r\n", parts.status.as_u16()).as_bytes());
@@ -335,7 +343,12 @@ impl ClientHandshake {
             if parts.status.is_success() {
                 self.negotiate(response)
             } else {
-                Err(reject(response, Bytes::new(), BodyState::NotRead))
+                let limit = self.config.max_handshake_bytes;
+                Err(match refusal_body {
+                    None => reject(response, Bytes::new(), BodyState::NotRead),
+                    Some(body) if body.len() > limit => reject(response, body.slice(..limit), BodyState::Truncated),
+                    Some(body) => reject(response, body, BodyState::Complete),
+                })
             }
         });
         self.phase = Phase::Done(result.clone());

@@ -27,8 +27,9 @@
 //!
 //! WebSocket over HTTP/2 (RFC 8441) arrives as a `CONNECT`: route both
 //! methods (`get(ws).connect(ws)`, or `any(ws)`), and serve HTTP/2 with
-//! `enable_connect_protocol()` (hyper-util's auto builder:
-//! `builder.http2().enable_connect_protocol()`).
+//! extended CONNECT allowed: `axum::serve` does with axum's `http2`
+//! feature; with hyper-util's auto builder, `builder.http2().enable_connect_protocol()`.
+//! `Message` and `CloseCode` are re-exported here, beside [`WebSocket`].
 //!
 //! An invalid upgrade never reaches the handler: the extractor answers it
 //! (400, 405, or 426 with `Sec-WebSocket-Version: 13`). A foreign `Origin`
@@ -49,6 +50,9 @@ use crate::handshake::{Accept, OriginPolicy, Reject, UpgradeRequest};
 use crate::Config;
 
 pub use super::hyper_ws::WebSocket;
+/// The message type (text or binary), re-exported where axum users look for
+/// it; the same as [`crate::Message`].
+pub use crate::{CloseCode, Message};
 
 /// The extractor of a WebSocket route: a valid upgrade request, waiting for
 /// [`on_upgrade`](Self::on_upgrade) to accept it.
@@ -97,7 +101,9 @@ impl<F: OnFailedUpgrade> WebSocketUpgrade<F> {
     /// request from an origin it does not admit is answered 403 by
     /// [`on_upgrade`](Self::on_upgrade). Browsers send `Origin`; set a policy
     /// on any route a browser page can reach, or any site can open it with
-    /// the user's cookies. Default: no check.
+    /// the user's cookies. Default: no check, as with axum's own extractor
+    /// (the policy you pass decides; [`OriginPolicy::default`] is
+    /// same-origin).
     pub fn origin_policy(mut self, policy: OriginPolicy) -> Self {
         self.origin_policy = Some(policy);
         self

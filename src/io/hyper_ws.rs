@@ -57,9 +57,11 @@ use crate::{Config, Connection, HandshakeError};
 /// `into_split`, `Stream`/`Sink`).
 pub type WebSocket = WebSocketStream<TokioIo<Upgraded>>;
 
-/// True if `request` asks for a WebSocket upgrade (`Upgrade: websocket` and
-/// `Connection: Upgrade`), whether or not it is a valid one: route it to
-/// [`upgrade`], which answers an invalid one with the right status.
+/// True if `request` asks for a WebSocket: an HTTP/1.1 upgrade
+/// (`Upgrade: websocket` and `Connection: Upgrade`) or HTTP/2's extended
+/// `CONNECT` with `:protocol` `websocket` (RFC 8441), whether or not it is a
+/// valid one: route it to [`upgrade`], which answers an invalid one with the
+/// right status.
 pub fn is_upgrade_request<B>(request: &http::Request<B>) -> bool {
     if is_extended_connect(request) {
         return true;
@@ -232,14 +234,22 @@ impl UpgradeError {
 /// HTTP/2 stream, with HTTP/2's flow control underneath.
 ///
 /// `request`'s scheme says which `:scheme` to send (`wss` for `https`);
-/// the connection itself (h2c, or TLS with ALPN `h2`) is yours.
+/// the connection itself (h2c, or TLS with ALPN `h2`) is yours, with any
+/// request body type that has a `Default` (the extended CONNECT sends an
+/// empty one): `Empty<Bytes>`, `Full<Bytes>`, `BoxBody`. The exchange is
+/// bounded by `Config::handshake_timeout`; a refusal's body is read (up to
+/// `Config::max_handshake_bytes`) into the error's response.
 ///
 /// ```no_run
 /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
 /// use hyper_util::rt::{TokioExecutor, TokioIo};
 /// use rfc6455::io::hyper_ws;
 /// let tcp = tokio::net::TcpStream::connect("127.0.0.1:8080").await?;
-/// let (mut sender, connection) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp)).await?;
+/// let (mut sender, connection) = hyper::client::conn::http2::handshake::<_, _, http_body_util::Empty<bytes::Bytes>>(
+///     TokioExecutor::new(),
+///     TokioIo::new(tcp),
+/// )
+/// .await?;
 /// tokio::spawn(connection);
 /// let (mut socket, _) = hyper_ws::connect_h2(&mut sender, "ws://127.0.0.1:8080/ws", &Default::default()).await?;
 /// socket.send("over HTTP/2").await?;
@@ -253,14 +263,34 @@ impl UpgradeError {
 /// `http2().enable_connect_protocol()`), or the connection failed;
 /// [`Error::Handshake`] with the response for a refusal (any status but
 /// 2xx) or an answer that chose what was not offered.
-pub async fn connect_h2(
-    sender: &mut hyper::client::conn::http2::SendRequest<Empty<Bytes>>,
+pub async fn connect_h2<B>(
+    sender: &mut hyper::client::conn::http2::SendRequest<B>,
     request: impl crate::IntoClientRequest,
     config: &Config,
-) -> Result<(WebSocket, crate::handshake::Response), Error> {
+) -> Result<(WebSocket, crate::handshake::Response), Error>
+where
+    B: hyper::body::Body + Default + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let request = request.into_client_request()?;
-    let mut handshake = crate::handshake::ClientHandshake::new(&request, config, super::os_seed());
-    let mut connect = handshake.http2_request(request.is_secure()).map(|()| Empty::new());
+    super::tokio_ws::within(config.handshake_timeout, open_h2(sender, &request, config)).await
+}
+
+async fn open_h2<B>(
+    sender: &mut hyper::client::conn::http2::SendRequest<B>,
+    request: &crate::handshake::ClientRequest,
+    config: &Config,
+) -> Result<(WebSocket, crate::handshake::Response), Error>
+where
+    B: hyper::body::Body + Default + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    use http_body_util::BodyExt;
+
+    let mut handshake = crate::handshake::ClientHandshake::new(request, config, super::os_seed());
+    let mut connect = handshake.http2_request(request.is_secure()).map(|()| B::default());
     connect.extensions_mut().insert(hyper::ext::Protocol::from_static("websocket"));
     let response = sender.send_request(connect).await.map_err(|err| {
         Error::Io(std::io::Error::other(format!(
@@ -269,7 +299,16 @@ pub async fn connect_h2(
         )))
     })?;
     let (parts, body) = response.into_parts();
-    let answer = handshake.handle_http2_response(&parts)?;
+    if !parts.status.is_success() {
+        // A refusal: its body says why, read up to the handshake's limit.
+        let limited = http_body_util::Limited::new(body, config.max_handshake_bytes.saturating_add(1));
+        let text = limited.collect().await.ok().map(|collected| collected.to_bytes());
+        return Err(handshake
+            .handle_http2_response(&parts, text)
+            .err()
+            .map_or(Error::Usage(crate::UsageError::HandshakeIncomplete), Error::Handshake));
+    }
+    let answer = handshake.handle_http2_response(&parts, None)?;
     let upgraded = hyper::upgrade::on(http::Response::from_parts(parts, body))
         .await
         .map_err(|err| Error::Io(std::io::Error::other(format!("the HTTP/2 stream was not handed over: {err}"))))?;

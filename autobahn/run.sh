@@ -4,8 +4,8 @@
 # examples/axum_echo), then judges the reports with check.py. Exits non-zero unless every case of
 # every run passed. Its last line is check.py's `N passed, N failed`.
 #
-#   autobahn/run.sh [--full|--ci|--fast] [--jobs N]     wstest from install.sh (no Docker needed)
-#   autobahn/docker.sh [--full|--ci|--fast] [--jobs N]  the same runs with the Docker image
+#   autobahn/run.sh [--full|--ci|--fast] [--adapter A] [--jobs N]     wstest from install.sh
+#   autobahn/docker.sh [--full|--ci|--fast] [--adapter A] [--jobs N]  the same, wstest from Docker
 #
 #   --full   all 517 cases in every run (the default)
 #   --ci     what CI runs (337 cases a run): sections 1-10 in full and, of the permessage-deflate

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Runs the Autobahn|Testsuite against the crate's examples in four runs (server and client role,
-# each with the tokio and the blocking adapter), then judges the reports with check.py. Exits
-# non-zero unless every case of every run passed. Its last line is check.py's `N passed, N failed`.
+# Runs the Autobahn|Testsuite against the crate's examples in five runs (server and client role,
+# each with the tokio and the blocking adapter; and the server role of the axum route, /ws in
+# examples/axum_echo), then judges the reports with check.py. Exits non-zero unless every case of
+# every run passed. Its last line is check.py's `N passed, N failed`.
 #
-#   autobahn/run.sh [--full|--ci|--fast] [--jobs N]     wstest from install.sh (no Docker needed)
-#   autobahn/docker.sh [--full|--ci|--fast] [--jobs N]  the same runs with the Docker image
+#   autobahn/run.sh [--full|--ci|--fast] [--adapter A] [--jobs N]     wstest from install.sh
+#   autobahn/docker.sh [--full|--ci|--fast] [--adapter A] [--jobs N]  the same, wstest from Docker
 #
 #   --full   all 517 cases in every run (the default)
 #   --ci     what CI runs (337 cases a run): sections 1-10 in full and, of the permessage-deflate
@@ -12,8 +13,9 @@
 #            16 B; the largest, 128 KiB; and 8 KiB sent in 256-byte fragments). wstest spends
 #            ~95 % of a full run on the 216 cases of 12 and 13; see README.md for their cost.
 #   --fast   skip sections 9 (large messages), 12 and 13 (permessage-deflate), for development
-#   --adapter tokio|blocking
-#            only the two runs (server and client role) of that adapter
+#   --adapter tokio|blocking|axum
+#            only the runs of that adapter: server and client role for tokio and blocking, the
+#            server role for axum (its client is the tokio adapter's)
 #   --jobs N how many runs go at once (default: 2, or 1 on a one-core machine); wstest is
 #            single-threaded Python and the runs use their own ports and report directories
 #
@@ -28,7 +30,7 @@ repo=$(dirname "$here")
 # shellcheck source=lib.sh
 source "$here/lib.sh"
 
-mode=full docker=0 adapters=(tokio blocking)
+mode=full docker=0 adapters=(tokio blocking axum)
 jobs=$(($(nproc 2>/dev/null || echo 2) > 1 ? 2 : 1))
 while (($#)); do
   case $1 in
@@ -41,7 +43,8 @@ while (($#)); do
       shift
       ;;
     --adapter)
-      [[ ${2:-} == tokio || ${2:-} == blocking ]] || die "--adapter needs tokio or blocking"
+      [[ ${2:-} == tokio || ${2:-} == blocking || ${2:-} == axum ]] ||
+        die "--adapter needs tokio, blocking or axum"
       adapters=("$2")
       shift
       ;;
@@ -111,13 +114,28 @@ else
   wstest=$prefix/bin/wstest
 fi
 
+# The runs, in order; each adapter has a server-role run, tokio and blocking a client-role one too.
+runs=()
+for adapter in "${adapters[@]}"; do
+  runs+=("server-$adapter")
+  [[ $adapter == axum ]] || runs+=("client-$adapter")
+done
+
+examples=()
+for adapter in "${adapters[@]}"; do
+  case $adapter in
+    axum) examples+=(--example axum_echo) ;;
+    *) examples+=(--example echo_server --example autobahn_client) ;;
+  esac
+done
 step "build the examples"
-(cd "$repo" && cargo build --release --example echo_server --example autobahn_client)
+(cd "$repo" && cargo build --release "${examples[@]}")
 # cargo metadata knows where the binaries went, CARGO_TARGET_DIR and config included.
 target_dir=$(cd "$repo" && cargo metadata --no-deps --format-version 1 |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 echo_server=$target_dir/release/examples/echo_server
 client=$target_dir/release/examples/autobahn_client
+axum_echo=$target_dir/release/examples/axum_echo
 out=$target_dir/autobahn
 reports=$out/reports
 mkdir -p "$out/config" "$out/logs" "$reports"
@@ -208,17 +226,19 @@ describe_status() { # STATUS of a command run by run_bounded
 }
 
 # shellcheck disable=SC2329 # called by wait_for
-echo_server_ready() { # LOG PORT PID: the server said so, and the port is really its own
+server_ready() { # LOG PORT PID: the server said so, and the port is really its own
   grep -q '^listening on ' "$1" && pid_owns_port "$2" "$3"
 }
 
-# server_run NAME AGENT [ECHO_SERVER_ARGS...]: wstest's fuzzing client against our echo server.
+# server_run NAME AGENT SERVER PATH [SERVER_ARGS...]: wstest's fuzzing client against our echo
+# server SERVER (a binary taking --addr and printing `listening on ADDR`), at ws://ADDR$PATH.
 server_run() {
-  local name=$1 agent=$2
-  shift 2
-  local dir=$reports/$name log=$out/logs/$name-echo_server.log config=$out/config/$name.json
+  local name=$1 agent=$2 server=$3 path=$4
+  shift 4
+  local server_name=${server##*/}
+  local dir=$reports/$name log=$out/logs/$name-$server_name.log config=$out/config/$name.json
   local port pid attempt start=$SECONDS
-  step "$name: wstest -m fuzzingclient against echo_server${*:+ $*}"
+  step "$name: wstest -m fuzzingclient against $server_name${*:+ $*}${path:+ at $path}"
   if ! rm -rf "$dir"; then # never judge an old report
     problem "$name: cannot remove the previous report $dir"
     return 1
@@ -227,19 +247,20 @@ server_run() {
   # we retry on another port. A server that stays up but never gets ready is not retried.
   for attempt in 1 2 3; do
     port=$(random_port) || { problem "$name: no free port"; return 1; }
-    "$echo_server" --addr "127.0.0.1:$port" "$@" >"$log" 2>&1 &
+    "$server" --addr "127.0.0.1:$port" "$@" >"$log" 2>&1 &
     pid=$!
     background_pids+=("$pid")
-    wait_for "$startup_timeout" "$pid" echo_server_ready "$log" "$port" "$pid" && break
+    wait_for "$startup_timeout" "$pid" server_ready "$log" "$port" "$pid" && break
     if is_alive "$pid" || ((attempt == 3)); then
       stop_pid "$pid"
       show_log "$log"
-      problem "$name: echo_server did not print 'listening on' and listen on port $port"
+      problem "$name: $server_name did not print 'listening on' and listen on port $port"
       return 1
     fi
     stop_pid "$pid"
   done
-  make_config "$here/fuzzingclient.json" "$config" "$dir" "ws://127.0.0.1:$port" "$agent" || return 1
+  make_config "$here/fuzzingclient.json" "$config" "$dir" "ws://127.0.0.1:$port$path" "$agent" ||
+    return 1
   local status=0
   run_fuzzingclient "$config" "$out/logs/$name-wstest.log" || status=$?
   if ((status)); then
@@ -248,7 +269,7 @@ server_run() {
   fi
   if ! is_alive "$pid"; then
     show_log "$log"
-    problem "$name: echo_server exited during the run"
+    problem "$name: $server_name exited during the run"
   fi
   stop_pid "$pid"
   echo "$name: done in $((SECONDS - start)) s"
@@ -296,14 +317,13 @@ client_run() {
 
 # The runs go --jobs at a time, each in a subshell with its output in a log of its own, shown
 # when it ends (so that the runs' lines do not interleave).
-runs=()
-for adapter in "${adapters[@]}"; do runs+=("server-$adapter" "client-$adapter"); done
 run_one() { # NAME: the run of that name, in the foreground
   case $1 in
-    server-tokio) server_run server-tokio rfc6455-tokio ;;
+    server-tokio) server_run server-tokio rfc6455-tokio "$echo_server" "" ;;
     client-tokio) client_run client-tokio rfc6455-tokio ;;
-    server-blocking) server_run server-blocking rfc6455-blocking --blocking ;;
+    server-blocking) server_run server-blocking rfc6455-blocking "$echo_server" "" --blocking ;;
     client-blocking) client_run client-blocking rfc6455-blocking --blocking ;;
+    server-axum) server_run server-axum rfc6455-axum "$axum_echo" /ws ;;
   esac
   ((run_problems == 0))
 }

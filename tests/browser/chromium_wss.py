@@ -17,12 +17,18 @@ URL: Chromium 148's Local Network Access checks refuse a WebSocket from those (o
 loopback) origins to 127.0.0.1 with ERR_BLOCKED_BY_LOCAL_NETWORK_ACCESS_CHECKS after the TLS
 handshake, while a loopback page may open loopback sockets, as a page served by the app would.
 
+With --routes axum,hyper the same session also opens `ws://127.0.0.1:PORT/ws` on the WebSocket
+route of examples/axum_echo (an axum Router) and examples/hyper_echo (plain hyper), each upgraded
+over HTTP/1.1, with the same checks.
+
 Usage: python3 tests/browser/chromium_wss.py [--server CMD] [--adapters tokio,blocking]
-                                             [--schemes wss,ws] [--keep]
+                                             [--schemes wss,ws] [--routes axum,hyper] [--keep]
   --server CMD   the echo server command (default: $ECHO_SERVER, else
                  target/release/examples/echo_server; the stand-in that tests this script:
                  "target/interop-venv/bin/python tests/interop/contract_standins.py echo_server")
   --schemes wss,ws  also the same checks over plain ws:// (no certificate), in the same session
+  --routes LIST  also ws://ADDR/ws of these servers: axum (default: $AXUM_ECHO, else
+                 target/release/examples/axum_echo), hyper ($HYPER_ECHO, else .../hyper_echo)
 Needs: /usr/bin/chromium and /usr/bin/chromedriver (Debian: chromium chromium-driver), openssl.
 Ports: 0 for the servers; chromedriver gets a port the kernel handed out and we closed (retried
 on a clash). Everything has a timeout, and the whole run stops itself after 240 s. The session is
@@ -61,6 +67,13 @@ TEXTS = [
     "the quick brown fox jumps over the lazy dog; " * 2200,  # ~100 KB, compressible
 ]
 BINARIES = [bytes(range(256)), bytes(range(256)) * 256]
+
+# --routes: name -> (environment variable with the command, default binary). Each serves its
+# WebSocket echo at /ws over an HTTP/1.1 upgrade, takes --addr and prints `listening on ADDR`.
+ROUTES = {
+    "axum": ("AXUM_ECHO", "target/release/examples/axum_echo"),
+    "hyper": ("HYPER_ECHO", "target/release/examples/hyper_echo"),
+}
 
 # Runs in the page. arguments: url, texts, binary sizes (each is i % 256 for i < size), callback.
 # Sends every text then every binary, collects the echoes (binaries as hex), closes with 1000
@@ -243,6 +256,7 @@ def main() -> int:
     parser.add_argument("--server", default=os.environ.get("ECHO_SERVER") or str(ROOT / "target/release/examples/echo_server"))
     parser.add_argument("--adapters", default="tokio,blocking")
     parser.add_argument("--schemes", default="wss", help="wss, ws or both: wss,ws")
+    parser.add_argument("--routes", default="", help="also ws://ADDR/ws of axum_echo and/or hyper_echo: axum,hyper")
     parser.add_argument("--chromium", default=CHROMIUM)
     parser.add_argument("--chromedriver", default=CHROMEDRIVER)
     parser.add_argument("--keep", action="store_true", help="keep the logs")
@@ -250,8 +264,12 @@ def main() -> int:
     server_cmd = shlex.split(args.server)
     adapters = [a for a in args.adapters.split(",") if a]
     schemes = [s for s in args.schemes.split(",") if s]
+    routes = [r for r in args.routes.split(",") if r]
     if not set(schemes) <= {"wss", "ws"} or not set(adapters) <= {"tokio", "blocking"}:
         parser.error("--schemes takes wss and/or ws, --adapters tokio and/or blocking")
+    if not set(routes) <= set(ROUTES):
+        parser.error("--routes takes axum and/or hyper")
+    route_cmds = {r: shlex.split(os.environ.get(ROUTES[r][0]) or str(ROOT / ROUTES[r][1])) for r in routes}
 
     passed = failed = 0
 
@@ -282,7 +300,7 @@ def main() -> int:
     page.daemon_threads = True
     threading.Thread(target=page.serve_forever, daemon=True).start()
     try:
-        for binary in (args.chromium, args.chromedriver, server_cmd[0]):
+        for binary in (args.chromium, args.chromedriver, server_cmd[0], *(c[0] for c in route_cmds.values())):
             if shutil.which(binary) is None:
                 raise Failure(f"{binary} not found (Debian: apt-get install chromium chromium-driver; "
                               "cargo build --release --examples)")
@@ -301,21 +319,24 @@ def main() -> int:
             chromium_args.append(f"--ignore-certificate-errors-spki-list={spki}")
             print(f"certificate SPKI sha256: {spki}")
 
-        # (scheme, adapter) -> (process, port, log); a server that does not start is one failure.
-        servers: dict[tuple[str, str], tuple[subprocess.Popen, int, Path]] = {}
-        runs = [(scheme, adapter) for scheme in schemes for adapter in adapters]
+        # (scheme, adapter) -> (process, port, log, name, path); a server that does not start is one
+        # failure. The adapter of a --routes server is the route's name (axum, hyper).
+        servers: dict[tuple[str, str], tuple[subprocess.Popen, int, Path, str, str]] = {}
+        runs = [(scheme, adapter, server_cmd, "/") for scheme in schemes for adapter in adapters]
         if "wss" in schemes:
-            runs.append(("wss", "control"))
-        for scheme, adapter in runs:
+            runs.append(("wss", "control", server_cmd, "/"))
+        runs += [("ws", route, route_cmds[route], "/ws") for route in routes]
+        for scheme, adapter, cmd, path in runs:
             flags = tls_flags.get("other-certs" if adapter == "control" else "certs", []) if scheme == "wss" else []
             extra = ["--blocking"] if adapter == "blocking" else []
-            log = work / f"echo_server-{scheme}-{adapter}.log"
-            proc = procs.start([*server_cmd, "--addr", "127.0.0.1:0", *flags, *extra], log)
+            name = f"{adapter}_echo" if adapter in ROUTES else "echo_server"
+            log = work / f"{name}-{scheme}-{adapter}.log"
+            proc = procs.start([*cmd, "--addr", "127.0.0.1:0", *flags, *extra], log)
             try:
-                servers[(scheme, adapter)] = (proc, wait_for_listening(proc, log), log)
-                print(f"echo_server {scheme} ({adapter}): pid {proc.pid}, port {servers[(scheme, adapter)][1]}")
+                servers[(scheme, adapter)] = (proc, wait_for_listening(proc, log), log, name, path)
+                print(f"{name} {scheme} ({adapter}): pid {proc.pid}, port {servers[(scheme, adapter)][1]}")
             except Failure as exc:
-                check(False, f"echo_server {scheme} ({adapter}) starts", str(exc))
+                check(False, f"{name} {scheme} ({adapter}) starts", str(exc))
         if not servers:
             raise Failure("no server started")
 
@@ -351,9 +372,9 @@ def main() -> int:
             return result
 
         want = expected_echoes()
-        for (scheme, adapter), (proc, port, log) in servers.items():
+        for (scheme, adapter), (proc, port, log, name, path) in servers.items():
             t0 = time.monotonic()
-            result = run_page(f"{scheme}://127.0.0.1:{port}/")
+            result = run_page(f"{scheme}://127.0.0.1:{port}{path}")
             print(f"[{scheme} {adapter}] {time.monotonic() - t0:.2f} s: opened={result.get('opened')} "
                   f"extensions={result.get('extensions')!r} received={len(result.get('received') or [])} "
                   f"errors={result.get('errors')} close={result.get('close')} timeout={result.get('timeout')}")
@@ -365,7 +386,7 @@ def main() -> int:
                     f"opened={result.get('opened')}, close={result.get('close')}",
                 )
                 continue
-            label = f"Chromium {scheme}:// -> echo_server ({adapter})"
+            label = f"Chromium {scheme}://...{path} -> {name} ({adapter})"
             got = result.get("received") or []
             first = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
             check(

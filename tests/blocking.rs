@@ -1147,3 +1147,27 @@ fn a_transport_that_stops_taking_writes_after_our_close_still_delivers_the_peers
     assert_eq!(ws.read().unwrap(), None, "a clean close");
     assert!(ws.connection().close_reason().is_some_and(|reason| reason.is_normal()));
 }
+
+/// Fan-out on the blocking adapter: one prepared message to several sockets.
+#[test]
+fn a_prepared_message_reaches_every_blocking_subscriber() {
+    let (listener, port) = listener();
+    let subscribers = 5;
+    let clients = thread::spawn(move || {
+        (0..subscribers)
+            .map(|_| {
+                let mut ws = connect_to(port);
+                ws.read().unwrap()
+            })
+            .collect::<Vec<_>>()
+    });
+    let prepared = rfc6455::PreparedMessage::new("to everyone");
+    let mut servers = Vec::new();
+    for _ in 0..subscribers {
+        let mut ws = accept_one(&listener);
+        ws.send_prepared(&prepared).unwrap();
+        servers.push(ws);
+    }
+    let received = clients.join().unwrap();
+    assert_eq!(received, vec![Some(Message::text("to everyone")); subscribers]);
+}

@@ -458,3 +458,30 @@ fn uncompressed_messages_still_work_and_small_ones_stay_uncompressed() {
     server.handle_read(&out, Instant::now());
     assert_eq!(events(&mut server), [Event::Message(Message::Binary(Default::default()))]);
 }
+
+/// A prepared message on connections with permessage-deflate: each connection
+/// compresses it (its context is its own), and the client gets it back whole;
+/// below the threshold the prepared frame goes out as it is.
+#[test]
+fn a_prepared_message_is_compressed_per_connection_with_deflate() {
+    let text = "a live feed update, the same for every subscriber. ".repeat(200);
+    let prepared = rfc6455::PreparedMessage::new(text.as_str());
+    let small = rfc6455::PreparedMessage::new("tick");
+    for _ in 0..3 {
+        let params = DeflateParams {
+            server_no_context_takeover: false,
+            client_no_context_takeover: false,
+            server_max_window_bits: 15,
+            client_max_window_bits: 15,
+        };
+        let mut pair = deflate_pair(&params, &DeflateConfig::default());
+        pair.server.send_prepared(&prepared).unwrap();
+        let wire = take_transmit(&mut pair.server);
+        assert_eq!(wire[0] & 0x40, 0x40, "RSV1: compressed");
+        assert!(wire.len() < prepared.frame().len() / 4, "{} bytes on the wire", wire.len());
+        pair.client.handle_read(&wire, pair.now);
+        assert_eq!(events(&mut pair.client), [Event::Message(Message::from(text.as_str()))]);
+        pair.server.send_prepared(&small).unwrap();
+        assert_eq!(take_transmit(&mut pair.server), small.frame().as_ref(), "below the threshold: the frame as it is");
+    }
+}

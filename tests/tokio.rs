@@ -1233,3 +1233,34 @@ async fn a_transport_that_stops_taking_writes_after_our_close_still_delivers_the
     })
     .await;
 }
+
+/// Fan-out: one message encoded once, sent to fifty connections (the tokio
+/// stream and the split writer), each client gets it whole; small and large
+/// (the large frame shared by reference).
+#[tokio::test]
+async fn a_prepared_message_reaches_every_subscriber() {
+    bounded(async {
+        let mut servers = Vec::new();
+        let mut clients = Vec::new();
+        for _ in 0..50 {
+            let (a, b) = duplex(1 << 20);
+            servers.push(server_over(a, &config()));
+            clients.push(client_over(b, &config()));
+        }
+        let small = rfc6455::PreparedMessage::new("price 42.17");
+        let large = rfc6455::PreparedMessage::new(vec![9u8; 100_000]);
+        for server in &mut servers {
+            server.send_prepared(&small).await.unwrap();
+        }
+        let (_reader, mut writer) = servers.pop().unwrap().into_split();
+        writer.send_prepared(&large).await.unwrap();
+        for server in &mut servers {
+            server.send_prepared(&large).await.unwrap();
+        }
+        for client in &mut clients {
+            assert_eq!(client.recv().await.unwrap(), Some(Message::text("price 42.17")));
+            assert_eq!(client.recv().await.unwrap(), Some(Message::binary(vec![9u8; 100_000])));
+        }
+    })
+    .await;
+}

@@ -10,6 +10,7 @@ mod commands;
 mod event;
 mod keepalive;
 mod message;
+mod prepared;
 mod receive;
 mod rtt;
 mod send_queue;
@@ -25,6 +26,7 @@ use rand::SeedableRng;
 
 pub use close::CloseFrame;
 pub use event::{Event, Message};
+pub use prepared::PreparedMessage;
 pub use rtt::RttEstimate;
 pub use state::{ReadyState, State};
 

@@ -172,6 +172,20 @@ impl<S: Read + Write> WebSocket<S> {
         self.flush_queued()
     }
 
+    /// Sends a [`PreparedMessage`](crate::PreparedMessage): the same frame,
+    /// encoded once, for every connection a message goes to. At the write
+    /// buffer's limit it waits or fails as [`send`](Self::send) does.
+    pub fn send_prepared(&mut self, message: &crate::PreparedMessage) -> Result<(), Error> {
+        match self.conn.send_prepared(message) {
+            Err(UsageError::WriteBufferFull { .. }) if self.when_full == WhenBufferFull::Wait => {
+                self.write_out()?;
+                self.conn.send_prepared(message)?;
+            }
+            other => other?,
+        }
+        self.flush_queued()
+    }
+
     /// Queues a message without writing it: it goes out, with everything
     /// queued before and after it, in one write at the next [`read`](Self::read)
     /// that has to wait for the stream, or at [`send`](Self::send) or

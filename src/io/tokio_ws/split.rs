@@ -88,6 +88,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketWriter<S> {
         Ok(locked(&self.shared, |inner| inner.conn.send(&message))?)
     }
 
+    /// As [`WebSocketStream::send_prepared`](super::WebSocketStream::send_prepared):
+    /// a message encoded once for many connections. Cancel-safe like `send`.
+    pub async fn send_prepared(&mut self, message: &crate::PreparedMessage) -> Result<(), Error> {
+        poll_fn(|cx| locked(&self.shared, |inner| inner.poll_room(cx))).await?;
+        locked(&self.shared, |inner| inner.conn.send_prepared(message))?;
+        self.flush().await
+    }
+
     /// As [`WebSocketStream::close`](super::WebSocketStream::close); the read half completes the handshake.
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
         locked(&self.shared, |inner| inner.conn.close(code, reason, now()))?;

@@ -59,6 +59,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         feed(&mut self.inner, message.into()).await
     }
 
+    /// Sends a [`PreparedMessage`](crate::PreparedMessage): the same frame,
+    /// encoded once, for every connection a message goes to (a chat room, a
+    /// feed). Waits for room under `Config::write_buffer_limit` as
+    /// [`send`](Self::send) does, so one slow subscriber holds back only its
+    /// own task. Cancel-safe like `send`.
+    ///
+    /// ```no_run
+    /// # async fn f(subscribers: &mut [rfc6455::io::tokio_ws::WebSocketStream<tokio::net::TcpStream>]) -> Result<(), rfc6455::io::Error> {
+    /// let update = rfc6455::PreparedMessage::new("price 42.17");
+    /// for socket in subscribers.iter_mut() {
+    ///     socket.send_prepared(&update).await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn send_prepared(&mut self, message: &crate::PreparedMessage) -> Result<(), Error> {
+        poll_fn(|cx| self.inner.poll_room(cx)).await?;
+        self.inner.conn.send_prepared(message)?;
+        Ok(poll_fn(|cx| self.inner.poll_write_out(cx)).await?)
+    }
+
     /// Starts the close handshake; keep calling [`recv`](Self::recv) until it
     /// returns `Ok(None)`, then read the peer's answer from
     /// [`connection().close_reason()`](Connection::close_reason).

@@ -1,0 +1,178 @@
+//! [`PreparedMessage`]: a message framed once, to be queued on many server
+//! connections by reference (fan-out: chat rooms, live feeds).
+
+use bytes::{Bytes, BytesMut};
+
+use super::send_queue::ZERO_COPY_MIN;
+use super::{Connection, Message, Role};
+use crate::frame::{encode_frame, OpCode};
+use crate::UsageError;
+
+/// A message encoded once as a server's frame, for sending the same message
+/// to many connections: each [`Connection::send_prepared`] queues the same
+/// bytes (by reference from 4 KiB up with vectored transmit on, else one
+/// copy of the frame; never a new encoding). Cheap to clone.
+///
+/// ```
+/// use std::time::Instant;
+/// use rfc6455::{Config, Connection, PreparedMessage};
+///
+/// let update = PreparedMessage::new("price 42.17");
+/// let mut subscribers: Vec<Connection> =
+///     (0..3).map(|_| Connection::server(&Config::default(), Instant::now())).collect();
+/// for conn in &mut subscribers {
+///     conn.send_prepared(&update)?; // backpressure still applies per connection
+///     assert_eq!(conn.poll_transmit(), update.frame().as_ref());
+/// }
+/// # Ok::<(), rfc6455::UsageError>(())
+/// ```
+///
+/// What cannot be shared is still done per connection, by the same rules as
+/// [`Connection::send`]: a client masks each frame with its own key (RFC
+/// 6455 §5.3), and a connection with permessage-deflate compresses the
+/// message itself when it is over the compression threshold (with context
+/// takeover, the compressed bytes depend on what that connection sent
+/// before).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreparedMessage {
+    opcode: OpCode,
+    payload: Bytes,
+    /// The unmasked, uncompressed frame: header and payload.
+    frame: Bytes,
+}
+
+impl PreparedMessage {
+    /// Encodes `message` (text or binary, as for
+    /// [`Connection::send`]) as one final, unmasked frame.
+    pub fn new(message: impl Into<Message>) -> Self {
+        let (opcode, payload) = match message.into() {
+            Message::Text(text) => (OpCode::Text, text.into_bytes()),
+            Message::Binary(data) => (OpCode::Binary, data),
+        };
+        let mut frame = BytesMut::new();
+        encode_frame(&mut frame, opcode, true, 0, None, &payload);
+        Self { opcode, payload, frame: frame.freeze() }
+    }
+
+    /// The encoded frame a server connection without compression queues.
+    pub fn frame(&self) -> &Bytes {
+        &self.frame
+    }
+
+    /// The message's payload length.
+    pub fn len(&self) -> usize {
+        self.payload.len()
+    }
+
+    /// True for an empty message.
+    pub fn is_empty(&self) -> bool {
+        self.payload.is_empty()
+    }
+}
+
+impl<T: Into<Message>> From<T> for PreparedMessage {
+    fn from(message: T) -> Self {
+        Self::new(message)
+    }
+}
+
+impl Connection {
+    /// Queues a [`PreparedMessage`]: on a server connection that does not
+    /// compress it, its frame as it is (shared, not copied, from 4 KiB up with
+    /// [`set_vectored_transmit`](Self::set_vectored_transmit) on); otherwise
+    /// (a client, or permessage-deflate over its threshold) as
+    /// [`send`](Self::send) would. Errors as for
+    /// [`send_text`](Self::send_text), [`UsageError::WriteBufferFull`]
+    /// included: backpressure applies per connection.
+    pub fn send_prepared(&mut self, prepared: &PreparedMessage) -> Result<(), UsageError> {
+        let compress = self.deflater.as_ref().is_some_and(|d| prepared.payload.len() >= d.threshold());
+        if self.role == Role::Client || compress {
+            let shared = self.shares(prepared.payload.len()).then_some(&prepared.payload);
+            return self.send_message(prepared.opcode, &prepared.payload, shared);
+        }
+        self.check_can_send_data()?;
+        if self.outgoing.is_some() {
+            return Err(UsageError::FragmentedMessageInProgress);
+        }
+        self.flush_pending_pong();
+        self.idle.on_sent();
+        if self.vectored_transmit && prepared.frame.len() >= ZERO_COPY_MIN {
+            self.send.push_shared(prepared.frame.clone());
+        } else {
+            self.send.tail().extend_from_slice(&prepared.frame);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::IoSlice;
+    use std::time::Instant;
+
+    use super::*;
+    use crate::Config;
+
+    fn server(vectored: bool) -> Connection {
+        let mut conn = Connection::server(&Config::default(), Instant::now());
+        conn.set_vectored_transmit(vectored);
+        conn
+    }
+
+    /// Everything queued, as one buffer.
+    fn queued(conn: &mut Connection) -> Vec<u8> {
+        let mut out = Vec::new();
+        while conn.buffered_amount() > 0 {
+            let n = {
+                let chunk = conn.poll_transmit();
+                out.extend_from_slice(chunk);
+                chunk.len()
+            };
+            conn.advance_transmit(n);
+        }
+        out
+    }
+
+    #[test]
+    fn a_server_queues_exactly_what_send_would_for_every_length_class() {
+        for len in [0, 1, 20, 125, 126, 4095, 4096, 65535, 65536, 100_000] {
+            for vectored in [false, true] {
+                for message in [Message::binary(vec![7u8; len]), Message::text("é".repeat(len / 2))] {
+                    let (mut sent, mut prepared) = (server(vectored), server(vectored));
+                    sent.send(&message).unwrap();
+                    prepared.send_prepared(&PreparedMessage::new(message.clone())).unwrap();
+                    assert_eq!(queued(&mut prepared), queued(&mut sent), "len {len}, vectored {vectored}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_large_frame_is_shared_by_every_connection_not_copied() {
+        let prepared = PreparedMessage::new(vec![1u8; 64 << 10]);
+        for _ in 0..10 {
+            let mut conn = server(true);
+            conn.send_prepared(&prepared).unwrap();
+            let mut slices = [IoSlice::new(&[]); 4];
+            let filled = conn.poll_transmit_vectored(&mut slices);
+            assert_eq!(filled, 1);
+            assert_eq!(slices[0].as_ptr(), prepared.frame().as_ptr(), "the connection holds the prepared bytes");
+        }
+    }
+
+    #[test]
+    fn a_client_masks_with_its_own_key_and_backpressure_still_applies() {
+        let prepared = PreparedMessage::new("to the server");
+        let mut client = Connection::client(&Config::default(), Instant::now(), [3; 32]);
+        client.send_prepared(&prepared).unwrap();
+        let frame = queued(&mut client);
+        assert_ne!(frame, prepared.frame().as_ref(), "masked, so not the server's frame");
+        assert_eq!(frame.len(), prepared.frame().len() + 4, "the same frame plus a masking key");
+
+        let config = Config { write_buffer_limit: 1 << 10, ..Config::default() };
+        let mut slow = Connection::server(&config, Instant::now());
+        let big = PreparedMessage::new(vec![0u8; 2 << 10]);
+        slow.send_prepared(&big).unwrap();
+        assert!(matches!(slow.send_prepared(&big), Err(UsageError::WriteBufferFull { .. })));
+    }
+}

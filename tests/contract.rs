@@ -308,3 +308,63 @@ fn clients_mask_a_copy_even_with_vectored_transmit() {
         events.into_iter().filter_map(|e| if let Event::Message(m) = e { Some(m) } else { None }).collect();
     assert_eq!(messages, expected);
 }
+
+/// `send_owned`: a client masks a payload it alone holds in place and
+/// writes it from that allocation; a payload someone else still holds is
+/// masked in a copy and left untouched; the server reads both back whole.
+#[test]
+fn a_client_masks_an_owned_payload_in_place_and_never_a_shared_one() {
+    for max_write in [1, 4096, 1 << 20] {
+        let mut client = Connection::client(&config(), Instant::now(), [42; 32]);
+        client.set_vectored_transmit(true);
+
+        // Held twice: masked in a copy, the caller's bytes untouched.
+        let held = Bytes::from(pattern(20_000));
+        client.send_owned(Message::Binary(held.clone())).unwrap();
+        let (wire, aliased) = write_vectored(&mut client, max_write, &held);
+        assert!(!aliased, "a payload held elsewhere is never masked in place");
+        assert_eq!(held, Bytes::from(pattern(20_000)), "the caller's bytes are untouched");
+        let mut messages = server_messages(&wire);
+
+        // The only reference: masked where it lies and written from there.
+        let sole = Bytes::from(pattern(30_000));
+        let sole_range = sole.as_ptr_range();
+        client.send_text("before").unwrap();
+        client.send_owned(Message::Binary(sole)).unwrap();
+        client.send_text("after").unwrap();
+        let mut slices = [IoSlice::new(&[]); 4];
+        let filled = client.poll_transmit_vectored(&mut slices);
+        assert!(
+            slices[..filled].iter().any(|slice| sole_range.contains(&slice.as_ptr())),
+            "the sole reference is written from its own allocation"
+        );
+        let (wire, _) = write_vectored(&mut client, max_write, &Bytes::new());
+        messages.extend(server_messages(&wire));
+        assert_eq!(
+            messages,
+            [
+                Message::Binary(pattern(20_000).into()),
+                Message::from("before"),
+                Message::Binary(pattern(30_000).into()),
+                Message::from("after")
+            ],
+            "writes of {max_write}"
+        );
+    }
+}
+
+/// `send_owned` keeps `send`'s rules: after our close it refuses.
+#[test]
+fn send_owned_refuses_after_close_like_send() {
+    let mut client = Connection::client(&config(), Instant::now(), [1; 32]);
+    client.set_vectored_transmit(true);
+    client.close(CloseCode::NORMAL, "", Instant::now()).unwrap();
+    let refused = client.send_owned(Message::Binary(Bytes::from(pattern(10_000))));
+    assert_eq!(refused, Err(rfc6455::UsageError::Closed));
+    assert_eq!(client.send(&Message::from("x")), Err(rfc6455::UsageError::Closed));
+}
+
+fn server_messages(wire: &[u8]) -> Vec<Message> {
+    let (events, _) = feed(Role::Server, &config(), wire);
+    events.into_iter().filter_map(|e| if let Event::Message(m) = e { Some(m) } else { None }).collect()
+}

@@ -485,3 +485,50 @@ fn a_prepared_message_is_compressed_per_connection_with_deflate() {
         assert_eq!(take_transmit(&mut pair.server), small.frame().as_ref(), "below the threshold: the frame as it is");
     }
 }
+
+/// Without context takeover on the server's side, a prepared message is
+/// compressed once per window size and level: every connection with the same
+/// parameters sends the same bytes (the same allocation from 4 KiB up with
+/// vectored transmit), which are what `send` would have produced, and each
+/// client inflates them; a connection with a smaller window gets its own.
+#[test]
+fn a_prepared_message_is_compressed_once_without_context_takeover() {
+    let text = "the same order book update for every subscriber; ".repeat(2000);
+    let prepared = rfc6455::PreparedMessage::new(text.as_str());
+    let params = |bits| DeflateParams {
+        server_no_context_takeover: true,
+        client_no_context_takeover: false,
+        server_max_window_bits: bits,
+        client_max_window_bits: 15,
+    };
+    let mut first_wire: Option<Vec<u8>> = None;
+    let mut first_ptr = None;
+    for _ in 0..3 {
+        let mut pair = deflate_pair(&params(15), &DeflateConfig::default());
+        pair.server.set_vectored_transmit(true);
+        // Twice on the same connection: no history carried over either.
+        for _ in 0..2 {
+            pair.server.send_prepared(&prepared).unwrap();
+            let mut slices = [std::io::IoSlice::new(&[]); 4];
+            let filled = pair.server.poll_transmit_vectored(&mut slices);
+            let ptr = slices[..filled].iter().map(|s| s.as_ptr()).find(|_| true).unwrap();
+            assert_eq!(*first_ptr.get_or_insert(ptr), ptr, "every connection queues the one compressed frame");
+            let wire = take_transmit(&mut pair.server);
+            assert_eq!(wire[0] & 0x40, 0x40, "RSV1: compressed");
+            assert_eq!(first_wire.get_or_insert_with(|| wire.clone()), &wire);
+            pair.client.handle_read(&wire, pair.now);
+            assert_eq!(events(&mut pair.client), [Event::Message(Message::from(text.as_str()))]);
+        }
+    }
+    // What `send` on a fresh connection with the same parameters sends.
+    let mut pair = deflate_pair(&params(15), &DeflateConfig::default());
+    pair.server.send_text(&text).unwrap();
+    assert_eq!(Some(take_transmit(&mut pair.server)), first_wire);
+    // Another window size: its own compression, still inflated correctly.
+    let mut pair = deflate_pair(&params(9), &DeflateConfig::default());
+    pair.server.send_prepared(&prepared).unwrap();
+    let wire = take_transmit(&mut pair.server);
+    assert_ne!(Some(&wire), first_wire.as_ref());
+    pair.client.handle_read(&wire, pair.now);
+    assert_eq!(events(&mut pair.client), [Event::Message(Message::from(text.as_str()))]);
+}

@@ -12,6 +12,47 @@ use bytes::BytesMut;
 /// Smallest capacity a growing buffer gets.
 pub(crate) const MIN_CAPACITY: usize = 2 << 10;
 
+/// Room kept past the end of the frame being received, so that the read
+/// which completes a frame can also bring the start of the next one without
+/// reallocating (and copying) the whole frame (measured with callgrind,
+/// `handle_read` of 25 frames of 1 MiB in 4 KiB pieces: 31.5 million
+/// instructions before, 4.4 million with the slack).
+pub(crate) const FRAME_END_SLACK: usize = 4 << 10;
+
+/// Once this share (one in `JUMP_RATIO`) of a large frame has arrived, the
+/// receive buffer grows to the frame's end in one step instead of doubling
+/// on: doubling to the end copies about the frame's size in all, this about
+/// three eighths of it (measured with callgrind, 1 MiB frames read as the
+/// adapters do, 4 KiB at a time: `recv_buffer` down from 35.5 to 12.8
+/// million instructions for 25 frames). The memory a peer makes us reserve stays
+/// within `JUMP_RATIO` times the bytes it actually sent (plus the slack).
+const JUMP_RATIO: usize = 8;
+
+/// Makes room in the receive buffer `buf` for `additional` more bytes while
+/// a frame whose payload ends at `frame_end` (an index into `buf`) is being
+/// received, or between frames (`None`): geometric growth that stops at the
+/// frame's end plus [`FRAME_END_SLACK`], and jumps there once an eighth of a
+/// large frame has arrived.
+pub(crate) fn reserve_recv(buf: &mut BytesMut, additional: usize, frame_end: Option<usize>) {
+    let Some(end) = frame_end else {
+        return reserve(buf, additional, usize::MAX);
+    };
+    let ceiling = end.saturating_add(FRAME_END_SLACK);
+    let needed = buf.len().saturating_add(additional);
+    if buf.capacity() < needed
+        && needed <= ceiling
+        && end > 4 * MIN_CAPACITY
+        && buf.len().saturating_mul(JUMP_RATIO) >= end
+        && !buf.try_reclaim(additional)
+    {
+        let mut grown = BytesMut::with_capacity(ceiling);
+        grown.extend_from_slice(buf);
+        *buf = grown;
+        return;
+    }
+    reserve(buf, additional, ceiling);
+}
+
 /// Makes room for `additional` more bytes in `buf`. Reuses consumed space at
 /// the front when possible; otherwise reallocates to twice the capacity,
 /// capped at `ceiling` when the bytes fit under it (a buffer never gets less
@@ -31,6 +72,52 @@ pub(crate) fn reserve(buf: &mut BytesMut, additional: usize, ceiling: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Capacities a buffer goes through receiving a frame of `len` bytes
+    /// in reads of `read` bytes, up to the read that completes the frame
+    /// (bringing bytes of the next one too).
+    fn growth(len: usize, read: usize) -> Vec<usize> {
+        let mut buf = BytesMut::new();
+        let mut capacities = Vec::new();
+        while buf.len() < len {
+            reserve_recv(&mut buf, read, Some(len));
+            buf.extend_from_slice(&vec![0; read]);
+            if capacities.last() != Some(&buf.capacity()) {
+                capacities.push(buf.capacity());
+            }
+        }
+        capacities
+    }
+
+    #[test]
+    fn a_large_frame_doubles_to_an_eighth_then_jumps_to_its_end_plus_slack() {
+        let len = 1 << 20;
+        let caps = growth(len, 4096);
+        assert_eq!(caps, [4096, 8192, 16384, 32768, 65536, 131_072, len + FRAME_END_SLACK]);
+    }
+
+    #[test]
+    fn the_read_that_ends_a_frame_fits_the_slack() {
+        for len in [10_000, 100_000, 1 << 20] {
+            let caps = growth(len, 4096);
+            assert_eq!(*caps.last().unwrap(), len + FRAME_END_SLACK, "len {len}: {caps:?}");
+        }
+    }
+
+    #[test]
+    fn a_trickled_frame_reserves_at_most_eight_times_what_arrived() {
+        let len = 16 << 20;
+        let mut buf = BytesMut::new();
+        while buf.len() < len {
+            reserve_recv(&mut buf, 1, Some(len));
+            buf.extend_from_slice(&[0]);
+            let bound = (buf.len() * JUMP_RATIO).max(2 * buf.len()).max(MIN_CAPACITY) + FRAME_END_SLACK;
+            assert!(buf.capacity() <= bound, "{} reserved for {} received", buf.capacity(), buf.len());
+            if buf.len() == 100_000 {
+                break; // the bound holds all the way; the test needs not run to 16 MiB
+            }
+        }
+    }
 
     #[test]
     fn grows_geometrically_up_to_the_ceiling_only() {

@@ -11,7 +11,9 @@ use super::send_queue::ZERO_COPY_MIN;
 use super::state::Transition;
 use super::timer::Timer;
 use super::{Connection, Message, Role, State};
-use crate::frame::{encode_frame, encode_frame_head, CloseCode, DataKind, FrameHeader, MaskKey, OpCode};
+use crate::frame::{
+    encode_frame, encode_frame_head, encode_masked_head, CloseCode, DataKind, FrameHeader, MaskKey, OpCode,
+};
 use crate::UsageError;
 
 impl Connection {
@@ -37,6 +39,8 @@ impl Connection {
     /// The payload is shared, not copied, when
     /// [`set_vectored_transmit`](Self::set_vectored_transmit) is on, the
     /// payload is 4 KiB or more, we are the server and it is not compressed.
+    /// A client, which must mask, copies it; [`send_owned`](Self::send_owned)
+    /// masks a payload it is given in place instead.
     #[inline]
     pub fn send(&mut self, message: &Message) -> Result<(), UsageError> {
         let (opcode, payload) = match message {
@@ -45,6 +49,42 @@ impl Connection {
         };
         let shared = self.shares(payload.len()).then_some(payload);
         self.send_message(opcode, payload, shared)
+    }
+
+    /// Queues a whole [`Message`] that the connection may take apart: as
+    /// [`send`](Self::send), and in addition a client masks the payload in
+    /// place and queues it without a copy when it holds the payload's only
+    /// reference (a `Message` made from a `Vec<u8>`, `String` or `BytesMut`
+    /// and not cloned), [`set_vectored_transmit`](Self::set_vectored_transmit)
+    /// is on, the payload is 4 KiB or more and it is not compressed. The
+    /// adapters send this way.
+    ///
+    /// The errors are those of [`send_text`](Self::send_text), found before
+    /// anything is queued; the message is dropped with the error. To retry
+    /// after [`UsageError::WriteBufferFull`], wait until
+    /// [`is_write_buffer_full`](Self::is_write_buffer_full) is false before
+    /// sending, or use [`send`](Self::send), which borrows.
+    pub fn send_owned(&mut self, message: Message) -> Result<(), UsageError> {
+        let (opcode, mut payload) = match message {
+            Message::Text(text) => (OpCode::Text, text.into_bytes()),
+            Message::Binary(data) => (OpCode::Binary, data),
+        };
+        let len = payload.len();
+        let compress = self.deflater.as_ref().is_some_and(|d| len >= d.threshold());
+        if self.role == Role::Client && self.vectored_transmit && len >= ZERO_COPY_MIN && !compress {
+            match payload.try_into_mut() {
+                Ok(mut owned) => {
+                    self.begin_message()?;
+                    let key = self.next_mask_key().unwrap_or(MaskKey([0; 4]));
+                    encode_masked_head(self.send.tail(), opcode, true, key, &mut owned);
+                    self.send.push_shared(owned.freeze());
+                    return Ok(());
+                }
+                Err(shared) => payload = shared,
+            }
+        }
+        let shared = self.shares(len).then_some(&payload);
+        self.send_message(opcode, &payload, shared)
     }
 
     /// A payload of `len` bytes is queued without a copy.
@@ -154,12 +194,7 @@ impl Connection {
         data: &[u8],
         shared: Option<&Bytes>,
     ) -> Result<(), UsageError> {
-        self.check_can_send_data()?;
-        if self.outgoing.is_some() {
-            return Err(UsageError::FragmentedMessageInProgress);
-        }
-        self.flush_pending_pong();
-        self.idle.on_sent();
+        self.begin_message()?;
         let compress = self.deflater.as_ref().is_some_and(|d| data.len() >= d.threshold());
         match shared.filter(|_| !compress) {
             Some(payload) => {
@@ -169,6 +204,25 @@ impl Connection {
             None => self.push_data(opcode, true, data, compress),
         }
         Ok(())
+    }
+
+    /// Checks that a whole message may be sent now, and readies the queue
+    /// for it: a pong waiting for room goes first, and the idle timer hears
+    /// that we sent.
+    pub(super) fn begin_message(&mut self) -> Result<(), UsageError> {
+        self.check_can_send_data()?;
+        if self.outgoing.is_some() {
+            return Err(UsageError::FragmentedMessageInProgress);
+        }
+        self.flush_pending_pong();
+        self.idle.on_sent();
+        Ok(())
+    }
+
+    /// A fresh masking key for the next frame: `Some` for a client (RFC 6455
+    /// §5.3), `None` for a server.
+    fn next_mask_key(&mut self) -> Option<MaskKey> {
+        self.rng.as_mut().map(|rng| MaskKey::from(rng.next_u32()))
     }
 
     /// Queues a data frame, compressing its payload if asked (RSV1 goes on a
@@ -208,7 +262,7 @@ impl Connection {
     }
 
     pub(super) fn encode(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: &[u8]) {
-        let mask = self.rng.as_mut().map(|rng| MaskKey::from(rng.next_u32()));
+        let mask = self.next_mask_key();
         encode_frame(self.send.tail(), opcode, fin, rsv, mask, payload);
     }
 }

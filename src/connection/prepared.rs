@@ -1,11 +1,14 @@
 //! [`PreparedMessage`]: a message framed once, to be queued on many server
 //! connections by reference (fan-out: chat rooms, live feeds).
 
+use std::sync::{Arc, Mutex, PoisonError};
+
 use bytes::{Bytes, BytesMut};
 
 use super::send_queue::ZERO_COPY_MIN;
 use super::{Connection, Message, Role};
-use crate::frame::{encode_frame, OpCode};
+use crate::extensions::{Deflater, DeflaterKey};
+use crate::frame::{encode_frame, FrameHeader, OpCode};
 use crate::UsageError;
 
 /// A message encoded once as a server's frame, for sending the same message
@@ -29,17 +32,31 @@ use crate::UsageError;
 ///
 /// What cannot be shared is still done per connection, by the same rules as
 /// [`Connection::send`]: a client masks each frame with its own key (RFC
-/// 6455 §5.3), and a connection with permessage-deflate compresses the
-/// message itself when it is over the compression threshold (with context
-/// takeover, the compressed bytes depend on what that connection sent
-/// before).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// 6455 §5.3). With permessage-deflate, a message over the compression
+/// threshold is compressed once for every connection that negotiated no
+/// context takeover for its sending direction (`server_no_context_takeover`
+/// for a server: the compressed bytes then depend only on the message, the
+/// window size and the level, so connections that share those share the
+/// compressed frame), and by each connection itself with context takeover
+/// (the compressed bytes depend on what that connection sent before).
+#[derive(Debug, Clone)]
 pub struct PreparedMessage {
     opcode: OpCode,
     payload: Bytes,
     /// The unmasked, uncompressed frame: header and payload.
     frame: Bytes,
+    /// Compressed frames, one per compressor key seen so far (a server has
+    /// one or a few): filled by the first connection with that key.
+    compressed: Arc<Mutex<Vec<(DeflaterKey, Bytes)>>>,
 }
+
+impl PartialEq for PreparedMessage {
+    fn eq(&self, other: &Self) -> bool {
+        self.opcode == other.opcode && self.payload == other.payload
+    }
+}
+
+impl Eq for PreparedMessage {}
 
 impl PreparedMessage {
     /// Encodes `message` (text or binary, as for
@@ -51,7 +68,7 @@ impl PreparedMessage {
         };
         let mut frame = BytesMut::new();
         encode_frame(&mut frame, opcode, true, 0, None, &payload);
-        Self { opcode, payload, frame: frame.freeze() }
+        Self { opcode, payload, frame: frame.freeze(), compressed: Arc::default() }
     }
 
     /// The encoded frame a server connection without compression queues.
@@ -68,6 +85,24 @@ impl PreparedMessage {
     pub fn is_empty(&self) -> bool {
         self.payload.is_empty()
     }
+
+    /// The compressed frame for compressors with `key`, compressing the
+    /// message the first time a connection asks for it.
+    fn compressed_frame(&self, key: DeflaterKey) -> Bytes {
+        // A poisoned lock only means another thread panicked mid-push: the
+        // list is still valid.
+        let mut frames = self.compressed.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, frame)) = frames.iter().find(|(k, _)| *k == key) {
+            return frame.clone();
+        }
+        let mut compressed = Vec::new();
+        Deflater::compress_alone(key, &self.payload, &mut compressed);
+        let mut frame = BytesMut::new();
+        encode_frame(&mut frame, self.opcode, true, FrameHeader::RSV1, None, &compressed);
+        let frame = frame.freeze();
+        frames.push((key, frame.clone()));
+        frame
+    }
 }
 
 impl<T: Into<Message>> From<T> for PreparedMessage {
@@ -77,29 +112,31 @@ impl<T: Into<Message>> From<T> for PreparedMessage {
 }
 
 impl Connection {
-    /// Queues a [`PreparedMessage`]: on a server connection that does not
-    /// compress it, its frame as it is (shared, not copied, from 4 KiB up with
-    /// [`set_vectored_transmit`](Self::set_vectored_transmit) on); otherwise
-    /// (a client, or permessage-deflate over its threshold) as
-    /// [`send`](Self::send) would. Errors as for
-    /// [`send_text`](Self::send_text), [`UsageError::WriteBufferFull`]
-    /// included: backpressure applies per connection.
+    /// Queues a [`PreparedMessage`]: on a server connection, an encoded frame
+    /// it shares with every other connection it goes to (by reference from
+    /// 4 KiB up with [`set_vectored_transmit`](Self::set_vectored_transmit)
+    /// on, else one copy), compressed once per compressor setting when
+    /// permessage-deflate without context takeover applies; otherwise (a
+    /// client, or deflate with context takeover) as [`send`](Self::send)
+    /// would. Errors as for [`send_text`](Self::send_text),
+    /// [`UsageError::WriteBufferFull`] included: backpressure applies per
+    /// connection.
     pub fn send_prepared(&mut self, prepared: &PreparedMessage) -> Result<(), UsageError> {
-        let compress = self.deflater.as_ref().is_some_and(|d| prepared.payload.len() >= d.threshold());
-        if self.role == Role::Client || compress {
+        let compressor = self.deflater.as_ref().filter(|d| prepared.payload.len() >= d.threshold());
+        let shared_key = compressor.map(Deflater::shared_output_key);
+        if self.role == Role::Client || shared_key.is_some_and(|key| key.is_none()) {
             let shared = self.shares(prepared.payload.len()).then_some(&prepared.payload);
             return self.send_message(prepared.opcode, &prepared.payload, shared);
         }
-        self.check_can_send_data()?;
-        if self.outgoing.is_some() {
-            return Err(UsageError::FragmentedMessageInProgress);
-        }
-        self.flush_pending_pong();
-        self.idle.on_sent();
-        if self.vectored_transmit && prepared.frame.len() >= ZERO_COPY_MIN {
-            self.send.push_shared(prepared.frame.clone());
+        self.begin_message()?;
+        let frame = match shared_key.flatten() {
+            Some(key) => prepared.compressed_frame(key),
+            None => prepared.frame.clone(),
+        };
+        if self.vectored_transmit && frame.len() >= ZERO_COPY_MIN {
+            self.send.push_shared(frame);
         } else {
-            self.send.tail().extend_from_slice(&prepared.frame);
+            self.send.tail().extend_from_slice(&frame);
         }
         Ok(())
     }

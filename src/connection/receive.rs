@@ -76,10 +76,10 @@ impl Connection {
         }
     }
 
-    /// Grows the receive buffer for `additional` bytes, never past the end of
-    /// the frame being received (unless the bytes themselves go further).
+    /// Grows the receive buffer for `additional` bytes: not far past the
+    /// end of the frame being received (unless the bytes themselves go
+    /// further), and see [`buffer::reserve_recv`].
     pub(super) fn reserve_recv(&mut self, additional: usize) {
-        let ceiling = self.decoder.frame_end().unwrap_or(usize::MAX);
-        buffer::reserve(&mut self.recv, additional, ceiling);
+        buffer::reserve_recv(&mut self.recv, additional, self.decoder.frame_end());
     }
 }

@@ -246,6 +246,14 @@ pub(crate) enum InflateError {
 /// The tail a sync flush ends with; stripped by the sender, re-appended by the receiver.
 const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 
+/// What a compressor without context takeover's output depends on, besides
+/// the message: see [`Deflater::shared_output_key`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DeflaterKey {
+    window_bits: u8,
+    level: u32,
+}
+
 /// One direction's compressor, created on first use.
 #[derive(Debug)]
 pub(crate) struct Deflater {
@@ -264,6 +272,21 @@ impl Deflater {
     /// Messages shorter than this are sent uncompressed.
     pub(crate) fn threshold(&self) -> usize {
         self.threshold
+    }
+
+    /// Without context takeover every message is compressed from a fresh
+    /// state, so the bytes depend only on the message and these parameters:
+    /// a message compressed once by any compressor with the same key is what
+    /// this one would send. `None` with context takeover (the bytes depend
+    /// on what this connection sent before).
+    pub(crate) fn shared_output_key(&self) -> Option<DeflaterKey> {
+        self.reset_after_message.then_some(DeflaterKey { window_bits: self.window_bits, level: self.level })
+    }
+
+    /// Compresses one whole message from a fresh state with the parameters
+    /// of `key`: the bytes a compressor with that key sends for it.
+    pub(crate) fn compress_alone(key: DeflaterKey, message: &[u8], out: &mut Vec<u8>) {
+        Self::new(key.window_bits, key.level, true, 0).compress(message, true, out);
     }
 
     /// Compresses one fragment of a message into `out` (cleared first). The

@@ -12,9 +12,9 @@ pub(crate) mod negotiate;
 mod no_deflate;
 
 #[cfg(feature = "deflate")]
-pub(crate) use deflate::{Deflater, InflateError, Inflater};
+pub(crate) use deflate::{Deflater, DeflaterKey, InflateError, Inflater};
 #[cfg(not(feature = "deflate"))]
-pub(crate) use no_deflate::{Deflater, InflateError, Inflater};
+pub(crate) use no_deflate::{Deflater, DeflaterKey, InflateError, Inflater};
 
 pub(crate) use negotiate::Negotiated;
 

@@ -78,6 +78,22 @@ pub fn encode_frame_head<B: FrameBuf>(out: &mut B, opcode: OpCode, fin: bool, rs
     header.encode(out);
 }
 
+/// Appends the header of a frame masked with `key` and masks `payload` in
+/// place, for a payload the caller owns and queues separately (a client
+/// sending without copying): the header followed by `payload` is exactly what
+/// [`encode_frame`] would have appended.
+pub(crate) fn encode_masked_head<B: FrameBuf>(
+    out: &mut B,
+    opcode: OpCode,
+    fin: bool,
+    key: MaskKey,
+    payload: &mut [u8],
+) {
+    let header = FrameHeader { fin, rsv: 0, opcode, mask: Some(key), payload_len: payload.len() as u64 };
+    header.encode(out);
+    apply_mask(payload, key, 0);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,5 +150,20 @@ mod tests {
         encode_frame_head(&mut split, OpCode::Binary, true, FrameHeader::RSV1, payload.len());
         split.extend_from_slice(&payload);
         assert_eq!(whole, split);
+    }
+
+    #[test]
+    fn masked_head_then_payload_masked_in_place_equals_whole_frame() {
+        let key = MaskKey([1, 2, 3, 4]);
+        for len in [0, 5, 125, 126, 65535, 65536, 70_001] {
+            let payload: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
+            let mut whole = Vec::new();
+            encode_frame(&mut whole, OpCode::Text, true, 0, Some(key), &payload);
+            let mut split = Vec::new();
+            let mut owned = payload.clone();
+            encode_masked_head(&mut split, OpCode::Text, true, key, &mut owned);
+            split.extend_from_slice(&owned);
+            assert_eq!(whole, split, "len {len}");
+        }
     }
 }

@@ -15,6 +15,7 @@ use bytes::Bytes;
 
 pub use close_code::CloseCode;
 pub use decoder::{FrameDecoder, Progress};
+pub(crate) use encoder::encode_masked_head;
 pub use encoder::{encode_frame, encode_frame_head, FrameBuf};
 pub use header::{FrameHeader, MAX_HEADER_LEN};
 pub use mask::{apply_mask, MaskKey};

@@ -230,7 +230,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
 /// The `Sink` operations, on an `Inner` however it is owned.
 impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     pub(super) fn start_send(&mut self, message: Message) -> Result<(), Error> {
-        Ok(self.conn.send(&message)?)
+        Ok(self.conn.send_owned(message)?)
     }
 
     /// Sends a normal close (if none was sent) and writes it out; the read

@@ -85,7 +85,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketWriter<S> {
     pub async fn feed(&mut self, message: impl Into<Message>) -> Result<(), Error> {
         let message = message.into();
         poll_fn(|cx| locked(&self.shared, |inner| inner.poll_room(cx))).await?;
-        Ok(locked(&self.shared, |inner| inner.conn.send(&message))?)
+        Ok(locked(&self.shared, |inner| inner.conn.send_owned(message))?)
     }
 
     /// As [`WebSocketStream::send_prepared`](super::WebSocketStream::send_prepared):

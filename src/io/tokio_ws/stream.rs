@@ -178,7 +178,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
 
 async fn feed<S: AsyncRead + AsyncWrite + Unpin>(inner: &mut Inner<S>, message: Message) -> Result<(), Error> {
     poll_fn(|cx| inner.poll_room(cx)).await?;
-    Ok(inner.conn.send(&message)?)
+    Ok(inner.conn.send_owned(message)?)
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WebSocketStream<S> {

@@ -270,6 +270,10 @@ pub enum UsageError {
     /// Text passed to `send_fragment` is not valid UTF-8.
     #[error("text fragments must form valid UTF-8")]
     InvalidUtf8,
+    /// `recv` (or `read`) met a message that began in parts: finish it with
+    /// `recv_part` (`read_part`).
+    #[error("a message is being received in parts: call recv_part (read_part) until its last part, then recv (read)")]
+    MessageInParts,
     /// The handshake has not completed yet.
     #[error("the handshake has not completed yet")]
     HandshakeIncomplete,

@@ -184,7 +184,9 @@ mod role;
 mod utf8;
 
 pub use config::Config;
-pub use connection::{CloseFrame, Connection, Event, Message, PreparedMessage, ReadyState, RttEstimate, State};
+pub use connection::{
+    CloseFrame, Connection, Event, Message, MessagePart, PreparedMessage, ReadyState, RttEstimate, State,
+};
 pub use error::{CloseReason, HandshakeError, HttpParseError, Initiator, ProtocolError, TimeoutKind, UsageError};
 pub use frame::{CloseCode, DataKind};
 pub use handshake::IntoClientRequest;

@@ -24,10 +24,51 @@ pub enum Event {
         /// other pongs.
         rtt: Option<crate::RttEstimate>,
     },
+    /// The next piece of a message received in parts, with
+    /// [`Connection::set_message_streaming`](super::Connection::set_message_streaming)
+    /// on: such a message never comes as [`Event::Message`].
+    Part(MessagePart),
     /// The WebSocket is over; reported exactly once, and nothing follows it.
     /// Keep writing [`poll_transmit`](super::Connection::poll_transmit) until
     /// [`should_close_transport`](super::Connection::should_close_transport).
     Closed(CloseReason),
+}
+
+/// A piece of a message handed out as it arrives, so that a message of any
+/// size can be processed (written to a file, hashed, forwarded) in memory
+/// bounded by the reads, not by the message. See
+/// [`Connection::set_message_streaming`](super::Connection::set_message_streaming).
+///
+/// The parts of one message come in order, the first with `first` set, the
+/// last with `last` set (it may be empty: the message ended with its
+/// frame). Control frames may come between parts; another message's parts
+/// never do. A connection that ends before a message's last part leaves the
+/// message cut off: its end (`Event::Closed`) says why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessagePart {
+    /// Text or binary: the same for every part of a message.
+    pub kind: crate::DataKind,
+    /// The bytes, inflated if the message was compressed. For text, the
+    /// parts of a message together are valid UTF-8, checked before each part
+    /// is handed out (an invalid byte fails the connection with 1007 first);
+    /// a part may end in the middle of a character, so decode across parts
+    /// (or collect them) rather than each on its own.
+    pub data: Bytes,
+    /// The message's first part.
+    pub first: bool,
+    /// The message's last part.
+    pub last: bool,
+}
+
+impl From<Message> for MessagePart {
+    /// A whole message as its one and only part.
+    fn from(message: Message) -> Self {
+        let (kind, data) = match message {
+            Message::Text(text) => (crate::DataKind::Text, text.into_bytes()),
+            Message::Binary(data) => (crate::DataKind::Binary, data),
+        };
+        Self { kind, data, first: true, last: true }
+    }
 }
 
 /// A complete data message.

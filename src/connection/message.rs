@@ -4,6 +4,7 @@
 
 use bytes::{Bytes, BytesMut};
 
+use super::{Event, MessagePart};
 use crate::extensions::{InflateError, Inflater};
 use crate::frame::{DataKind, Frame, FrameHeader, OpCode};
 use crate::utf8::Utf8Validator;
@@ -36,6 +37,17 @@ pub(crate) struct MessageAssembler {
     compressed: bool,
     /// Inflated payload of the compressed message in progress.
     inflated: Vec<u8>,
+    /// Messages that begin from now on are handed out in parts.
+    streaming: bool,
+    /// The message in progress is handed out in parts.
+    streamed: bool,
+    /// The frame being received is a data frame (not a control frame
+    /// between fragments).
+    data_frame: bool,
+    /// Bytes of the streamed message handed out so far.
+    streamed_len: u64,
+    /// No part of the streamed message was handed out yet.
+    first_part: bool,
 }
 
 impl MessageAssembler {
@@ -49,7 +61,24 @@ impl MessageAssembler {
             inflater: None,
             compressed: false,
             inflated: Vec::new(),
+            streaming: false,
+            streamed: false,
+            data_frame: false,
+            streamed_len: 0,
+            first_part: false,
         }
+    }
+
+    /// Hands out the messages that begin from now on in parts
+    /// ([`MessagePart`]) or whole.
+    pub(crate) fn set_streaming(&mut self, on: bool) {
+        self.streaming = on;
+    }
+
+    /// The frame being received belongs to a message handed out in parts:
+    /// its payload may be taken as it arrives.
+    pub(crate) fn streams_frame(&self) -> bool {
+        self.streamed && self.data_frame
     }
 
     /// Enables decompression of messages whose first frame has RSV1 set.
@@ -68,6 +97,7 @@ impl MessageAssembler {
                     return Err(ProtocolError::CompressedControlFrame);
                 }
                 self.validating = false;
+                self.data_frame = false;
                 return Ok(());
             }
             (OpCode::Continuation, _) if rsv1 => return Err(ProtocolError::CompressedContinuation),
@@ -79,9 +109,14 @@ impl MessageAssembler {
         };
         if header.opcode != OpCode::Continuation {
             self.compressed = rsv1;
+            self.streamed = self.streaming;
+            self.streamed_len = 0;
+            self.first_part = true;
         }
+        self.data_frame = true;
         if !self.compressed {
-            let total = self.fragments.len() as u64 + header.payload_len;
+            let held = if self.streamed { self.streamed_len } else { self.fragments.len() as u64 };
+            let total = held + header.payload_len;
             if total > self.max_message_size as u64 {
                 return Err(ProtocolError::MessageTooLarge { len: total, limit: self.max_message_size });
             }
@@ -99,12 +134,86 @@ impl MessageAssembler {
         Ok(())
     }
 
-    /// Takes a completed data frame; returns the message when it was the last fragment.
-    pub(crate) fn on_data_frame(&mut self, frame: Frame) -> Result<Option<Message>, ProtocolError> {
+    /// Takes payload bytes of a streamed message's frame before the frame
+    /// is complete (see [`streams_frame`](Self::streams_frame)): the next
+    /// part, unless there is nothing to hand out yet.
+    pub(crate) fn on_streamed_piece(&mut self, data: Bytes) -> Result<Option<MessagePart>, ProtocolError> {
+        let Some(kind) = self.current else {
+            return Err(ProtocolError::UnexpectedContinuation);
+        };
+        let data = self.streamed_data(kind, data, false)?;
+        Ok(self.part(kind, data, false))
+    }
+
+    /// Takes a completed data frame; returns the message when it was the
+    /// last fragment, or the next part of a streamed message.
+    pub(crate) fn on_data_frame(&mut self, frame: Frame) -> Result<Option<Event>, ProtocolError> {
         let Some(kind) = self.current else {
             // `on_header` admitted this frame, so a message is in progress.
             return Err(ProtocolError::UnexpectedContinuation);
         };
+        self.data_frame = false;
+        if self.streamed {
+            let fin = frame.header.fin;
+            let data = self.streamed_data(kind, frame.payload, fin)?;
+            if fin {
+                if kind == DataKind::Text {
+                    self.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+                }
+                self.current = None;
+                self.validating = false;
+                self.compressed = false;
+                self.streamed = false;
+            }
+            return Ok(self.part(kind, data, fin).map(Event::Part));
+        }
+        self.whole_message_frame(kind, frame).map(|message| message.map(Event::Message))
+    }
+
+    /// A streamed message's bytes as handed out: inflated (and then checked
+    /// as UTF-8) when compressed, else as they are (checked as they were
+    /// unmasked); counted against the message limit.
+    fn streamed_data(&mut self, kind: DataKind, data: Bytes, fin: bool) -> Result<Bytes, ProtocolError> {
+        let limit = self.max_message_size;
+        let data = if self.compressed {
+            let Some(inflater) = &mut self.inflater else {
+                return Err(ProtocolError::ReservedBits(FrameHeader::RSV1));
+            };
+            let room = usize::try_from((limit as u64).saturating_sub(self.streamed_len)).unwrap_or(usize::MAX);
+            let mut out = Vec::new();
+            let mut result = inflater.inflate(&data, &mut out, room);
+            if fin && result.is_ok() {
+                result = inflater.finish(&mut out, room);
+            }
+            result.map_err(|err| match err {
+                InflateError::TooLarge => {
+                    ProtocolError::MessageTooLarge { len: self.streamed_len + out.len() as u64, limit }
+                }
+                InflateError::Corrupt => ProtocolError::InvalidCompressedData,
+            })?;
+            if kind == DataKind::Text {
+                self.utf8.feed(&out).map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
+            Bytes::from(out)
+        } else {
+            data
+        };
+        self.streamed_len += data.len() as u64;
+        Ok(data)
+    }
+
+    /// The next part of the streamed message, if there is anything to say:
+    /// some bytes, or its end.
+    fn part(&mut self, kind: DataKind, data: Bytes, last: bool) -> Option<MessagePart> {
+        if data.is_empty() && !last {
+            return None;
+        }
+        let first = std::mem::take(&mut self.first_part);
+        Some(MessagePart { kind, data, first, last })
+    }
+
+    /// A data frame of a message handed out whole.
+    fn whole_message_frame(&mut self, kind: DataKind, frame: Frame) -> Result<Option<Message>, ProtocolError> {
         if self.compressed {
             return self.on_compressed_frame(kind, frame);
         }
@@ -176,5 +285,8 @@ impl MessageAssembler {
         self.inflated = Vec::new();
         self.inflater = None;
         self.utf8 = Utf8Validator::default();
+        self.streamed = false;
+        self.data_frame = false;
+        self.streamed_len = 0;
     }
 }

@@ -25,7 +25,7 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 pub use close::CloseFrame;
-pub use event::{Event, Message};
+pub use event::{Event, Message, MessagePart};
 pub use prepared::PreparedMessage;
 pub use rtt::RttEstimate;
 pub use state::{ReadyState, State};
@@ -364,7 +364,18 @@ impl Connection {
                 Progress::Header(header) => self.incoming.on_header(&header),
                 Progress::Payload { start, end } => {
                     let fresh = self.recv.get(start..end).unwrap_or_default();
-                    self.incoming.on_payload(fresh)
+                    match self.incoming.on_payload(fresh) {
+                        // A streamed message's frame still arriving: hand on what came.
+                        Ok(()) if self.incoming.streams_frame() && self.decoder.frame_end() != Some(end) => {
+                            let data = self.decoder.take_payload(&mut self.recv);
+                            match self.incoming.on_streamed_piece(data) {
+                                Ok(Some(part)) => return Some(Event::Part(part)),
+                                Ok(None) => Ok(()),
+                                Err(err) => Err(err),
+                            }
+                        }
+                        other => other,
+                    }
                 }
                 Progress::Frame(frame) => match self.on_frame_complete(frame) {
                     Ok(Some(event)) => return Some(event),

@@ -8,7 +8,7 @@ use bytes::BytesMut;
 
 use super::close::ControlPayload;
 use super::state::Transition;
-use super::{buffer, CloseFrame, Connection, Ending, Event, State, SHRINK_RECV_ABOVE};
+use super::{buffer, CloseFrame, Connection, Ending, Event, MessagePart, State, SHRINK_RECV_ABOVE};
 use crate::frame::{Frame, OpCode};
 use crate::{CloseReason, ProtocolError};
 
@@ -28,11 +28,12 @@ impl Connection {
     pub(super) fn on_frame(&mut self, frame: Frame) -> Result<Option<Event>, ProtocolError> {
         match frame.header.opcode {
             OpCode::Text | OpCode::Binary | OpCode::Continuation => {
-                let message = self.incoming.on_data_frame(frame)?;
-                if message.is_some() && self.state == State::Open {
+                let event = self.incoming.on_data_frame(frame)?;
+                let ended = matches!(&event, Some(Event::Message(_) | Event::Part(MessagePart { last: true, .. })));
+                if ended && self.state == State::Open {
                     self.idle.on_received(self.now, &mut self.timers);
                 }
-                Ok(message.map(Event::Message))
+                Ok(event)
             }
             OpCode::Ping => {
                 if self.auto_pong && self.state == State::Open {
@@ -80,6 +81,45 @@ impl Connection {
     /// end of the frame being received (unless the bytes themselves go
     /// further), and see [`buffer::reserve_recv`].
     pub(super) fn reserve_recv(&mut self, additional: usize) {
-        buffer::reserve_recv(&mut self.recv, additional, self.decoder.frame_end());
+        // A streamed frame is handed on as it arrives: the buffer holds
+        // reads, never the frame.
+        let frame_end = self.decoder.frame_end().filter(|_| !self.incoming.streams_frame());
+        buffer::reserve_recv(&mut self.recv, additional, frame_end);
+    }
+
+    /// Hands out the data messages that begin from now on in parts as they
+    /// arrive ([`Event::Part`]), or whole ([`Event::Message`], the default):
+    /// for messages too large to hold, such as uploads written to disk.
+    ///
+    /// A streamed message costs memory for the reads only: its frames are
+    /// handed on as their bytes arrive, whatever their size (a compressed
+    /// one's parts are what each read inflates to). `Config::max_frame_size`
+    /// and `Config::max_message_size` still apply: raise them for this
+    /// connection to what it may receive. A message already begun keeps the
+    /// form it began with.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use rfc6455::frame::{encode_frame, MaskKey, OpCode};
+    /// use rfc6455::{Config, Connection, Event};
+    ///
+    /// let mut server = Connection::server(&Config::default(), Instant::now());
+    /// server.set_message_streaming(true);
+    /// let mut wire = Vec::new();
+    /// encode_frame(&mut wire, OpCode::Binary, true, 0, Some(MaskKey([1, 2, 3, 4])), &[7; 10_000]);
+    /// let mut received = 0;
+    /// for read in wire.chunks(4096) {
+    ///     server.handle_read(read, Instant::now());
+    ///     while let Some(Event::Part(part)) = server.poll_event() {
+    ///         assert!(part.data.iter().all(|&b| b == 7));
+    ///         received += part.data.len(); // e.g. write it to a file
+    ///         if part.last {
+    ///             assert_eq!(received, 10_000);
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    pub fn set_message_streaming(&mut self, on: bool) {
+        self.incoming.set_streaming(on);
     }
 }

@@ -43,7 +43,15 @@ pub enum Progress {
 #[derive(Debug, Clone, Copy)]
 enum State {
     Header,
-    Payload { header: FrameHeader, len: usize, unmasked: usize },
+    /// `len` payload bytes of the frame are left at the front of the buffer,
+    /// the first `unmasked` of them unmasked; `taken` were already handed
+    /// out by [`FrameDecoder::take_payload`] (they set the mask's phase).
+    Payload {
+        header: FrameHeader,
+        len: usize,
+        unmasked: usize,
+        taken: usize,
+    },
 }
 
 /// An incremental, limit-aware frame decoder for one direction of a connection.
@@ -85,6 +93,23 @@ impl FrameDecoder {
         }
     }
 
+    /// Removes the current frame's payload bytes unmasked so far (those of
+    /// the last [`Progress::Payload`] steps) from the front of `buf` and
+    /// returns them, so a large frame can be handed on in pieces without
+    /// being held whole. The frame's [`Progress::Frame`] then carries only
+    /// the bytes after the last piece taken (its header still has the whole
+    /// frame's length). Empty between frames.
+    pub fn take_payload(&mut self, buf: &mut BytesMut) -> bytes::Bytes {
+        match self.state {
+            State::Payload { header, len, unmasked, taken } if unmasked > 0 => {
+                self.state =
+                    State::Payload { header, len: len - unmasked, unmasked: 0, taken: taken.wrapping_add(unmasked) };
+                buf.split_to(unmasked).freeze()
+            }
+            _ => bytes::Bytes::new(),
+        }
+    }
+
     /// True while a frame has been started but not finished.
     pub fn is_mid_frame(&self) -> bool {
         matches!(self.state, State::Payload { .. })
@@ -110,16 +135,16 @@ impl FrameDecoder {
                     limit: self.max_frame_size,
                 })?;
                 buf.advance(header_len);
-                self.state = State::Payload { header, len, unmasked: 0 };
+                self.state = State::Payload { header, len, unmasked: 0, taken: 0 };
                 Ok(Progress::Header(header))
             }
-            State::Payload { header, len, unmasked } => {
+            State::Payload { header, len, unmasked, taken } => {
                 let available = buf.len().min(len);
                 if available > unmasked {
                     if let (Some(key), Some(fresh)) = (header.mask, buf.get_mut(unmasked..available)) {
-                        super::apply_mask(fresh, key, unmasked);
+                        super::apply_mask(fresh, key, taken.wrapping_add(unmasked));
                     }
-                    self.state = State::Payload { header, len, unmasked: available };
+                    self.state = State::Payload { header, len, unmasked: available, taken };
                     return Ok(Progress::Payload { start: unmasked, end: available });
                 }
                 if available < len {
@@ -271,5 +296,38 @@ mod tests {
         let mut buf = BytesMut::from(&[0x82, 127, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF][..]);
         assert!(matches!(decoder.step(&mut buf), Err(ProtocolError::FrameTooLarge { .. })));
         assert!(buf.capacity() < 64);
+    }
+
+    #[test]
+    fn payload_taken_in_pieces_unmasks_with_the_right_phase() {
+        let payload: Vec<u8> = (0..1000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let mut wire = Vec::new();
+        crate::frame::encode_frame(&mut wire, OpCode::Binary, true, 0, Some(MaskKey([9, 1, 7, 3])), &payload);
+        for piece in [1, 3, 5, 64, 999, 2000] {
+            let mut decoder = FrameDecoder::new(Role::Server, 1 << 20);
+            let mut buf = BytesMut::new();
+            let mut out = Vec::new();
+            let mut finished = None;
+            for chunk in wire.chunks(piece) {
+                buf.extend_from_slice(chunk);
+                loop {
+                    match decoder.step(&mut buf).unwrap() {
+                        Progress::NeedMore => break,
+                        Progress::Header(_) => assert!(decoder.take_payload(&mut buf).is_empty()),
+                        // Odd piece sizes take every piece; even ones leave all to the frame.
+                        Progress::Payload { .. } if piece % 2 == 1 => {
+                            out.extend_from_slice(&decoder.take_payload(&mut buf))
+                        }
+                        Progress::Payload { .. } => {}
+                        Progress::Frame(frame) => finished = Some(frame),
+                    }
+                }
+            }
+            let frame = finished.expect("the frame completes");
+            assert_eq!(frame.header.payload_len, 1000, "the header keeps the whole length");
+            out.extend_from_slice(&frame.payload);
+            assert_eq!(out, payload, "pieces of {piece}");
+            assert!(buf.is_empty());
+        }
     }
 }

@@ -6,7 +6,12 @@ use std::time::{Duration, Instant};
 
 use super::read_into;
 use crate::io::{end_of_stream, Error, ReadSize};
-use crate::{CloseCode, CloseReason, Connection, Event, Message, ReadyState, RttEstimate, UsageError};
+use crate::{
+    CloseCode, CloseReason, Connection, DataKind, Event, Message, MessagePart, ReadyState, RttEstimate, UsageError,
+};
+
+/// Bytes per fragment of a message sent with [`WebSocket::send_from`].
+const SEND_CHUNK: usize = 64 << 10;
 
 /// What the adapter may do with a stream besides reading and writing.
 ///
@@ -125,14 +130,103 @@ impl<S: Read + Write> WebSocket<S> {
     /// [`connection().close_reason()`](Connection::close_reason) says how it
     /// ended.
     pub fn read(&mut self) -> Result<Option<Message>, Error> {
+        match self.read_data(false)? {
+            Some(Event::Part(_)) => Err(UsageError::MessageInParts.into()),
+            Some(Event::Message(message)) => Ok(Some(message)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Reads the next part of a message: messages from now on are handed out
+    /// in parts as their bytes arrive ([`MessagePart`]: kind, bytes, `first`,
+    /// `last`), so a message of any size costs memory for the reads only. A
+    /// message already begun whole comes as one part. `Ok(None)` and errors
+    /// as for [`read`](Self::read); raise `Config::max_message_size` and
+    /// `Config::max_frame_size` to what the connection may receive. Calling
+    /// [`read`](Self::read) instead goes back to whole messages from the next
+    /// one (in the middle of a message received in parts, `read` fails with
+    /// [`UsageError::MessageInParts`]).
+    ///
+    /// ```no_run
+    /// # fn f(mut socket: rfc6455::io::blocking::WebSocket<std::net::TcpStream>) -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::io::Write;
+    /// let mut file = std::fs::File::create("upload.bin")?;
+    /// while let Some(part) = socket.read_part()? {
+    ///     file.write_all(&part.data)?;
+    ///     if part.last {
+    ///         break; // the whole message is on disk
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn read_part(&mut self) -> Result<Option<MessagePart>, Error> {
+        match self.read_data(true)? {
+            Some(Event::Part(part)) => Ok(Some(part)),
+            Some(Event::Message(message)) => Ok(Some(message.into())),
+            _ => Ok(None),
+        }
+    }
+
+    /// Sends a message of `kind` whose payload is read from `reader` to its
+    /// end, as fragments of 64 KiB written as they are read: memory stays
+    /// bounded whatever the size. Returns the payload's length. For text, the
+    /// bytes must be valid UTF-8 (checked across fragments:
+    /// [`UsageError::InvalidUtf8`]). An error (from `reader` or the stream)
+    /// leaves the message unfinished, so nothing else can be sent (sends fail
+    /// with [`UsageError::FragmentedMessageInProgress`]): close the
+    /// connection then.
+    ///
+    /// ```no_run
+    /// # fn f(mut socket: rfc6455::io::blocking::WebSocket<std::net::TcpStream>) -> Result<(), Box<dyn std::error::Error>> {
+    /// let file = std::fs::File::open("video.mp4")?;
+    /// let sent = socket.send_from(rfc6455::DataKind::Binary, file)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn send_from<R: Read>(&mut self, kind: DataKind, mut reader: R) -> Result<u64, Error> {
+        let mut buf = vec![0; SEND_CHUNK];
+        let mut total = 0;
+        loop {
+            let mut filled = 0;
+            let mut last = false;
+            while let Some(spare) = buf.get_mut(filled..).filter(|spare| !spare.is_empty()) {
+                match reader.read(spare) {
+                    Ok(0) => {
+                        last = true;
+                        break;
+                    }
+                    Ok(n) => filled += n,
+                    Err(err) if err.kind() == ErrorKind::Interrupted => {}
+                    Err(err) => return Err(err.into()),
+                }
+            }
+            let chunk = buf.get(..filled).unwrap_or_default();
+            match self.conn.send_fragment(kind, chunk, last) {
+                Err(UsageError::WriteBufferFull { .. }) if self.when_full == WhenBufferFull::Wait => {
+                    self.write_out()?;
+                    self.conn.send_fragment(kind, chunk, last)?;
+                }
+                other => other?,
+            }
+            self.flush_queued()?;
+            total += filled as u64;
+            if last {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// The run loop until the next [`Event::Message`] or [`Event::Part`]
+    /// (messages from now on handed out `in_parts` or whole), or the end.
+    fn read_data(&mut self, in_parts: bool) -> Result<Option<Event>, Error> {
+        self.conn.set_message_streaming(in_parts);
         loop {
             while let Some(event) = self.conn.poll_event() {
-                if let Event::Message(message) = event {
-                    return Ok(Some(message));
+                if matches!(event, Event::Message(_) | Event::Part(_)) {
+                    return Ok(Some(event));
                 }
             }
             if self.finished {
-                return end_of_stream(&self.conn);
+                return end_of_stream(&self.conn).map(|_| None);
             }
             let written = match self.write_out() {
                 // A non-blocking stream that takes no more for now: read

@@ -32,6 +32,7 @@
 //! while waiting for room in the write buffer) or queued whole, and then
 //! written by later calls to `recv`, `send` or `flush`.
 
+mod chunks;
 mod handshake;
 mod maybe_tls;
 mod run_loop;

@@ -13,7 +13,7 @@ use tokio_util::io::poll_read_buf;
 
 use super::now;
 use crate::io::{end_of_stream, Error, ReadSize};
-use crate::{CloseCode, Connection, Event, Message, ReadyState, State};
+use crate::{CloseCode, Connection, Event, Message, MessagePart, ReadyState, State, UsageError};
 
 /// Most I/O slices handed to one vectored write (Linux takes up to 1024).
 const MAX_WRITE_SLICES: usize = 32;
@@ -60,16 +60,40 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         }
     }
 
-    /// The run loop until the next message, the end of the stream, or a wait.
+    /// The run loop until the next whole message, the end of the stream, or a wait.
     pub(super) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Message>, Error>> {
+        Poll::Ready(match ready!(self.poll_data(cx, false)) {
+            Ok(Some(Event::Part(_))) => Err(UsageError::MessageInParts.into()),
+            Ok(Some(Event::Message(message))) => Ok(Some(message)),
+            Ok(_) => Ok(None),
+            Err(err) => Err(err),
+        })
+    }
+
+    /// The run loop until the next part of a message (a message that began
+    /// whole is one part), the end of the stream, or a wait.
+    pub(super) fn poll_recv_part(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<MessagePart>, Error>> {
+        Poll::Ready(match ready!(self.poll_data(cx, true)) {
+            Ok(Some(Event::Part(part))) => Ok(Some(part)),
+            Ok(Some(Event::Message(message))) => Ok(Some(message.into())),
+            Ok(_) => Ok(None),
+            Err(err) => Err(err),
+        })
+    }
+
+    /// The run loop until the next [`Event::Message`] or [`Event::Part`]
+    /// (messages from now on handed out `in_parts` or whole), the end of the
+    /// stream (`None`), or a wait.
+    fn poll_data(&mut self, cx: &mut Context<'_>, in_parts: bool) -> Poll<Result<Option<Event>, Error>> {
+        self.conn.set_message_streaming(in_parts);
         loop {
             while let Some(event) = self.conn.poll_event() {
-                if let Event::Message(message) = event {
-                    return Poll::Ready(Ok(Some(message)));
+                if matches!(event, Event::Message(_) | Event::Part(_)) {
+                    return Poll::Ready(Ok(Some(event)));
                 }
             }
             if self.finished {
-                return Poll::Ready(end_of_stream(&self.conn));
+                return Poll::Ready(end_of_stream(&self.conn).map(|_| None));
             }
             let progress = match self.poll_write_out(cx) {
                 Poll::Ready(Ok(())) | Poll::Pending => self.poll_transport(cx),

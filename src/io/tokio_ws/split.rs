@@ -8,10 +8,11 @@ use std::task::{Context, Poll};
 use ::tokio::io::{AsyncRead, AsyncWrite};
 use futures_core::Stream;
 
+use super::chunks::ChunkReader;
 use super::now;
 use super::run_loop::{impl_sink, poll_next, Inner};
 use crate::io::Error;
-use crate::{CloseCode, CloseReason, Connection, Message, ReadyState, RttEstimate};
+use crate::{CloseCode, CloseReason, Connection, DataKind, Message, MessagePart, ReadyState, RttEstimate};
 
 /// The read half of a split [`WebSocketStream`](super::WebSocketStream).
 #[derive(Debug)]
@@ -69,6 +70,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketReader<S> {
     pub async fn recv(&mut self) -> Result<Option<Message>, Error> {
         poll_fn(|cx| locked(&self.shared, |inner| inner.poll_recv(cx))).await
     }
+
+    /// As [`WebSocketStream::recv_part`](super::WebSocketStream::recv_part):
+    /// messages in parts, memory bounded by the reads. Cancel-safe.
+    pub async fn recv_part(&mut self) -> Result<Option<MessagePart>, Error> {
+        poll_fn(|cx| locked(&self.shared, |inner| inner.poll_recv_part(cx))).await
+    }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketWriter<S> {
@@ -86,6 +93,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketWriter<S> {
         let message = message.into();
         poll_fn(|cx| locked(&self.shared, |inner| inner.poll_room(cx))).await?;
         Ok(locked(&self.shared, |inner| inner.conn.send_owned(message))?)
+    }
+
+    /// As [`WebSocketStream::send_from`](super::WebSocketStream::send_from):
+    /// a message read from `reader` to its end, in 64 KiB fragments. Not
+    /// cancel-safe; an error leaves the message unfinished.
+    pub async fn send_from<R: AsyncRead + Unpin>(&mut self, kind: DataKind, reader: R) -> Result<u64, Error> {
+        let mut chunks = ChunkReader::new(reader);
+        loop {
+            let (chunk, last) = chunks.next().await?;
+            poll_fn(|cx| locked(&self.shared, |inner| inner.poll_room(cx))).await?;
+            locked(&self.shared, |inner| inner.conn.send_fragment(kind, chunk, last))?;
+            self.flush().await?;
+            if last {
+                return Ok(chunks.total);
+            }
+        }
     }
 
     /// As [`WebSocketStream::send_prepared`](super::WebSocketStream::send_prepared):

@@ -7,11 +7,12 @@ use std::task::{Context, Poll};
 use ::tokio::io::{AsyncRead, AsyncWrite};
 use futures_core::Stream;
 
+use super::chunks::ChunkReader;
 use super::now;
 use super::run_loop::{impl_sink, poll_next, Inner};
 use super::split::{self, WebSocketReader, WebSocketWriter};
 use crate::io::Error;
-use crate::{CloseCode, CloseReason, Connection, Message, ReadyState, RttEstimate};
+use crate::{CloseCode, CloseReason, Connection, DataKind, Message, MessagePart, ReadyState, RttEstimate};
 
 /// A WebSocket over an async stream.
 #[derive(Debug)]
@@ -39,6 +40,64 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// ended (the peer's close code and reason, who closed first).
     pub async fn recv(&mut self) -> Result<Option<Message>, Error> {
         poll_fn(|cx| self.inner.poll_recv(cx)).await
+    }
+
+    /// Receives the next part of a message: messages from now on are handed
+    /// out in parts as their bytes arrive ([`MessagePart`]: kind, bytes,
+    /// `first`, `last`), so a message of any size (an upload written to
+    /// disk, a file forwarded) costs memory for the reads only. A message
+    /// already begun whole comes as one part. `Ok(None)` and errors as for
+    /// [`recv`](Self::recv); raise `Config::max_message_size` and
+    /// `Config::max_frame_size` to what the connection may receive. Calling
+    /// [`recv`](Self::recv) instead goes back to whole messages from the next
+    /// one (in the middle of a message received in parts, `recv` fails with
+    /// [`UsageError::MessageInParts`](crate::UsageError::MessageInParts)).
+    /// Cancel-safe.
+    ///
+    /// ```no_run
+    /// # async fn f(mut socket: rfc6455::io::tokio_ws::WebSocketStream<tokio::net::TcpStream>) -> Result<(), Box<dyn std::error::Error>> {
+    /// use tokio::io::AsyncWriteExt;
+    /// let mut file = tokio::fs::File::create("upload.bin").await?;
+    /// while let Some(part) = socket.recv_part().await? {
+    ///     file.write_all(&part.data).await?;
+    ///     if part.last {
+    ///         break; // the whole message is on disk
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn recv_part(&mut self) -> Result<Option<MessagePart>, Error> {
+        poll_fn(|cx| self.inner.poll_recv_part(cx)).await
+    }
+
+    /// Sends a message of `kind` whose payload is read from `reader` to its
+    /// end, as fragments of 64 KiB written as they are read (waiting for room
+    /// under `Config::write_buffer_limit`): memory stays bounded whatever the
+    /// size. Returns the payload's length. For text, the bytes must be valid
+    /// UTF-8 (checked across fragments: [`UsageError::InvalidUtf8`](crate::UsageError::InvalidUtf8)).
+    ///
+    /// Not cancel-safe, and an error from `reader` ends it midway: either
+    /// leaves the message unfinished, so nothing else can be sent (sends fail
+    /// with [`FragmentedMessageInProgress`](crate::UsageError::FragmentedMessageInProgress));
+    /// close the connection then.
+    ///
+    /// ```no_run
+    /// # async fn f(mut socket: rfc6455::io::tokio_ws::WebSocketStream<tokio::net::TcpStream>) -> Result<(), Box<dyn std::error::Error>> {
+    /// let file = tokio::fs::File::open("video.mp4").await?;
+    /// let sent = socket.send_from(rfc6455::DataKind::Binary, file).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn send_from<R: AsyncRead + Unpin>(&mut self, kind: DataKind, reader: R) -> Result<u64, Error> {
+        let mut chunks = ChunkReader::new(reader);
+        loop {
+            let (chunk, last) = chunks.next().await?;
+            poll_fn(|cx| self.inner.poll_room(cx)).await?;
+            self.inner.conn.send_fragment(kind, chunk, last)?;
+            poll_fn(|cx| self.inner.poll_write_out(cx)).await?;
+            if last {
+                return Ok(chunks.total);
+            }
+        }
     }
 
     /// Queues a message (waiting for room under `Config::write_buffer_limit`

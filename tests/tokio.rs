@@ -1264,3 +1264,33 @@ async fn a_prepared_message_reaches_every_subscriber() {
     })
     .await;
 }
+
+/// `feed_prepared` queues without writing (one write for a burst of
+/// updates), on the stream and on the split writer.
+#[tokio::test]
+async fn prepared_messages_fed_go_out_at_the_flush() {
+    bounded(async {
+        let updates: Vec<_> = (0..3).map(|i| rfc6455::PreparedMessage::new(format!("update {i}"))).collect();
+        let (a, b) = duplex(1 << 20);
+        let mut server = server_over(a, &config());
+        let mut client = client_over(b, &config());
+        for update in &updates {
+            server.feed_prepared(update).await.unwrap();
+        }
+        assert!(server.buffered_amount() > 0, "queued, not written");
+        server.flush().await.unwrap();
+        assert_eq!(server.buffered_amount(), 0);
+        let (_reader, mut writer) = server.into_split();
+        for update in &updates {
+            writer.feed_prepared(update).await.unwrap();
+        }
+        assert!(writer.buffered_amount() > 0, "queued, not written");
+        writer.flush().await.unwrap();
+        for round in 0..2 {
+            for i in 0..3 {
+                assert_eq!(client.recv().await.unwrap(), Some(Message::text(format!("update {i}"))), "round {round}");
+            }
+        }
+    })
+    .await;
+}

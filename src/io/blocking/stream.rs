@@ -270,14 +270,22 @@ impl<S: Read + Write> WebSocket<S> {
     /// encoded once, for every connection a message goes to. At the write
     /// buffer's limit it waits or fails as [`send`](Self::send) does.
     pub fn send_prepared(&mut self, message: &crate::PreparedMessage) -> Result<(), Error> {
+        self.feed_prepared(message)?;
+        self.flush_queued()
+    }
+
+    /// Queues a [`PreparedMessage`](crate::PreparedMessage) without writing
+    /// it, as [`feed`](Self::feed) does for a message; at the write buffer's
+    /// limit it writes queued bytes first (or fails: see
+    /// [`set_when_buffer_full`](Self::set_when_buffer_full)).
+    pub fn feed_prepared(&mut self, message: &crate::PreparedMessage) -> Result<(), Error> {
         match self.conn.send_prepared(message) {
             Err(UsageError::WriteBufferFull { .. }) if self.when_full == WhenBufferFull::Wait => {
                 self.write_out()?;
-                self.conn.send_prepared(message)?;
+                Ok(self.conn.send_prepared(message)?)
             }
-            other => other?,
+            other => Ok(other?),
         }
-        self.flush_queued()
     }
 
     /// Queues a message without writing it: it goes out, with everything

@@ -114,9 +114,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketWriter<S> {
     /// As [`WebSocketStream::send_prepared`](super::WebSocketStream::send_prepared):
     /// a message encoded once for many connections. Cancel-safe like `send`.
     pub async fn send_prepared(&mut self, message: &crate::PreparedMessage) -> Result<(), Error> {
-        poll_fn(|cx| locked(&self.shared, |inner| inner.poll_room(cx))).await?;
-        locked(&self.shared, |inner| inner.conn.send_prepared(message))?;
+        self.feed_prepared(message).await?;
         self.flush().await
+    }
+
+    /// As [`WebSocketStream::feed_prepared`](super::WebSocketStream::feed_prepared):
+    /// queued, written at the next `flush` or `send`. Cancel-safe.
+    pub async fn feed_prepared(&mut self, message: &crate::PreparedMessage) -> Result<(), Error> {
+        poll_fn(|cx| locked(&self.shared, |inner| inner.poll_room(cx))).await?;
+        Ok(locked(&self.shared, |inner| inner.conn.send_prepared(message))?)
     }
 
     /// As [`WebSocketStream::close`](super::WebSocketStream::close); the read half completes the handshake.

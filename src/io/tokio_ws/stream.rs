@@ -133,9 +133,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// # Ok(()) }
     /// ```
     pub async fn send_prepared(&mut self, message: &crate::PreparedMessage) -> Result<(), Error> {
-        poll_fn(|cx| self.inner.poll_room(cx)).await?;
-        self.inner.conn.send_prepared(message)?;
+        self.feed_prepared(message).await?;
         Ok(poll_fn(|cx| self.inner.poll_write_out(cx)).await?)
+    }
+
+    /// Queues a [`PreparedMessage`](crate::PreparedMessage) without writing
+    /// it, as [`feed`](Self::feed) does for a message: a subscriber task
+    /// that finds several updates waiting feeds them all, then
+    /// [`flush`](Self::flush)es once (one system call, not one per update).
+    /// Waits for room under `Config::write_buffer_limit` first. Cancel-safe.
+    pub async fn feed_prepared(&mut self, message: &crate::PreparedMessage) -> Result<(), Error> {
+        poll_fn(|cx| self.inner.poll_room(cx)).await?;
+        Ok(self.inner.conn.send_prepared(message)?)
     }
 
     /// Starts the close handshake; keep calling [`recv`](Self::recv) until it

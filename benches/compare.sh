@@ -13,6 +13,9 @@
 # Servers (benches/e2e echo_server --impl NAME; `echo_server --impls` lists a build's):
 #   peer rows  rfc6455-tokio, rfc6455-blocking (ours), tungstenite (tokio-tungstenite),
 #              fastwebsockets, tokio-websockets
+#   raw TCP    raw-tcp: no WebSocket at all, a TCP echo of the client's (masked) frames after a fixed
+#              101, on the same single-threaded runtime: the physical limit. Pingpong rows only; it
+#              is not a peer (never the "best peer"), each pingpong row just gets `ours / raw TCP`.
 #   axum rows  axum-rfc6455 (ours: rfc6455::io::axum_ws::WebSocketUpgrade), axum-tungstenite
 #              (axum::extract::ws::WebSocketUpgrade): the same axum 0.8 router and `axum::serve`,
 #              only the extractor differs. axum-rfc6455 needs benches/e2e's feature
@@ -33,6 +36,11 @@
 #   flood     64 messages in flight per connection (capped at 1 MiB)
 #   latency   1000 msgs/s in total over 10 connections; p50/p99 round trip
 #   idle      N idle connections; server RSS growth per connection (KiB)
+#   broadcast echo_server --mode broadcast, N subscribers and one publisher (loadgen --mode
+#             broadcast: message k goes out once k - 16 reached every subscriber): delivered
+#             msgs/s summed over subscribers, and the server's peak RSS (VmHWM), its own table.
+#             rfc6455-tokio, tungstenite, fastwebsockets, tokio-websockets; rfc6455-blocking is
+#             skipped (echo_server.rs, broadcast::WHY_NOT_BLOCKING, says why).
 # Ratios are written so that > 1 means rfc6455 is better: ours/peer for
 # msgs/s, peer/ours for latency and memory; axum rows: axum-rfc6455/axum-tungstenite.
 set -euo pipefail
@@ -52,6 +60,9 @@ E2E=$HERE/e2e
 IMPLS=(rfc6455-tokio rfc6455-blocking tungstenite fastwebsockets tokio-websockets)
 OURS=rfc6455-tokio
 AXUM_IMPLS=(axum-rfc6455 axum-tungstenite) # ours first
+RAW=raw-tcp # pingpong rows only, not a peer
+# rfc6455-blocking has no broadcast server (a subscriber needs a reader and a writer at once).
+BCAST_IMPLS=(rfc6455-tokio tungstenite fastwebsockets tokio-websockets)
 START_TIME=$SECONDS
 
 if [[ $PROFILE == full ]]; then
@@ -64,10 +75,12 @@ if [[ $PROFILE == full ]]; then
   done
   ROWS+=("latency 20 10" "latency 16384 10" "idle 20 $IDLE_CONNS")
   AXUM_ROWS=("pingpong 20 100" "pingpong 16384 100")
+  BCAST_ROWS=("broadcast 20 1000" "broadcast 1024 1000" "broadcast 20 10000" "broadcast 1024 10000")
 elif [[ $PROFILE == smoke ]]; then
   ROUNDS=1 SECS=0.3 WARMUP=0.1 IDLE_CONNS=100 IDLE_HOLD=0.5
   ROWS=("pingpong 20 10" "flood 16384 10" "latency 20 10" "idle 20 $IDLE_CONNS")
   AXUM_ROWS=("pingpong 20 10")
+  BCAST_ROWS=("broadcast 20 10")
   # A quick build: the profile's fat LTO and single codegen unit cost minutes and matter only
   # for numbers worth reading.
   export CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_DEBUG=0
@@ -75,6 +88,7 @@ else
   ROUNDS=1 SECS=1 WARMUP=0.5 IDLE_CONNS=1000 IDLE_HOLD=1.5
   ROWS=("pingpong 20 100" "flood 20 100" "pingpong 16384 100" "flood 16384 100" "latency 20 10" "idle 20 $IDLE_CONNS")
   AXUM_ROWS=("pingpong 20 100" "pingpong 16384 100")
+  BCAST_ROWS=("broadcast 20 1000" "broadcast 1024 1000")
 fi
 LATENCY_RATE=1000
 
@@ -100,8 +114,9 @@ for impl in "${AXUM_IMPLS[@]}"; do
   fi
 done
 
-# --- file descriptors for the idle row ---------------------------------------
-# Server and load generator each hold one descriptor per connection.
+# --- file descriptors for the idle and broadcast rows -----------------------
+# Server and load generator each hold one descriptor per connection (broadcast: one more, the
+# publisher).
 hard=$(ulimit -Hn)
 if [[ $hard == unlimited ]]; then ulimit -n 1048576 2>/dev/null || ulimit -n 65536; else ulimit -n "$hard"; fi
 soft=$(ulimit -n)
@@ -111,6 +126,14 @@ if ((soft < IDLE_CONNS + 256)); then
   ROWS=("${ROWS[@]/idle 20 $IDLE_CONNS/idle 20 $new}")
   IDLE_CONNS=$new
 fi
+for i in "${!BCAST_ROWS[@]}"; do
+  read -r mode size conns <<<"${BCAST_ROWS[$i]}"
+  if ((soft < conns + 1 + 256)); then
+    new=$((soft - 257))
+    echo "compare.sh: open-file limit is $soft (hard $hard): broadcast row uses $new subscribers instead of $conns"
+    BCAST_ROWS[i]="$mode $size $new"
+  fi
+done
 
 # --- processes -----------------------------------------------------------------
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/rfc6455-e2e.XXXXXX")
@@ -130,11 +153,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Starts a fresh server on CPU 0; sets SERVER_PID and ADDR.
+# Starts a fresh server on CPU 0 (mode: echo or broadcast); sets SERVER_PID and ADDR.
 start_server() {
-  local impl=$1 i
+  local impl=$1 mode=${2:-echo} i
   : >"$TMP/server.out"
-  taskset -c 0 "$BIN/echo_server" --impl "$impl" --addr 127.0.0.1:0 >"$TMP/server.out" 2>"$TMP/server.err" &
+  taskset -c 0 "$BIN/echo_server" --impl "$impl" --mode "$mode" --addr 127.0.0.1:0 >"$TMP/server.out" \
+    2>"$TMP/server.err" &
   SERVER_PID=$! # taskset execs the server: same pid
   ADDR=""
   for ((i = 0; i < 200; i++)); do
@@ -156,6 +180,7 @@ stop_server() {
 }
 
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; } # peak RSS
 
 # Extracts key=value from a RESULT line.
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
@@ -171,12 +196,15 @@ fail() { # row impl message
 # one file per table.
 PEER_RESULTS=$TMP/results.tsv
 AXUM_RESULTS=$TMP/results-axum.tsv
+BCAST_RESULTS=$TMP/results-broadcast.tsv # value1 msgs/s, value2 peak RSS KiB
 : >"$PEER_RESULTS"
 : >"$AXUM_RESULTS"
+: >"$BCAST_RESULTS"
 
 measure() { # mode size conns impl row
-  local mode=$1 size=$2 conns=$3 impl=$4 row=$5 out line
-  if ! start_server "$impl"; then
+  local mode=$1 size=$2 conns=$3 impl=$4 row=$5 out line server_mode=echo
+  [[ $mode == broadcast ]] && server_mode=broadcast
+  if ! start_server "$impl" "$server_mode"; then
     stop_server
     printf '%s\t%s\t%s\tFAIL\tFAIL\n' "$row" "$mode" "$impl" >>"$RESULTS"
     fail "$row" "$impl" "server start"
@@ -217,6 +245,7 @@ measure() { # mode size conns impl row
   else
     local extra=()
     [[ $mode == latency ]] && extra=(--rate "$LATENCY_RATE")
+    [[ $impl == "$RAW" ]] && extra=(--accept-masked) # raw-tcp returns our masked frames
     local limit
     limit=$(awk -v s="$SECS" -v w="$WARMUP" 'BEGIN { printf "%d", s + w + 60 }')
     if out=$(timeout "$limit" taskset -c 0 "$BIN/loadgen" --addr "$ADDR" --mode "$mode" --conns "$conns" \
@@ -224,7 +253,16 @@ measure() { # mode size conns impl row
       line=$(grep -m1 '^RESULT' <<<"$out"); then
       local stalled
       stalled=$(field stalled_conns "$line")
-      if [[ $mode == latency ]]; then
+      if [[ $mode == broadcast ]]; then
+        local hwm lost
+        hwm=$(hwm_kib "$SERVER_PID" || echo FAIL)
+        lost=$(field lost "$line")
+        printf '%s\t%s\t%s\t%s\t%s\n' "$row" "$mode" "$impl" "$(field msgs_per_s "$line")" "$hwm" >>"$RESULTS"
+        printf '  %-18s %10s msgs/s delivered %9s MB/s  published %8s  peak RSS %8s KiB%s%s\n' "$impl" \
+          "$(field msgs_per_s "$line")" "$(field mb_per_s "$line")" "$(field published "$line")" "$hwm" \
+          "$([[ $lost != 0 ]] && echo "  ($lost lost)")" \
+          "$([[ $stalled != 0 ]] && echo "  ($stalled subscribers got nothing)")"
+      elif [[ $mode == latency ]]; then
         printf '%s\t%s\t%s\t%s\t%s\n' "$row" "$mode" "$impl" "$(field p50_us "$line")" "$(field p99_us "$line")" >>"$RESULTS"
         printf '  %-18s p50 %8s us  p99 %8s us\n' "$impl" "$(field p50_us "$line")" "$(field p99_us "$line")"
       else
@@ -245,29 +283,34 @@ measure() { # mode size conns impl row
 }
 
 # --- run -------------------------------------------------------------------------
-echo "== end-to-end echo, $PROFILE: ${#ROWS[@]} rows x ${#IMPLS[@]} servers + ${#AXUM_ROWS[@]} axum rows x" \
-  "${#AXUM_RUN[@]} servers, x $ROUNDS round(s), ${SECS}s measured after ${WARMUP}s warm-up;" \
+echo "== end-to-end echo, $PROFILE: ${#ROWS[@]} rows x ${#IMPLS[@]} servers (pingpong rows also $RAW) +" \
+  "${#AXUM_ROWS[@]} axum rows x ${#AXUM_RUN[@]} servers + ${#BCAST_ROWS[@]} broadcast rows x ${#BCAST_IMPLS[@]}" \
+  "servers, x $ROUNDS round(s), ${SECS}s measured after ${WARMUP}s warm-up;" \
   "server and loadgen on CPU 0 ($(nproc) CPUs, $(uname -r))"
 E2E_START=$SECONDS
 MEASUREMENTS=0
-run_rows() { # label results-file rows-array-name impls-array-name
-  local label=$1 spec mode size conns row round impl
+run_rows() { # label results-file rows-array-name impls-array-name [server for pingpong rows only]
+  local label=$1 pingpong_extra=${5:-} spec mode size conns row round impl row_impls
   local -n rows=$3 impls=$4
   RESULTS=$2
   for spec in "${rows[@]}"; do
     read -r mode size conns <<<"$spec"
     row="$mode ${size}B x$conns"
+    row_impls=("${impls[@]}")
+    [[ $mode == pingpong && -n $pingpong_extra ]] && row_impls+=("$pingpong_extra")
     for ((round = 1; round <= ROUNDS; round++)); do
       echo "-- $label$row, round $round"
-      for impl in "${impls[@]}"; do
+      for impl in "${row_impls[@]}"; do
         measure "$mode" "$size" "$conns" "$impl" "$row"
         MEASUREMENTS=$((MEASUREMENTS + 1))
       done
     done
   done
 }
-run_rows "" "$PEER_RESULTS" ROWS IMPLS
+run_rows "" "$PEER_RESULTS" ROWS IMPLS "$RAW"
 run_rows "axum: " "$AXUM_RESULTS" AXUM_ROWS AXUM_RUN
+echo "(broadcast rows: rfc6455-blocking skipped: its socket has no read and write halves, see echo_server.rs)"
+run_rows "" "$BCAST_RESULTS" BCAST_ROWS BCAST_IMPLS
 E2E_SECS=$((SECONDS - E2E_START))
 
 # --- table -----------------------------------------------------------------------
@@ -275,7 +318,7 @@ echo
 echo "== end-to-end results ($PROFILE, $ROUNDS round(s); msgs/s: best of rounds; latency, memory: lowest of rounds)"
 echo "   MB/s = echoed payload, 10^6 bytes/s one way. Ratios: > 1 means rfc6455 is better."
 echo "   tok = rfc6455-tokio, blk = rfc6455-blocking; tung = tokio-tungstenite, fws = fastwebsockets, tws = tokio-websockets"
-awk -F'\t' -v impls="${IMPLS[*]}" -v ours="$OURS" '
+awk -F'\t' -v impls="${IMPLS[*]}" -v ours="$OURS" -v raw="$RAW" '
   function better(kind, a, b) { return kind == "pingpong" || kind == "flood" ? a > b : a < b }
   function num(x) { return x != "" && x != "FAIL" }
   function fmt(x) { return num(x) ? (x >= 1000 ? sprintf("%.0f", x) : sprintf("%.2f", x)) : (x == "" ? "-" : x) }
@@ -317,7 +360,13 @@ awk -F'\t' -v impls="${IMPLS[*]}" -v ours="$OURS" '
         }
         printf "%-28s", (l == 1 ? row : "") " " label[l]
         for (i = 1; i <= n; i++) printf " %16s", fmt(val[i])
-        if (l == 2 && (kind == "pingpong" || kind == "flood")) { printf "\n"; continue } # MB/s: same ratios
+        if (l == 2 && (kind == "pingpong" || kind == "flood")) {
+          printf "\n"
+          r_raw = v1[row SUBSEP raw]
+          if (kind == "pingpong" && r_raw != "")
+            printf "%-28s %16s  ours / raw TCP: %s\n", " raw TCP msgs/s", fmt(r_raw), ratio(kind, v1[row SUBSEP ours], r_raw)
+          continue # MB/s: same ratios
+        }
         # val[3..5]: tungstenite, fastwebsockets, tokio-websockets (the IMPLS order)
         printf "  %8s %8s %8s  %8s %8s  %s\n", ratio(kind, o, val[3]), ratio(kind, o, val[4]), ratio(kind, o, val[5]),
           ratio(kind, o, best), ratio(kind, ob, best), bestname
@@ -357,6 +406,54 @@ awk -F'\t' -v impls="${AXUM_IMPLS[*]}" '
     }
     printf "min ratio axum-rfc6455/axum-tungstenite: %s (%s)\n", (min_ratio == "" ? "-" : min_ratio), min_row
   }' "$AXUM_RESULTS"
+
+# The broadcast rows: delivered msgs/s (best of rounds, ours/peer) and peak RSS (lowest of rounds,
+# peer/ours).
+echo
+echo "== broadcast: one publisher, N subscribers (message k sent once k - 16 reached all of them)"
+echo "   msgs/s = delivered, summed over subscribers; peak RSS = server VmHWM. Ratios: > 1 means rfc6455 is better."
+awk -F'\t' -v impls="${BCAST_IMPLS[*]}" -v ours="$OURS" '
+  function num(x) { return x != "" && x != "FAIL" }
+  function fmt(x) { return num(x) ? sprintf("%.0f", x) : (x == "" ? "-" : x) }
+  function ratio(a, b) { return (num(a) && num(b) && a > 0 && b > 0) ? sprintf("%.2f", a / b) : "-" }
+  BEGIN { n = split(impls, imp, " ") }
+  {
+    key = $1 SUBSEP $3
+    if (!($1 in seen)) { order[++rows] = $1; seen[$1] = 1 }
+    if (!num($4)) { if (!(key in v1)) { v1[key] = "FAIL"; v2[key] = "FAIL" }; next }
+    if (!num(v1[key])) { v1[key] = $4; v2[key] = $5; next }
+    if ($4 > v1[key]) v1[key] = $4
+    if (num($5) && (!num(v2[key]) || $5 < v2[key])) v2[key] = $5
+  }
+  END {
+    printf "%-28s", "row"
+    for (i = 1; i <= n; i++) printf " %16s", imp[i]
+    printf "  %8s %8s %8s  %8s  %s\n", "tok/tung", "tok/fws", "tok/tws", "tok/best", "best peer"
+    min_ratio = ""; min_row = ""
+    for (r = 1; r <= rows; r++) {
+      row = order[r]
+      for (l = 1; l <= 2; l++) {
+        best = ""; bestname = "-"
+        for (i = 1; i <= n; i++) {
+          val[i] = (l == 1 ? v1[row SUBSEP imp[i]] : v2[row SUBSEP imp[i]])
+          if (imp[i] == ours) { o = val[i]; continue }
+          if (num(val[i]) && (best == "" || (l == 1 ? val[i] > best : val[i] < best))) { best = val[i]; bestname = imp[i] }
+        }
+        printf "%-28s", (l == 1 ? row " msgs/s" : " peak RSS KiB")
+        for (i = 1; i <= n; i++) printf " %16s", fmt(val[i])
+        # val[2..4]: tungstenite, fastwebsockets, tokio-websockets (the BCAST_IMPLS order)
+        if (l == 1) {
+          printf "  %8s %8s %8s  %8s  %s\n", ratio(o, val[2]), ratio(o, val[3]), ratio(o, val[4]), ratio(o, best), bestname
+          x = ratio(o, best)
+          if (x == "-") { min_ratio = "FAIL"; min_row = row }
+          else if (min_ratio != "FAIL" && (min_ratio == "" || x + 0 < min_ratio + 0)) { min_ratio = x; min_row = row }
+        } else {
+          printf "  %8s %8s %8s  %8s  %s\n", ratio(val[2], o), ratio(val[3], o), ratio(val[4], o), ratio(best, o), bestname
+        }
+      }
+    }
+    printf "min msgs/s ratio vs best peer: %s (%s)\n", (min_ratio == "" ? "-" : min_ratio), min_row
+  }' "$BCAST_RESULTS"
 echo "(end-to-end part took ${E2E_SECS}s)"
 echo "$((MEASUREMENTS - FAILURES)) passed, $FAILURES failed" # measurements that ran to the end
 

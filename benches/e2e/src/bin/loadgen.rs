@@ -1,8 +1,8 @@
 //! Load generator for the end-to-end echo benchmark.
 //!
 //! ```text
-//! loadgen --addr A --conns N --size BYTES --mode pingpong|flood|latency|idle
-//!         --secs T [--warmup S] [--window W] [--rate R]
+//! loadgen --addr A --conns N --size BYTES --mode pingpong|flood|latency|idle|broadcast
+//!         --secs T [--warmup S] [--window W] [--rate R] [--accept-masked]
 //! ```
 //!
 //! Opens N WebSocket connections to A (a hand-written HTTP upgrade with a
@@ -22,6 +22,13 @@
 //! * `idle`: opens the connections, prints `READY conns=N`, holds them idle
 //!   for T seconds, checks none was closed. The driver reads the server's
 //!   RSS meanwhile.
+//! * `broadcast` (against `echo_server --mode broadcast`): N subscribers and
+//!   one publisher; see below.
+//!
+//! `--accept-masked` is for `echo_server --impl raw-tcp`, which returns the
+//! client's own masked frames: the parser then accepts masked frames (and
+//! the first echo must equal the frame sent). Without it a masked frame from
+//! the server is an error, as RFC 6455 requires.
 //!
 //! Echoes are counted for T seconds after a warm-up (default 0.5 s). One
 //! line goes to stdout:
@@ -29,6 +36,35 @@
 //! (`mb_per_s`: echoed payload, 10^6 bytes per second, one direction;
 //! `stalled_conns`: connections with no echo in the measured interval).
 //! Any connection error, an unexpected frame, or no echo at all exits non-zero.
+//!
+//! # Broadcast
+//!
+//! Opens N subscriber connections and one publisher connection (no echo
+//! check: the server would broadcast it). The publisher's messages are
+//! binary, `size` bytes (at least 8), the first 8 bytes a big-endian
+//! sequence number. Settle: the publisher sends a hello (sequence number
+//! `u64::MAX`) every 100 ms until every subscriber has received one, so the
+//! server has registered them all; hellos come before message 0 in every
+//! subscriber's stream, so extra ones are ignored.
+//!
+//! Flow control, measured against the slowest subscriber: message k is sent
+//! only once message k - W has reached every subscriber (W = `--window`,
+//! default 16). So no queue anywhere holds more than W messages per
+//! subscriber, however fast the server fans out; the server's fan-out rate
+//! is what limits the publisher. A subscriber that sees message j while it
+//! expected i < j lost i..j (the server dropped them for a lagging
+//! subscriber): they count as lost and as resolved for the window. A
+//! message older than one already seen is out of order: an error. No
+//! progress for 5 s is an error too (a stalled subscriber would hold the
+//! window forever).
+//!
+//! `RESULT mode=broadcast conns=N size=.. window=W secs=.. published=..
+//! delivered=.. msgs_per_s=.. mb_per_s=.. lost=.. stalled_conns=..`, over
+//! the measured interval: `published` messages sent by the publisher,
+//! `delivered` messages received summed over subscribers, `msgs_per_s`
+//! delivered per second, `lost` messages subscribers found missing (expected
+//! minus delivered, in-flight messages aside), `stalled_conns` subscribers
+//! that received nothing. The publisher must never get anything back.
 //!
 //! Runs on a single-threaded tokio runtime; every connection is a task.
 
@@ -64,6 +100,7 @@ enum Mode {
     Flood,
     Latency,
     Idle,
+    Broadcast,
 }
 
 #[derive(Debug)]
@@ -76,6 +113,7 @@ struct Args {
     warmup: f64,
     window: Option<usize>,
     rate: f64,
+    accept_masked: bool,
 }
 
 fn parse_args() -> Res<Args> {
@@ -89,9 +127,14 @@ fn parse_args() -> Res<Args> {
         warmup: 0.5,
         window: None,
         rate: 1000.0,
+        accept_masked: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
+        if flag == "--accept-masked" {
+            args.accept_masked = true;
+            continue;
+        }
         let value = it.next().ok_or(format!("{flag} needs a value"))?;
         let bad = |e: &dyn std::fmt::Display| format!("invalid {flag} {value:?}: {e}");
         match flag.as_str() {
@@ -108,7 +151,8 @@ fn parse_args() -> Res<Args> {
                     "flood" => Mode::Flood,
                     "latency" => Mode::Latency,
                     "idle" => Mode::Idle,
-                    _ => return Err(bad(&"expected pingpong, flood, latency or idle")),
+                    "broadcast" => Mode::Broadcast,
+                    _ => return Err(bad(&"expected pingpong, flood, latency, idle or broadcast")),
                 }
             }
             _ => return Err(format!("unknown argument {flag:?}")),
@@ -121,6 +165,9 @@ fn parse_args() -> Res<Args> {
     }
     if !(args.warmup.is_finite() && args.warmup >= 0.0) {
         return Err("--warmup must be zero or positive".into());
+    }
+    if args.mode == Mode::Broadcast && (args.size < 8 || args.accept_masked) {
+        return Err("broadcast needs --size 8 or more (the sequence number), and no --accept-masked".into());
     }
     Ok(args)
 }
@@ -148,38 +195,60 @@ fn build_frame(size: usize) -> (Vec<u8>, Vec<u8>) {
 
 /// Minimal parser of the server's frames: expects unmasked FIN + binary
 /// frames of exactly `size` bytes; skips pings and pongs; anything else is
-/// an error. Keeps at most a partial header between reads.
+/// an error. Keeps at most a partial header between reads. With
+/// `accept_masked` (the raw TCP echo, which returns our own masked frames)
+/// a masked frame is accepted too: its key is skipped, its payload only
+/// counted. With `capture_seq` (broadcast) the first 8 payload bytes of
+/// each message are read as its big-endian sequence number.
 struct Parser {
     size: u64,
-    header: [u8; 10],
+    accept_masked: bool,
+    capture_seq: bool,
+    header: [u8; 14],
     header_len: usize,
     /// Payload bytes of the current frame still to skip.
     skip: u64,
     /// Whether the frame being skipped is an echo (counts when done).
     counting: bool,
+    /// The first payload bytes of the current frame (`capture_seq`).
+    seq: [u8; 8],
 }
 
 impl Parser {
     fn new(size: usize) -> Self {
-        Self { size: size as u64, header: [0; 10], header_len: 0, skip: 0, counting: false }
+        Self {
+            size: size as u64,
+            accept_masked: false,
+            capture_seq: false,
+            header: [0; 14],
+            header_len: 0,
+            skip: 0,
+            counting: false,
+            seq: [0; 8],
+        }
     }
 
     /// Parses a header at the start of `b`: `Ok(None)` if incomplete, else
     /// (header length, first byte, payload length).
-    fn header(b: &[u8]) -> Res<Option<(usize, u8, u64)>> {
+    fn header(&self, b: &[u8]) -> Res<Option<(usize, u8, u64)>> {
         if b.len() < 2 {
             return Ok(None);
         }
-        if b[1] & 0x80 != 0 {
-            return Err("server sent a masked frame".into());
-        }
+        let key_len = match b[1] & 0x80 {
+            0 => 0,
+            _ if self.accept_masked => 4,
+            _ => return Err("server sent a masked frame".into()),
+        };
         let (header_len, len) = match b[1] & 0x7f {
             126 if b.len() >= 4 => (4, u64::from(u16::from_be_bytes([b[2], b[3]]))),
             127 if b.len() >= 10 => (10, u64::from_be_bytes(b[2..10].try_into().unwrap())),
             126 | 127 => return Ok(None),
             len => (2, u64::from(len)),
         };
-        Ok(Some((header_len, b[0], len)))
+        if b.len() < header_len + key_len {
+            return Ok(None);
+        }
+        Ok(Some((header_len + key_len, b[0], len)))
     }
 
     fn start_frame(&mut self, first: u8, len: u64) -> Res<u64> {
@@ -195,20 +264,41 @@ impl Parser {
     }
 
     /// Consumes `data`; returns how many echoes completed in it.
-    fn feed(&mut self, mut data: &[u8]) -> Res<u64> {
+    fn feed(&mut self, data: &[u8]) -> Res<u64> {
         let mut done = 0;
+        self.feed_with(data, |_| {
+            done += 1;
+            Ok(())
+        })?;
+        Ok(done)
+    }
+
+    /// Consumes `data`, calling `on_message` with the sequence number (0
+    /// without `capture_seq`) of every message completed in it.
+    fn feed_with(&mut self, mut data: &[u8], mut on_message: impl FnMut(u64) -> Res<()>) -> Res<()> {
         while !data.is_empty() {
             if self.skip > 0 {
                 let n = self.skip.min(data.len() as u64);
+                if self.capture_seq && self.counting {
+                    let at = (self.size - self.skip) as usize;
+                    if at < self.seq.len() {
+                        let k = (self.seq.len() - at).min(n as usize);
+                        self.seq[at..at + k].copy_from_slice(&data[..k]);
+                    }
+                }
                 self.skip -= n;
                 data = &data[n as usize..];
-                done += u64::from(self.skip == 0 && self.counting);
+                if self.skip == 0 && self.counting {
+                    on_message(u64::from_be_bytes(self.seq))?;
+                }
                 continue;
             }
             if self.header_len == 0 {
-                if let Some((header_len, first, len)) = Self::header(data)? {
+                if let Some((header_len, first, len)) = self.header(data)? {
                     data = &data[header_len..];
-                    done += self.start_frame(first, len)?;
+                    if self.start_frame(first, len)? == 1 {
+                        on_message(0)?;
+                    }
                     continue;
                 }
             }
@@ -216,12 +306,14 @@ impl Parser {
             self.header[self.header_len] = data[0];
             self.header_len += 1;
             data = &data[1..];
-            if let Some((_, first, len)) = Self::header(&self.header[..self.header_len])? {
+            if let Some((_, first, len)) = self.header(&self.header[..self.header_len])? {
                 self.header_len = 0;
-                done += self.start_frame(first, len)?;
+                if self.start_frame(first, len)? == 1 {
+                    on_message(0)?;
+                }
             }
         }
-        Ok(done)
+        Ok(())
     }
 }
 
@@ -301,8 +393,15 @@ impl Stats {
     }
 }
 
-/// Connects, upgrades, and checks that one frame comes back intact.
-async fn connect(addr: SocketAddr, frame: &[u8], payload: &[u8]) -> Res<(TcpStream, Parser)> {
+/// Connects, upgrades, and (`echo`: the frame and its payload) checks that
+/// one frame comes back intact: unmasked, or with `accept_masked` exactly
+/// as sent. `size` is the payload size the parser expects.
+async fn connect(
+    addr: SocketAddr,
+    size: usize,
+    echo: Option<(&[u8], &[u8])>,
+    accept_masked: bool,
+) -> Res<(TcpStream, Parser)> {
     let mut tcp = TcpStream::connect(addr).await.map_err(|e| format!("connect: {e}"))?;
     tcp.set_nodelay(true).map_err(|e| e.to_string())?;
     let request = format!(
@@ -331,24 +430,27 @@ async fn connect(addr: SocketAddr, frame: &[u8], payload: &[u8]) -> Res<(TcpStre
     if accept.as_deref() != Some(ACCEPT) {
         return Err(format!("bad Sec-WebSocket-Accept {accept:?}"));
     }
+    let mut parser = Parser::new(size);
+    parser.accept_masked = accept_masked;
     // The server has nothing to say before our first frame; bytes past the
     // head would be a protocol error, which the echo check below catches.
     let mut got = head.split_off(end);
-    tcp.write_all(frame).await.map_err(|e| format!("write: {e}"))?;
-    let header_len = if payload.len() < 126 {
-        2
-    } else if payload.len() <= 0xffff {
-        4
-    } else {
-        10
+    let Some((frame, payload)) = echo else {
+        if !got.is_empty() {
+            return Err(format!("{} unexpected bytes after the handshake response", got.len()));
+        }
+        return Ok((tcp, parser));
     };
-    while got.len() < header_len + payload.len() {
+    tcp.write_all(frame).await.map_err(|e| format!("write: {e}"))?;
+    // Unmasked, the echo's header is the frame's without the 4-byte key.
+    let echo_len = if accept_masked { frame.len() } else { frame.len() - 4 };
+    while got.len() < echo_len {
         if tcp.read_buf(&mut got).await.map_err(|e| format!("read: {e}"))? == 0 {
             return Err("connection closed before the first echo".into());
         }
     }
-    let mut parser = Parser::new(payload.len());
-    if parser.feed(&got)? != 1 || got[header_len..] != *payload {
+    let intact = if accept_masked { got == frame } else { got[echo_len - payload.len()..] == *payload };
+    if parser.feed(&got)? != 1 || !intact {
         return Err("the first echo does not match what was sent".into());
     }
     Ok((tcp, parser))
@@ -466,11 +568,15 @@ fn percentiles(h: &Histogram) -> (f64, f64) {
 async fn run(args: Args) -> Res<()> {
     let (frame, payload) = build_frame(args.size);
     let (frame, payload): (Rc<[u8]>, Rc<[u8]>) = (frame.into(), payload.into());
-    let conns: Vec<(TcpStream, Parser)> = futures_util::stream::iter(0..args.conns)
+    let broadcast = args.mode == Mode::Broadcast;
+    let total = args.conns + usize::from(broadcast); // and the publisher
+    let conns: Vec<(TcpStream, Parser)> = futures_util::stream::iter(0..total)
         .map(|i| {
             let (frame, payload) = (frame.clone(), payload.clone());
             async move {
-                match tokio::time::timeout(CONNECT_TIMEOUT, connect(args.addr, &frame, &payload)).await {
+                let echo = (!broadcast).then_some((&frame[..], &payload[..]));
+                let connected = connect(args.addr, args.size, echo, args.accept_masked);
+                match tokio::time::timeout(CONNECT_TIMEOUT, connected).await {
                     Ok(result) => result.map_err(|e| format!("connection {i}: {e}")),
                     Err(_) => Err(format!("connection {i}: no handshake and echo within {CONNECT_TIMEOUT:?}")),
                 }
@@ -480,6 +586,9 @@ async fn run(args: Args) -> Res<()> {
         .try_collect()
         .await?;
 
+    if broadcast {
+        return run_broadcast(&args, conns, &frame).await;
+    }
     if args.mode == Mode::Idle {
         println!("READY conns={}", conns.len());
         let _ = std::io::stdout().flush();
@@ -562,7 +671,7 @@ async fn run(args: Args) -> Res<()> {
         Mode::PingPong => "pingpong",
         Mode::Flood => "flood",
         Mode::Latency => "latency",
-        Mode::Idle => unreachable!(),
+        Mode::Idle | Mode::Broadcast => unreachable!(),
     };
     println!(
         "RESULT mode={mode} conns={} size={} window={window} secs={elapsed:.3} msgs={msgs} msgs_per_s={:.0} \
@@ -571,6 +680,254 @@ async fn run(args: Args) -> Res<()> {
         args.size,
         msgs as f64 / elapsed,
         (msgs * args.size as u64) as f64 / elapsed / 1e6,
+    );
+    Ok(())
+}
+
+/// Sequence number of the broadcast settle message.
+const HELLO: u64 = u64::MAX;
+const BROADCAST_WINDOW: usize = 16;
+/// No message reaching every subscriber for this long fails the run.
+const STALL_LIMIT: Duration = Duration::from_secs(5);
+/// Read buffer per subscriber (there may be 10,000 of them).
+const SUBSCRIBER_READ_BUF: usize = 8 << 10;
+
+/// Broadcast state shared by the publisher and subscriber tasks.
+struct Broadcast {
+    subscribers: usize,
+    window: u64,
+    /// Per subscriber: the next sequence number it expects, whether it got a
+    /// hello, and its deliveries in the measured interval.
+    expected: Vec<Cell<u64>>,
+    greeted: Vec<Cell<bool>>,
+    delivered_to: Vec<Cell<u64>>,
+    greeted_count: Cell<usize>,
+    /// Per message in flight (slot `seq % window`): subscribers that have
+    /// it (or lost it).
+    done: Vec<Cell<usize>>,
+    /// Messages `0..complete` reached (or were lost by) every subscriber.
+    complete: Cell<u64>,
+    /// Messages `0..sent` were handed to the publisher's socket.
+    sent: Cell<u64>,
+    last_progress: Cell<Instant>,
+    /// Wakes the publisher: every subscriber greeted, or `complete` moved.
+    progress: tokio::sync::Notify,
+    measuring: Cell<bool>,
+    delivered: Cell<u64>,
+    lost: Cell<u64>,
+    error: RefCell<Option<String>>,
+}
+
+impl Broadcast {
+    fn fail(&self, who: &str, err: String) {
+        self.error.borrow_mut().get_or_insert_with(|| format!("{who}: {err}"));
+    }
+
+    /// Message `seq` reached one more subscriber (or was lost by it).
+    fn resolve(&self, seq: u64) {
+        let slot = &self.done[(seq % self.window) as usize];
+        slot.set(slot.get() + 1);
+        let mut complete = self.complete.get();
+        while self.done[(complete % self.window) as usize].get() == self.subscribers && complete < self.sent.get() {
+            self.done[(complete % self.window) as usize].set(0);
+            complete += 1;
+        }
+        if complete != self.complete.get() {
+            self.complete.set(complete);
+            self.last_progress.set(Instant::now());
+            self.progress.notify_one();
+        }
+    }
+
+    fn received(&self, id: usize, seq: u64) -> Res<()> {
+        if seq == HELLO {
+            if !self.greeted[id].replace(true) {
+                self.greeted_count.set(self.greeted_count.get() + 1);
+                if self.greeted_count.get() == self.subscribers {
+                    self.progress.notify_one();
+                }
+            }
+            return Ok(());
+        }
+        let expected = self.expected[id].get();
+        if seq < expected {
+            return Err(format!("message {seq} after message {}: out of order", expected - 1));
+        }
+        if seq >= self.sent.get() {
+            return Err(format!("message {seq}, but only {} were sent", self.sent.get()));
+        }
+        for missing in expected..seq {
+            self.resolve(missing);
+        }
+        self.resolve(seq);
+        self.expected[id].set(seq + 1);
+        if self.measuring.get() {
+            self.lost.set(self.lost.get() + (seq - expected));
+            self.delivered.set(self.delivered.get() + 1);
+            self.delivered_to[id].set(self.delivered_to[id].get() + 1);
+        }
+        Ok(())
+    }
+}
+
+async fn broadcast_subscriber(id: usize, mut tcp: TcpStream, mut parser: Parser, state: Rc<Broadcast>) {
+    parser.capture_seq = true;
+    let mut buf = vec![0u8; SUBSCRIBER_READ_BUF];
+    let result: Res<()> = async {
+        loop {
+            match tcp.read(&mut buf).await.map_err(|e| format!("read: {e}"))? {
+                0 => return Err("server closed the connection".into()),
+                n => parser.feed_with(&buf[..n], |seq| state.received(id, seq))?,
+            }
+        }
+    }
+    .await;
+    if let Err(err) = result {
+        state.fail(&format!("subscriber {id}"), err);
+    }
+}
+
+/// Sends hellos until every subscriber has one, then messages within the
+/// window; `frame` is the masked template frame whose first 8 payload bytes
+/// are overwritten with each sequence number.
+async fn broadcast_publisher(mut tcp: TcpStream, frame: Rc<[u8]>, size: usize, state: Rc<Broadcast>) {
+    let at = frame.len() - size;
+    let encode = |out: &mut Vec<u8>, seq: u64| {
+        let start = out.len();
+        out.extend_from_slice(&frame);
+        for (i, b) in seq.to_be_bytes().into_iter().enumerate() {
+            out[start + at + i] = b ^ MASK[i % 4];
+        }
+    };
+    let result: Res<()> = async {
+        let mut batch = Vec::new();
+        let deadline = Instant::now() + CONNECT_TIMEOUT;
+        while state.greeted_count.get() < state.subscribers {
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "only {} of {} subscribers got a hello within {CONNECT_TIMEOUT:?}",
+                    state.greeted_count.get(),
+                    state.subscribers
+                ));
+            }
+            batch.clear();
+            encode(&mut batch, HELLO);
+            tcp.write_all(&batch).await.map_err(|e| format!("write: {e}"))?;
+            let _ = tokio::time::timeout(Duration::from_millis(100), state.progress.notified()).await;
+        }
+        state.last_progress.set(Instant::now());
+        let mut buf = [0u8; 64];
+        loop {
+            batch.clear();
+            let limit = state.complete.get() + state.window;
+            for seq in state.sent.get()..limit {
+                encode(&mut batch, seq);
+            }
+            state.sent.set(limit);
+            tcp.write_all(&batch).await.map_err(|e| format!("write: {e}"))?;
+            // Wait for progress; the server must never send the publisher anything.
+            tokio::select! {
+                _ = state.progress.notified() => {}
+                ready = tcp.readable() => {
+                    ready.map_err(|e| e.to_string())?;
+                    match tcp.try_read(&mut buf) {
+                        Ok(0) => return Err("server closed the connection".into()),
+                        Ok(n) => return Err(format!("{n} bytes from the server: its own messages came back")),
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                        Err(e) => return Err(format!("read: {e}")),
+                    }
+                }
+            }
+        }
+    }
+    .await;
+    if let Err(err) = result {
+        state.fail("publisher", err);
+    }
+}
+
+async fn run_broadcast(args: &Args, mut conns: Vec<(TcpStream, Parser)>, frame: &Rc<[u8]>) -> Res<()> {
+    let window = args.window.unwrap_or(BROADCAST_WINDOW);
+    let (publisher, _) = conns.pop().expect("the publisher's connection");
+    let state = Rc::new(Broadcast {
+        subscribers: conns.len(),
+        window: window as u64,
+        expected: (0..conns.len()).map(|_| Cell::new(0)).collect(),
+        greeted: (0..conns.len()).map(|_| Cell::new(false)).collect(),
+        delivered_to: (0..conns.len()).map(|_| Cell::new(0)).collect(),
+        greeted_count: Cell::new(0),
+        done: (0..window).map(|_| Cell::new(0)).collect(),
+        complete: Cell::new(0),
+        sent: Cell::new(0),
+        last_progress: Cell::new(Instant::now()),
+        progress: tokio::sync::Notify::new(),
+        measuring: Cell::new(false),
+        delivered: Cell::new(0),
+        lost: Cell::new(0),
+        error: RefCell::new(None),
+    });
+    let local = tokio::task::LocalSet::new();
+    for (id, (tcp, parser)) in conns.into_iter().enumerate() {
+        local.spawn_local(broadcast_subscriber(id, tcp, parser, state.clone()));
+    }
+    local.spawn_local(broadcast_publisher(publisher, frame.clone(), args.size, state.clone()));
+    let (secs, warmup) = (args.secs, args.warmup);
+    let state2 = state.clone();
+    let (elapsed, published) = local
+        .run_until(async move {
+            let state = state2;
+            let check = || {
+                if let Some(err) = state.error.borrow().clone() {
+                    return Err(err);
+                }
+                let settled = state.greeted_count.get() == state.subscribers;
+                if settled && state.last_progress.get().elapsed() > STALL_LIMIT {
+                    let slot = &state.done[(state.complete.get() % state.window) as usize];
+                    return Err(format!(
+                        "stalled: message {} reached {} of {} subscribers in {STALL_LIMIT:?}",
+                        state.complete.get(),
+                        slot.get(),
+                        state.subscribers
+                    ));
+                }
+                Ok(())
+            };
+            let sleep_checking = |secs: f64| {
+                let check = &check;
+                async move {
+                    let until = Instant::now() + Duration::from_secs_f64(secs);
+                    while Instant::now() < until {
+                        check()?;
+                        let left = until.saturating_duration_since(Instant::now());
+                        tokio::time::sleep(left.min(Duration::from_millis(50))).await;
+                    }
+                    check()
+                }
+            };
+            while state.greeted_count.get() < state.subscribers {
+                sleep_checking(0.01).await?;
+            }
+            sleep_checking(warmup).await?;
+            state.measuring.set(true);
+            let (started, first) = (Instant::now(), state.sent.get());
+            sleep_checking(secs).await?;
+            state.measuring.set(false);
+            Ok::<_, String>((started.elapsed().as_secs_f64(), state.sent.get() - first))
+        })
+        .await?;
+    let delivered = state.delivered.get();
+    if delivered == 0 {
+        return Err("no message was delivered in the measured interval".into());
+    }
+    let stalled = state.delivered_to.iter().filter(|c| c.get() == 0).count();
+    println!(
+        "RESULT mode=broadcast conns={} size={} window={window} secs={elapsed:.3} published={published} \
+         delivered={delivered} msgs_per_s={:.0} mb_per_s={:.2} lost={} stalled_conns={stalled}",
+        args.conns,
+        args.size,
+        delivered as f64 / elapsed,
+        (delivered * args.size as u64) as f64 / elapsed / 1e6,
+        state.lost.get(),
     );
     Ok(())
 }

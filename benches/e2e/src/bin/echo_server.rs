@@ -430,9 +430,10 @@ fn serve_blocking(addr: SocketAddr) -> std::io::Result<()> {
 /// sockets:
 ///
 /// * rfc6455-tokio: a [`rfc6455::PreparedMessage`], framed once by the
-///   task that received it; every subscriber calls `send_prepared` (which
-///   shares the frame by reference from 4 KiB up: vectored transmit is on by
-///   default on a TCP stream, and copies smaller frames once).
+///   task that received it; each subscriber `feed_prepared`s every message
+///   that is ready and flushes once (the frame is shared by reference from
+///   4 KiB up: vectored transmit is on by default on a TCP stream; smaller
+///   frames are copied once).
 /// * tokio-tungstenite and tokio-websockets: their `Message`, cloned (both
 ///   keep the payload in `Bytes`, so a clone is a reference count); each
 ///   subscriber `feed`s every message that is ready and flushes once.
@@ -546,7 +547,8 @@ mod broadcast {
     }
 
     /// rfc6455, tokio adapter: one task, `recv` or the hub; a received
-    /// message is framed once into a `PreparedMessage` for all subscribers.
+    /// message is framed once into a `PreparedMessage` for all subscribers,
+    /// and every one ready is `feed_prepared`, then one flush.
     async fn rfc6455_tokio(tcp: TcpStream, hub: Hub<rfc6455::PreparedMessage>) -> Result<(), rfc6455::io::Error> {
         let mut ws = rfc6455::io::tokio_ws::accept(tcp).await?;
         let (publisher, mut subscriber) = hub.join();
@@ -556,7 +558,13 @@ mod broadcast {
                     Some(message) => publisher.publish(rfc6455::PreparedMessage::new(message)),
                     None => return Ok(()),
                 },
-                prepared = subscriber.next() => ws.send_prepared(&prepared).await?,
+                prepared = subscriber.next() => {
+                    ws.feed_prepared(&prepared).await?;
+                    while let Some(prepared) = subscriber.try_next() {
+                        ws.feed_prepared(&prepared).await?;
+                    }
+                    ws.flush().await?;
+                }
             }
         }
     }

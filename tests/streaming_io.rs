@@ -177,3 +177,56 @@ fn a_gib_each_way_through_the_blocking_adapter_in_a_few_mib() {
     assert!(client_usage.peak < 16 << 20, "client: {client_usage:?}");
     assert!(server_usage.peak < 16 << 20, "server: {server_usage:?}");
 }
+
+fn small_config() -> Config {
+    let mut config = Config::default();
+    config.max_frame_size = 1 << 20;
+    config.max_message_size = 1 << 20;
+    config
+}
+
+/// Limits raised for one connection after the handshake (an upload route),
+/// and what the sender of a message over the limit learns: its send fails,
+/// and `recv` then gives the peer's 1009.
+#[tokio::test]
+async fn limits_raised_per_connection_and_a_refused_upload_reports_1009() {
+    let (a, b) = tokio::io::duplex(64 << 10);
+    let mut server = WebSocketStream::from_connection(a, Connection::server(&small_config(), Instant::now()));
+    let mut client = WebSocketStream::from_connection(b, Connection::client(&small_config(), Instant::now(), [3; 32]));
+    server.set_receive_limits(8 << 20, 8 << 20);
+    let upload = async { client.send_from(DataKind::Binary, Pattern::new(3 << 20)).await.unwrap() };
+    let receive = async {
+        let mut checker = Checker::new();
+        loop {
+            if let Some(len) = checker.part(&server.recv_part().await.unwrap().unwrap()) {
+                return len;
+            }
+        }
+    };
+    let (sent, received) = tokio::join!(upload, receive);
+    assert_eq!((sent, received), (3 << 20, 3 << 20), "over the config's 1 MiB, under the raised 8 MiB");
+
+    // Back to 1 MiB: the next upload of 3 MiB is refused with 1009.
+    server.set_receive_limits(1 << 20, 1 << 20);
+    let upload = async {
+        let sent = client.send_from(DataKind::Binary, Pattern::new(3 << 20)).await;
+        (sent, client.recv().await)
+    };
+    let receive = async move {
+        let mut checker = Checker::new();
+        loop {
+            match server.recv_part().await {
+                Ok(Some(part)) => assert!(checker.part(&part).is_none(), "the message never ends"),
+                // The server's side ends here (dropped, as a server task's
+                // socket is): the client's writes fail from now on.
+                other => return other,
+            }
+        }
+    };
+    let ((sent, after), refused) = tokio::join!(upload, receive);
+    let Err(rfc6455::io::Error::Closed(reason)) = refused else { panic!("server: {refused:?}") };
+    assert_eq!(reason.code(), rfc6455::CloseCode::MESSAGE_TOO_BIG, "{reason:?}");
+    eprintln!("the sender's send_from: {sent:?}; then recv: {after:?}");
+    let Err(rfc6455::io::Error::Closed(reason)) = after else { panic!("client recv: {after:?}") };
+    assert_eq!(reason.code(), rfc6455::CloseCode::MESSAGE_TOO_BIG, "{reason:?}");
+}

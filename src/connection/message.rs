@@ -69,6 +69,11 @@ impl MessageAssembler {
         }
     }
 
+    /// Changes the message size limit for what is received from now on.
+    pub(crate) fn set_max_message_size(&mut self, max_message_size: usize) {
+        self.max_message_size = max_message_size;
+    }
+
     /// Hands out the messages that begin from now on in parts
     /// ([`MessagePart`]) or whole.
     pub(crate) fn set_streaming(&mut self, on: bool) {

@@ -73,7 +73,9 @@ impl Eq for PreparedMessage {}
 
 impl PreparedMessage {
     /// Encodes `message` (text or binary, as for
-    /// [`Connection::send`]) as one final, unmasked frame.
+    /// [`Connection::send`]) as one final, unmasked frame. A received
+    /// [`Message`] can be passed as it is: its payload is shared, not copied
+    /// (the frame holds one copy, made here once for all connections).
     pub fn new(message: impl Into<Message>) -> Self {
         let (opcode, payload) = match message.into() {
             Message::Text(text) => (OpCode::Text, text.into_bytes()),

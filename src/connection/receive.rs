@@ -122,4 +122,17 @@ impl Connection {
     pub fn set_message_streaming(&mut self, on: bool) {
         self.incoming.set_streaming(on);
     }
+
+    /// Changes `Config::max_message_size` for this connection, for what is
+    /// received from now on: e.g. a server that learns in its handshake hook
+    /// which route a connection is for raises it for an upload route only.
+    pub fn set_max_message_size(&mut self, max_message_size: usize) {
+        self.incoming.set_max_message_size(max_message_size);
+    }
+
+    /// Changes `Config::max_frame_size` for this connection, for frames whose
+    /// header has not arrived yet.
+    pub fn set_max_frame_size(&mut self, max_frame_size: usize) {
+        self.decoder.set_max_frame_size(max_frame_size);
+    }
 }

@@ -72,6 +72,12 @@ impl FrameDecoder {
         Self { role, accept_unmasked: false, max_frame_size, allowed_rsv: 0, state: State::Header }
     }
 
+    /// Changes the frame size limit for frames whose header has not arrived
+    /// yet (the frame being received was checked at its header).
+    pub fn set_max_frame_size(&mut self, max_frame_size: usize) {
+        self.max_frame_size = max_frame_size;
+    }
+
     /// Lets a server accept unmasked frames (RFC 6455 forbids them; some
     /// tunnels over already-encrypted links use them). Has no effect on a client.
     pub fn set_accept_unmasked(&mut self, accept: bool) {

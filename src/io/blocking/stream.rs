@@ -384,6 +384,14 @@ impl<S: Read + Write> WebSocket<S> {
         &self.conn
     }
 
+    /// Changes the message and frame size limits (`Config::max_message_size`,
+    /// `Config::max_frame_size`) of this connection from now on: e.g. raised
+    /// for an upload route only, after the handshake told which route it is.
+    pub fn set_receive_limits(&mut self, max_message_size: usize, max_frame_size: usize) {
+        self.conn.set_max_message_size(max_message_size);
+        self.conn.set_max_frame_size(max_frame_size);
+    }
+
     /// The stream.
     pub fn get_ref(&self) -> &S {
         &self.stream

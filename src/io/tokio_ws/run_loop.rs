@@ -100,8 +100,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 // Closing: a transport that stopped taking bytes (an HTTP/2
                 // stream the peer ended after its close frame) may still hold
                 // the peer's close. Read it; the close timeout bounds the wait.
+                // Closed, and the transport takes no more: nothing is left
+                // to wait for (the close reason is known).
+                Poll::Ready(Err(_)) if self.conn.is_closed() => {
+                    self.finished = true;
+                    Poll::Ready(Ok(()))
+                }
                 Poll::Ready(Err(_)) if self.is_closing() => self.poll_transport(cx),
-                Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
+                // A peer that stopped taking bytes may have said why first
+                // (a close with 1009 for a message over its limit): read
+                // what has already arrived, and report the write's error
+                // only if nothing more is there.
+                Poll::Ready(Err(err)) => match self.poll_transport(cx) {
+                    Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
+                    Poll::Ready(Err(_)) | Poll::Pending => Poll::Ready(Err(err)),
+                },
             };
             match progress {
                 Poll::Pending => return Poll::Pending,

@@ -71,6 +71,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketReader<S> {
         poll_fn(|cx| locked(&self.shared, |inner| inner.poll_recv(cx))).await
     }
 
+    /// As [`WebSocketStream::set_receive_limits`](super::WebSocketStream::set_receive_limits).
+    pub fn set_receive_limits(&mut self, max_message_size: usize, max_frame_size: usize) {
+        locked(&self.shared, |inner| {
+            inner.conn.set_max_message_size(max_message_size);
+            inner.conn.set_max_frame_size(max_frame_size);
+        });
+    }
+
     /// As [`WebSocketStream::recv_part`](super::WebSocketStream::recv_part):
     /// messages in parts, memory bounded by the reads. Cancel-safe.
     pub async fn recv_part(&mut self) -> Result<Option<MessagePart>, Error> {

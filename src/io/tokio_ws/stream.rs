@@ -79,7 +79,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// Not cancel-safe, and an error from `reader` ends it midway: either
     /// leaves the message unfinished, so nothing else can be sent (sends fail
     /// with [`FragmentedMessageInProgress`](crate::UsageError::FragmentedMessageInProgress));
-    /// close the connection then.
+    /// close the connection then. A peer that refuses the message (1009:
+    /// over its limit) closes, and the send fails with the transport's error
+    /// (a broken pipe); [`recv`](Self::recv) then returns the peer's reason,
+    /// [`Error::Closed`] with its code.
     ///
     /// ```no_run
     /// # async fn f(mut socket: rfc6455::io::tokio_ws::WebSocketStream<tokio::net::TcpStream>) -> Result<(), Box<dyn std::error::Error>> {
@@ -217,6 +220,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// The protocol state machine underneath.
     pub fn connection(&self) -> &Connection {
         &self.inner.conn
+    }
+
+    /// Changes the message and frame size limits (`Config::max_message_size`,
+    /// `Config::max_frame_size`) of this connection from now on: e.g. raised
+    /// for an upload route only, after the handshake told which route it is.
+    pub fn set_receive_limits(&mut self, max_message_size: usize, max_frame_size: usize) {
+        self.inner.conn.set_max_message_size(max_message_size);
+        self.inner.conn.set_max_frame_size(max_frame_size);
     }
 
     /// The stream, e.g. to read socket options.

@@ -306,10 +306,10 @@ mod tests {
 
     #[test]
     fn payload_taken_in_pieces_unmasks_with_the_right_phase() {
-        let payload: Vec<u8> = (0..1000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let payload: Vec<u8> = (0..300u32).map(|i| (i * 7 % 251) as u8).collect();
         let mut wire = Vec::new();
         crate::frame::encode_frame(&mut wire, OpCode::Binary, true, 0, Some(MaskKey([9, 1, 7, 3])), &payload);
-        for piece in [1, 3, 5, 64, 999, 2000] {
+        for piece in [1, 3, 5, 64, 299, 400] {
             let mut decoder = FrameDecoder::new(Role::Server, 1 << 20);
             let mut buf = BytesMut::new();
             let mut out = Vec::new();
@@ -330,7 +330,7 @@ mod tests {
                 }
             }
             let frame = finished.expect("the frame completes");
-            assert_eq!(frame.header.payload_len, 1000, "the header keeps the whole length");
+            assert_eq!(frame.header.payload_len, 300, "the header keeps the whole length");
             out.extend_from_slice(&frame.payload);
             assert_eq!(out, payload, "pieces of {piece}");
             assert!(buf.is_empty());

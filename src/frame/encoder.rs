@@ -155,7 +155,7 @@ mod tests {
     #[test]
     fn masked_head_then_payload_masked_in_place_equals_whole_frame() {
         let key = MaskKey([1, 2, 3, 4]);
-        for len in [0, 5, 125, 126, 65535, 65536, 70_001] {
+        for len in [0, 5, 125, 126, 65_536] {
             let payload: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
             let mut whole = Vec::new();
             encode_frame(&mut whole, OpCode::Text, true, 0, Some(key), &payload);

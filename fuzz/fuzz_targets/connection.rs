@@ -1,18 +1,26 @@
 //! Fuzzes `rfc6455::Connection` in either role, with or without
 //! permessage-deflate, driven by an arbitrary sequence of operations: peer
 //! bytes (raw or as well-formed frames), EOF, every send command, time
-//! passing, partial and vectored transmits, and releasing idle buffers, with
-//! small limits (`max_frame_size`, `max_message_size`, `write_buffer_limit`).
-//! Events are drained after every operation.
+//! passing, partial and vectored transmits, releasing idle buffers, turning
+//! streaming receive (`set_message_streaming`) on and off, and changing the
+//! receive limits mid-connection (`set_max_message_size`,
+//! `set_max_frame_size`), with small limits (`max_frame_size`,
+//! `max_message_size`, `write_buffer_limit`). Events are drained after every
+//! operation.
 //!
 //! Everything the connection transmits is fed to a second, passive
 //! connection of the other role (the "sink"), which must never see a
-//! protocol violation.
+//! protocol violation; the input chooses whether the sink receives messages
+//! whole or in parts (`Event::Part`).
 //!
 //! Invariants:
 //! * the [`Watch`] invariants after every operation: no event after
-//!   `Event::Closed`, which comes once; limits respected; state only moves
-//!   forward; `poll_timeout()` is `None` once `should_close_transport()`;
+//!   `Event::Closed`, which comes once; limits respected (a changed
+//!   `max_message_size` from the largest one in effect since the previous
+//!   message ended); a streamed message's parts in order (`first`/`last`
+//!   rules, one kind, no other message in between, text always a valid UTF-8
+//!   prefix and valid at the end); state only moves forward; `poll_timeout()`
+//!   is `None` once `should_close_transport()`;
 //! * a data send is refused with `WriteBufferFull` exactly when the queue is
 //!   non-empty and at or over `write_buffer_limit`, and is never refused for
 //!   that below it;
@@ -22,7 +30,9 @@
 //! * `close` moves Open to CloseSent and arms `close_timeout`;
 //! * transmit runs add up to `buffered_amount()`;
 //! * the sink receives exactly the messages and pings that were accepted,
-//!   in order, and never fails with a protocol error.
+//!   in order, and never fails with a protocol error; in streaming mode its
+//!   parts, put back together, are those messages, and a message left
+//!   unfinished is a prefix of the fragmented message still being sent.
 #![no_main]
 
 use std::io::IoSlice;
@@ -55,6 +65,8 @@ struct Input {
     idle_timeout_ms: Option<u16>,
     auto_pong: bool,
     vectored: bool,
+    /// The sink receives messages in parts (`set_message_streaming(true)`).
+    sink_streaming: bool,
     ops: Vec<Op>,
 }
 
@@ -96,6 +108,11 @@ enum Op {
         max: u16,
     },
     ReleaseIdleBuffers,
+    SetStreaming(bool),
+    SetLimits {
+        max_message_size: u16,
+        max_frame_size: u16,
+    },
 }
 
 /// What the sink must receive.
@@ -330,6 +347,7 @@ fuzz_target!(|input: Input| {
         Role::Client => Connection::client(&sink_config, start, [2; 32]),
         Role::Server => Connection::server(&sink_config, start),
     };
+    sink.set_message_streaming(input.sink_streaming);
     if let Some(deflate) = &input.deflate {
         let params = deflate.params.params();
         let mut ours = DeflateConfig::default();
@@ -408,6 +426,18 @@ fuzz_target!(|input: Input| {
                 h.conn.release_idle_buffers();
                 assert_eq!(Snapshot::of(&h.conn), before);
             }
+            Op::SetStreaming(on) => {
+                let before = Snapshot::of(&h.conn);
+                h.conn.set_message_streaming(on);
+                assert_eq!(Snapshot::of(&h.conn), before);
+            }
+            Op::SetLimits { max_message_size, max_frame_size } => {
+                let before = Snapshot::of(&h.conn);
+                h.conn.set_max_message_size(usize::from(max_message_size));
+                h.conn.set_max_frame_size(usize::from(max_frame_size));
+                h.watch.set_max_message_size(usize::from(max_message_size));
+                assert_eq!(Snapshot::of(&h.conn), before);
+            }
         }
         h.watch.check(&h.conn);
         let events = h.watch.drain(&mut h.conn);
@@ -424,9 +454,33 @@ fuzz_target!(|input: Input| {
     h.feed_sink(&rest);
     let mut messages = Vec::new();
     let mut pings = Vec::new();
+    // The streamed message being put back together.
+    let mut streamed: Option<(DataKind, Vec<u8>)> = None;
     for event in &h.sink_events {
         match event {
-            Event::Message(message) => messages.push(message.clone()),
+            Event::Message(message) => {
+                assert!(!input.sink_streaming, "a whole message from a streaming sink");
+                messages.push(message.clone());
+            }
+            Event::Part(part) => {
+                assert!(input.sink_streaming, "a part from a sink not streaming");
+                if part.first {
+                    assert!(streamed.is_none(), "a first part inside another streamed message");
+                    streamed = Some((part.kind, Vec::new()));
+                }
+                let (kind, bytes) = streamed.as_mut().expect("a part before any first part");
+                assert_eq!(*kind, part.kind, "the kind changed within a streamed message");
+                bytes.extend_from_slice(&part.data);
+                if part.last {
+                    let (kind, bytes) = streamed.take().expect("in a streamed message");
+                    messages.push(match kind {
+                        DataKind::Text => {
+                            Message::Text(String::from_utf8(bytes).expect("streamed text is UTF-8").into())
+                        }
+                        DataKind::Binary => Message::Binary(bytes.into()),
+                    });
+                }
+            }
             Event::Ping(payload) => pings.push(payload.to_vec()),
             Event::Closed(reason) => {
                 assert!(!matches!(reason, CloseReason::Protocol(_)), "the sink failed: {reason}");
@@ -435,6 +489,13 @@ fuzz_target!(|input: Input| {
         }
     }
     assert_eq!(messages, h.model.messages, "the sink did not receive what was sent");
+    // A message the sink has only begun is the fragmented one still being
+    // sent, so far.
+    if let Some((kind, bytes)) = &streamed {
+        let (sent_kind, sent) = h.model.partial.as_ref().expect("the sink is inside a message nobody is sending");
+        assert_eq!(kind, sent_kind);
+        assert!(sent.starts_with(bytes), "the sink's unfinished message is not what was sent so far");
+    }
     // The sink got the application's pings, in order, and the heartbeat's
     // (payloads 1, 2, 3, ... as big-endian u64) between them.
     let mut expected = h.model.pings.iter().peekable();

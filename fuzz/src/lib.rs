@@ -8,7 +8,7 @@ use arbitrary::Arbitrary;
 use flate2::{Compress, Compression, FlushCompress};
 use rfc6455::extensions::deflate::DeflateParams;
 use rfc6455::frame::{encode_frame, MaskKey, OpCode};
-use rfc6455::{Config, Connection, Event, Role, State};
+use rfc6455::{Config, Connection, DataKind, Event, MessagePart, Role, State};
 
 /// The masking key of every frame the harnesses build for a server to read.
 pub const KEY: MaskKey = MaskKey([0x37, 0xfa, 0x21, 0x3d]);
@@ -201,7 +201,15 @@ pub fn split_even(data: &[u8], pieces: u8) -> Vec<&[u8]> {
 ///
 /// * no event follows [`Event::Closed`], which comes at most once, and
 ///   after a full drain it has been reported exactly when the state is `Closed`;
-/// * messages respect `max_message_size`, control payloads 125 bytes;
+/// * messages respect `max_message_size` (the largest limit in effect since
+///   the previous message ended, when [`Watch::set_max_message_size`] changes
+///   it), control payloads 125 bytes;
+/// * the parts of a streamed message ([`Event::Part`]) come in order: `first`
+///   on exactly the first, `last` on exactly the last, only the last may be
+///   empty, one kind throughout, no other message (whole or in parts) in
+///   between; their total stays within `max_message_size`; a text message's
+///   parts so far are always a valid UTF-8 prefix, and valid UTF-8 once the
+///   last part arrives;
 /// * the state only moves forward (Open, CloseSent, Closed);
 /// * once [`Connection::should_close_transport`] is true it stays true, and
 ///   [`Connection::poll_timeout`] is `None`;
@@ -216,6 +224,23 @@ pub struct Watch {
     pub closed: bool,
     state: State,
     should_close: bool,
+    /// The largest `max_message_size` in effect since the last message
+    /// ended: the bound on the next message, which may have begun under any
+    /// of them (a changed limit also applies to the rest of a message in
+    /// progress).
+    limit_since_message: usize,
+    /// The streamed message in progress, if any.
+    streamed: Option<Streamed>,
+}
+
+/// A message being received in parts, as far as [`Watch`] has seen it.
+#[derive(Debug)]
+struct Streamed {
+    kind: DataKind,
+    /// Bytes handed out so far.
+    len: usize,
+    /// The text's last bytes that are not yet a whole character (at most 3).
+    unfinished: Vec<u8>,
 }
 
 fn rank(state: State) -> u8 {
@@ -230,7 +255,67 @@ fn rank(state: State) -> u8 {
 impl Watch {
     /// A watch for a fresh connection.
     pub fn new(max_message_size: usize, write_buffer_limit: usize) -> Self {
-        Self { max_message_size, write_buffer_limit, closed: false, state: State::Open, should_close: false }
+        Self {
+            max_message_size,
+            write_buffer_limit,
+            closed: false,
+            state: State::Open,
+            should_close: false,
+            limit_since_message: max_message_size,
+            streamed: None,
+        }
+    }
+
+    /// Follows [`Connection::set_max_message_size`].
+    pub fn set_max_message_size(&mut self, max_message_size: usize) {
+        self.max_message_size = max_message_size;
+        self.limit_since_message = self.limit_since_message.max(max_message_size);
+    }
+
+    /// The bound on the size of the message being received.
+    fn message_bound(&self) -> usize {
+        self.limit_since_message.max(self.max_message_size)
+    }
+
+    /// A message ended: the next one begins under the current limit.
+    fn message_ended(&mut self) {
+        self.limit_since_message = self.max_message_size;
+    }
+
+    fn check_part(&mut self, part: &MessagePart) {
+        let bound = self.message_bound();
+        if part.first {
+            assert!(self.streamed.is_none(), "a first part inside another streamed message: {part:?}");
+            self.streamed = Some(Streamed { kind: part.kind, len: 0, unfinished: Vec::new() });
+        }
+        let streamed = self.streamed.as_mut().expect("a part without a first part before it");
+        assert_eq!(streamed.kind, part.kind, "the kind changed within a streamed message");
+        assert!(part.last || !part.data.is_empty(), "an empty part that is not the last");
+        streamed.len += part.data.len();
+        assert!(
+            streamed.len <= bound,
+            "streamed message of {} bytes so far over max_message_size {bound}",
+            streamed.len
+        );
+        if part.kind == DataKind::Text {
+            // Every prefix of the concatenation must be a valid UTF-8 prefix:
+            // only an incomplete character at the end may fail.
+            streamed.unfinished.extend_from_slice(&part.data);
+            match std::str::from_utf8(&streamed.unfinished) {
+                Ok(_) => streamed.unfinished.clear(),
+                Err(err) => {
+                    assert!(err.error_len().is_none(), "invalid UTF-8 in a streamed text message: {err}");
+                    streamed.unfinished.drain(..err.valid_up_to());
+                }
+            }
+            if part.last {
+                assert!(streamed.unfinished.is_empty(), "a streamed text message ends mid-character");
+            }
+        }
+        if part.last {
+            self.streamed = None;
+            self.message_ended();
+        }
     }
 
     /// Drains every event, checking each, then checks the state.
@@ -239,12 +324,13 @@ impl Watch {
         while let Some(event) = conn.poll_event() {
             assert!(!self.closed, "event after Closed: {event:?}");
             match &event {
-                Event::Message(message) => assert!(
-                    message.len() <= self.max_message_size,
-                    "message of {} bytes over max_message_size {}",
-                    message.len(),
-                    self.max_message_size
-                ),
+                Event::Message(message) => {
+                    assert!(self.streamed.is_none(), "a whole message between the parts of a streamed one");
+                    let bound = self.message_bound();
+                    assert!(message.len() <= bound, "message of {} bytes over max_message_size {bound}", message.len());
+                    self.message_ended();
+                }
+                Event::Part(part) => self.check_part(part),
                 Event::Ping(payload) | Event::Pong { payload, .. } => assert!(payload.len() <= 125),
                 Event::Closed(reason) => {
                     self.closed = true;

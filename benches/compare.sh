@@ -9,6 +9,8 @@
 #   --smoke  what CI runs: proves the harness works, measures nothing worth reading. Builds
 #            without LTO, runs every row kind once with every server for a moment, and runs each
 #            criterion micro benchmark once (criterion's --test).
+#   --full   also instructions per message for every server (benches/instructions.sh: callgrind,
+#            a fixed message count; the figure that does not move with the machine's load).
 #
 # Servers (benches/e2e echo_server --impl NAME; `echo_server --impls` lists a build's):
 #   peer rows  rfc6455-tokio, rfc6455-blocking (ours), tungstenite (tokio-tungstenite),
@@ -457,8 +459,25 @@ awk -F'\t' -v impls="${BCAST_IMPLS[*]}" -v ours="$OURS" '
 echo "(end-to-end part took ${E2E_SECS}s)"
 echo "$((MEASUREMENTS - FAILURES)) passed, $FAILURES failed" # measurements that ran to the end
 
-# --- micro benchmarks ------------------------------------------------------------
 STATUS=0
+
+# --- instructions per message ----------------------------------------------------
+# callgrind on each echo server under a fixed number of messages: the column that does not move
+# with the machine's load (benches/instructions.sh says how; skipped, and said so, without
+# valgrind).
+echo
+case $PROFILE in
+  full) INSTR_ARGS=(--bin "$BIN") ;;
+  smoke) INSTR_ARGS=(--smoke --bin "$BIN") ;;
+  *) INSTR_ARGS=() ;;
+esac
+if ((${#INSTR_ARGS[@]} > 0)); then
+  "$HERE/instructions.sh" "${INSTR_ARGS[@]}" || { echo "compare.sh: benches/instructions.sh failed" >&2; STATUS=1; }
+else
+  echo "(instructions per message: compare.sh --full, or benches/instructions.sh alone)"
+fi
+
+# --- micro benchmarks ------------------------------------------------------------
 if [[ -x $HERE/peers/run.sh ]]; then
   echo
   # Same flag as ours; run.sh runs its full set without one.

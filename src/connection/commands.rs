@@ -248,8 +248,9 @@ impl Connection {
         self.flush_pending_pong();
     }
 
+    #[inline]
     pub(super) fn flush_pending_pong(&mut self) {
-        if self.is_write_buffer_full() {
+        if self.pending_pong.is_none() || self.is_write_buffer_full() {
             return;
         }
         if let Some(pong) = self.pending_pong.take() {

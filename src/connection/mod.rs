@@ -262,8 +262,11 @@ impl Connection {
     /// being received. Only append: removing or changing bytes already in the
     /// buffer corrupts the stream (the connection will not panic, but will
     /// fail with a protocol error or deliver garbage).
+    #[inline]
     pub fn recv_buffer(&mut self, min_spare: usize) -> &mut BytesMut {
-        self.reserve_recv(min_spare);
+        if self.recv.capacity() - self.recv.len() < min_spare {
+            self.reserve_recv(min_spare);
+        }
         &mut self.recv
     }
 
@@ -338,7 +341,19 @@ impl Connection {
     ///
     /// Decoding may queue bytes to send (pongs, close replies): write out
     /// [`poll_transmit`](Self::poll_transmit) after draining events.
+    #[inline]
     pub fn poll_event(&mut self) -> Option<Event> {
+        // Nothing buffered between frames and nothing ending: no event (the
+        // common answer of an event loop's last call, kept cheap).
+        if self.recv.is_empty() && self.ending.is_none() && self.state != State::Closed && !self.decoder.is_mid_frame()
+        {
+            return None;
+        }
+        self.decode_event()
+    }
+
+    /// [`poll_event`](Self::poll_event) past its quick check.
+    fn decode_event(&mut self) -> Option<Event> {
         loop {
             if self.state == State::Closed {
                 return self.take_close_event();
@@ -399,6 +414,7 @@ impl Connection {
     /// With [`set_vectored_transmit`](Self::set_vectored_transmit) on, this
     /// is only the first of possibly several runs of queued bytes: use
     /// [`poll_transmit_vectored`](Self::poll_transmit_vectored) to get them all.
+    #[inline]
     pub fn poll_transmit(&mut self) -> &[u8] {
         self.flush_pending_pong();
         self.send.first()

@@ -4,7 +4,7 @@
 
 use bytes::{BufMut, BytesMut};
 
-use super::mask::apply_mask;
+use super::mask::{apply_mask, mask_into};
 use super::{FrameHeader, MaskKey, OpCode};
 
 /// A growable byte buffer that frames are encoded into: `Vec<u8>` or
@@ -13,17 +13,61 @@ use super::{FrameHeader, MaskKey, OpCode};
 pub trait FrameBuf: BufMut + AsMut<[u8]> + sealed::Sealed {
     /// Makes room for `additional` more bytes in one allocation.
     fn reserve_exact_room(&mut self, additional: usize);
+
+    /// Appends `payload` masked with `key`, copying and masking in one pass.
+    fn put_masked(&mut self, payload: &[u8], key: MaskKey);
 }
 
 impl FrameBuf for Vec<u8> {
     fn reserve_exact_room(&mut self, additional: usize) {
         self.reserve(additional);
     }
+
+    fn put_masked(&mut self, payload: &[u8], key: MaskKey) {
+        self.reserve(payload.len());
+        let len = self.len();
+        let Some(spare) = self.spare_capacity_mut().get_mut(..payload.len()) else {
+            return two_pass_masked(self, payload, key); // not after `reserve`; kept correct anyway
+        };
+        mask_into(payload, spare, key);
+        // SAFETY: `reserve` made room for `payload.len()` more bytes, and
+        // `mask_into` initialized exactly the first `payload.len()` bytes of
+        // the spare capacity (it writes every byte of the slice it is given,
+        // which has that length).
+        #[allow(unsafe_code)]
+        unsafe {
+            self.set_len(len + payload.len());
+        }
+    }
 }
 
 impl FrameBuf for BytesMut {
     fn reserve_exact_room(&mut self, additional: usize) {
         self.reserve(additional);
+    }
+
+    fn put_masked(&mut self, payload: &[u8], key: MaskKey) {
+        self.reserve(payload.len());
+        let len = self.len();
+        let Some(spare) = self.spare_capacity_mut().get_mut(..payload.len()) else {
+            return two_pass_masked(self, payload, key); // not after `reserve`; kept correct anyway
+        };
+        mask_into(payload, spare, key);
+        // SAFETY: as for `Vec<u8>`: room was reserved, and exactly the first
+        // `payload.len()` bytes of the spare capacity were initialized.
+        #[allow(unsafe_code)]
+        unsafe {
+            self.set_len(len + payload.len());
+        }
+    }
+}
+
+/// Appends `payload`, then masks the appended bytes in place.
+fn two_pass_masked<B: BufMut + AsMut<[u8]>>(out: &mut B, payload: &[u8], key: MaskKey) {
+    let start = out.as_mut().len();
+    out.put_slice(payload);
+    if let Some(queued) = out.as_mut().get_mut(start..) {
+        apply_mask(queued, key, 0);
     }
 }
 
@@ -59,13 +103,11 @@ pub fn encode_frame<B: FrameBuf>(
     let header = FrameHeader { fin, rsv, opcode, mask, payload_len: payload.len() as u64 };
     out.reserve_exact_room(header.encoded_len() + payload.len());
     header.encode(out);
-    let start = out.as_mut().len();
-    out.put_slice(payload);
-    if let (Some(key), Some(queued)) = (mask, out.as_mut().get_mut(start..)) {
-        // Copy, then mask in place: both run at memory speed (the mask a
-        // vector at a time), faster than masking through a small block on
-        // the way in.
-        apply_mask(queued, key, 0);
+    match mask {
+        // Copy and mask in one pass: as fast as the copy alone (before:
+        // a copy, then a second pass masking in place).
+        Some(key) => out.put_masked(payload, key),
+        None => out.put_slice(payload),
     }
 }
 
@@ -97,6 +139,36 @@ pub(crate) fn encode_masked_head<B: FrameBuf>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The masked frame, as encoding it with a plain copy and then masking
+    /// the copy in place gives it.
+    fn two_pass(prefix: &[u8], key: MaskKey, payload: &[u8]) -> Vec<u8> {
+        let mut out = prefix.to_vec();
+        FrameHeader { fin: true, rsv: 0, opcode: OpCode::Binary, mask: Some(key), payload_len: payload.len() as u64 }
+            .encode(&mut out);
+        let start = out.len();
+        out.extend_from_slice(payload);
+        apply_mask(&mut out[start..], key, 0);
+        out
+    }
+
+    #[test]
+    fn masked_frames_copy_and_mask_in_one_pass_into_vec_and_bytes_mut_after_queued_bytes() {
+        let key = MaskKey([0x91, 0x2e, 0x07, 0xcb]);
+        let prefix = [0xaa; 5]; // bytes already queued must stay as they are
+        let lens: &[usize] =
+            if cfg!(miri) { &[0, 5, 126, 130] } else { &[0, 1, 5, 8, 125, 126, 127, 128, 300, 65_536] };
+        for &len in lens {
+            let payload: Vec<u8> = (0..len).map(|i| (i * 3 + 1) as u8).collect();
+            let expected = two_pass(&prefix, key, &payload);
+            let mut vec = prefix.to_vec();
+            encode_frame(&mut vec, OpCode::Binary, true, 0, Some(key), &payload);
+            assert_eq!(vec, expected, "Vec, len {len}");
+            let mut bytes = BytesMut::from(&prefix[..]);
+            encode_frame(&mut bytes, OpCode::Binary, true, 0, Some(key), &payload);
+            assert_eq!(bytes[..], expected[..], "BytesMut, len {len}");
+        }
+    }
 
     #[test]
     fn rfc_5_7_vectors() {

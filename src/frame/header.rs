@@ -126,24 +126,36 @@ impl FrameHeader {
     /// control frames are final and at most 125 bytes, the length is below
     /// 2^63, and only the low three RSV bits (`0x70`) are used.
     pub fn encode(&self, out: &mut impl BufMut) {
+        // Built in a small array and appended at once: one capacity check
+        // instead of one per field.
         let b0 = u8::from(self.fin) << 7 | (self.rsv & 0x70) | self.opcode.as_u8();
         let mask_bit = if self.mask.is_some() { 0x80 } else { 0 };
-        out.put_u8(b0);
         let len = self.payload_len;
-        match (u8::try_from(len), u16::try_from(len)) {
-            (Ok(short @ 0..=125), _) => out.put_u8(mask_bit | short),
-            (_, Ok(medium)) => {
-                out.put_u8(mask_bit | 126);
-                out.put_u16(medium);
+        let [l0, l1, l2, l3, l4, l5, l6, l7] = len.to_be_bytes();
+        let mut head = [b0, 0, l0, l1, l2, l3, l4, l5, l6, l7, 0, 0, 0, 0];
+        let len_end = match (u8::try_from(len), u16::try_from(len)) {
+            (Ok(short @ 0..=125), _) => {
+                head[1] = mask_bit | short;
+                2
+            }
+            (_, Ok(_)) => {
+                // The two low bytes of the big-endian length.
+                head[1] = mask_bit | 126;
+                head[2] = l6;
+                head[3] = l7;
+                4
             }
             _ => {
-                out.put_u8(mask_bit | 127);
-                out.put_u64(len);
+                head[1] = mask_bit | 127;
+                10
             }
+        };
+        let mut end = len_end;
+        if let (Some(key), Some(slot)) = (self.mask, head.get_mut(len_end..len_end + 4)) {
+            slot.copy_from_slice(&key.0);
+            end += 4;
         }
-        if let Some(key) = self.mask {
-            out.put_slice(&key.0);
-        }
+        out.put_slice(head.get(..end).unwrap_or_default());
     }
 }
 

@@ -36,7 +36,9 @@ pub(super) struct Inner<S> {
     pub(super) stream: S,
     pub(super) conn: Connection,
     timer: Option<Pin<Box<Sleep>>>,
-    timer_deadline: Option<Instant>,
+    /// When `timer` is set to fire: at or before the connection's next
+    /// deadline (see [`Inner::poll_timer`]).
+    timer_armed: Option<Instant>,
     /// Set once split: both halves may write, so writes wake them all.
     pub(super) write_wakers: Option<Arc<WriteWakers>>,
     read_size: ReadSize,
@@ -53,7 +55,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             stream,
             conn,
             timer: None,
-            timer_deadline: None,
+            timer_armed: None,
             write_wakers: None,
             read_size: ReadSize::new(),
             finished: false,
@@ -138,27 +140,34 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     /// A due timer fires after the read, so bytes that arrived in time (a
     /// pong the application was too busy to read) count before it; and it
     /// fires even when the read had bytes, so a flooding peer cannot hold a
-    /// deadline off.
+    /// deadline off. After a read that had bytes the deadline is compared
+    /// with the read's own clock reading (the loop comes back here until a
+    /// read would block, and only then waits on the timer), so a busy
+    /// connection does not poll the timer once per message.
     fn poll_transport(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if self.conn.should_close_transport() {
             let _ = ready!(self.with_write_waker(cx, |stream, cx| Pin::new(stream).poll_shutdown(cx)));
             self.finished = true;
             return Poll::Ready(Ok(()));
         }
-        let due = self.poll_timer(cx).is_ready();
         let read = self.poll_read(cx);
+        let due = match read {
+            Poll::Ready(Ok(at)) => self.conn.poll_timeout().is_some_and(|deadline| deadline <= at),
+            Poll::Ready(Err(_)) | Poll::Pending => self.poll_timer(cx).is_ready(),
+        };
         if due {
             self.conn.handle_timeout(now());
             return match read {
                 Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
-                Poll::Ready(Ok(())) | Poll::Pending => Poll::Ready(Ok(())),
+                Poll::Ready(Ok(_)) | Poll::Pending => Poll::Ready(Ok(())),
             };
         }
-        read
+        read.map_ok(drop)
     }
 
-    /// Reads once into the connection.
-    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    /// Reads once into the connection; `Ok` holds the time the bytes (or
+    /// the end of the stream) were handed to it.
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Instant>> {
         let want = self.read_size.get();
         let read = poll_read_buf(Pin::new(&mut self.stream), cx, self.conn.recv_buffer(want));
         if read.is_pending() && !self.read_size.is_busy() {
@@ -167,32 +176,53 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             // reallocate them between bursts.)
             self.conn.release_idle_buffers();
         }
-        match ready!(read)? {
-            0 => self.conn.handle_eof(now()),
+        let n = ready!(read)?;
+        let at = now();
+        match n {
+            0 => self.conn.handle_eof(at),
             n => {
                 self.read_size.record(n);
-                self.conn.handle_received(now());
+                self.conn.handle_received(at);
             }
         }
-        Poll::Ready(Ok(()))
+        Poll::Ready(Ok(at))
     }
 
-    /// Keeps the one timer on the connection's next deadline; `Ready` when due.
+    /// Waits on the connection's next deadline with the one timer; `Ready`
+    /// when due.
+    ///
+    /// The timer is set lazily: a deadline that moved later (the heartbeat's
+    /// next ping, pushed back by every message received) leaves it where it
+    /// was, and when it fires early it is set again to the deadline now in
+    /// force; only a deadline earlier than the timer's resets it. So a busy
+    /// connection resets its timer about once per interval, not once per
+    /// message.
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let deadline = self.conn.poll_timeout();
-        if deadline != self.timer_deadline {
-            self.timer_deadline = deadline;
-            if let Some(deadline) = deadline {
-                let at = ::tokio::time::Instant::from_std(deadline);
-                match &mut self.timer {
-                    Some(timer) => timer.as_mut().reset(at),
-                    None => self.timer = Some(Box::pin(::tokio::time::sleep_until(at))),
+        let Some(deadline) = self.conn.poll_timeout() else {
+            return Poll::Pending; // the timer may fire uselessly; it is set again before use
+        };
+        let at = ::tokio::time::Instant::from_std(deadline);
+        let timer = match &mut self.timer {
+            Some(timer) => {
+                if self.timer_armed.is_none_or(|armed| deadline < armed) {
+                    timer.as_mut().reset(at);
+                    self.timer_armed = Some(deadline);
                 }
+                timer
             }
-        }
-        match (&mut self.timer, deadline) {
-            (Some(timer), Some(_)) => timer.as_mut().poll(cx),
-            _ => Poll::Pending,
+            None => {
+                self.timer_armed = Some(deadline);
+                self.timer.insert(Box::pin(::tokio::time::sleep_until(at)))
+            }
+        };
+        loop {
+            ready!(timer.as_mut().poll(cx));
+            if self.timer_armed.is_some_and(|armed| armed >= deadline) {
+                return Poll::Ready(());
+            }
+            // Fired for a deadline that has since moved later.
+            timer.as_mut().reset(at);
+            self.timer_armed = Some(deadline);
         }
     }
 

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! loadgen --addr A --conns N --size BYTES --mode pingpong|flood|latency|idle|broadcast
-//!         --secs T [--warmup S] [--window W] [--rate R] [--accept-masked]
+//!         --secs T [--warmup S] [--window W] [--rate R] [--count C] [--accept-masked]
 //! ```
 //!
 //! Opens N WebSocket connections to A (a hand-written HTTP upgrade with a
@@ -30,8 +30,13 @@
 //! the first echo must equal the frame sent). Without it a masked frame from
 //! the server is an error, as RFC 6455 requires.
 //!
-//! Echoes are counted for T seconds after a warm-up (default 0.5 s). One
-//! line goes to stdout:
+//! Echoes are counted for T seconds after a warm-up (default 0.5 s); or,
+//! with `--count C` (pingpong and flood), every connection sends exactly C
+//! messages and the run ends when all C x N echoes are back, counting all
+//! of them (no warm-up, no time limit but a stall check: no echo anywhere
+//! for 10 s is an error). The fixed count is for instruction counting
+//! (benches/instructions.sh): the server does the same work whatever the
+//! speed of the machine. One line goes to stdout:
 //! `RESULT mode=.. conns=.. size=.. secs=.. msgs=.. msgs_per_s=.. mb_per_s=.. p50_us=.. p99_us=.. stalled_conns=..`
 //! (`mb_per_s`: echoed payload, 10^6 bytes per second, one direction;
 //! `stalled_conns`: connections with no echo in the measured interval).
@@ -113,6 +118,8 @@ struct Args {
     warmup: f64,
     window: Option<usize>,
     rate: f64,
+    /// Messages per connection (`--count`): a fixed amount of work instead of a time.
+    count: Option<u64>,
     accept_masked: bool,
 }
 
@@ -127,6 +134,7 @@ fn parse_args() -> Res<Args> {
         warmup: 0.5,
         window: None,
         rate: 1000.0,
+        count: None,
         accept_masked: false,
     };
     let mut it = std::env::args().skip(1);
@@ -145,6 +153,7 @@ fn parse_args() -> Res<Args> {
             "--warmup" => args.warmup = value.parse().map_err(|e| bad(&e))?,
             "--window" => args.window = Some(value.parse().map_err(|e| bad(&e))?),
             "--rate" => args.rate = value.parse().map_err(|e| bad(&e))?,
+            "--count" => args.count = Some(value.parse().map_err(|e| bad(&e))?),
             "--mode" => {
                 args.mode = match value.as_str() {
                     "pingpong" => Mode::PingPong,
@@ -165,6 +174,9 @@ fn parse_args() -> Res<Args> {
     }
     if !(args.warmup.is_finite() && args.warmup >= 0.0) {
         return Err("--warmup must be zero or positive".into());
+    }
+    if args.count == Some(0) || (args.count.is_some() && !matches!(args.mode, Mode::PingPong | Mode::Flood)) {
+        return Err("--count must be positive, and is for pingpong and flood only".into());
     }
     if args.mode == Mode::Broadcast && (args.size < 8 || args.accept_masked) {
         return Err("broadcast needs --size 8 or more (the sequence number), and no --accept-masked".into());
@@ -372,6 +384,8 @@ impl Histogram {
 /// Shared by all connection tasks (single thread, so `Cell`s).
 struct Stats {
     measuring: Cell<bool>,
+    /// Connection tasks that ended (with `--count`: sent and got back all).
+    finished: Cell<usize>,
     msgs: Cell<u64>,
     per_conn: Vec<Cell<u64>>,
     rtt: RefCell<Histogram>,
@@ -466,9 +480,13 @@ async fn run_window(
     batch: Rc<[u8]>,
     frame_len: usize,
     window: usize,
+    count: Option<u64>,
     stats: Rc<Stats>,
 ) {
     let mut buf = vec![0u8; READ_BUF];
+    // With `count`: messages still to send, and echoes still to receive.
+    let mut to_send = count.unwrap_or(u64::MAX);
+    let mut to_receive = count.unwrap_or(u64::MAX);
     // When each in-flight message was queued (one entry per message).
     let mut sent: VecDeque<Instant> = VecDeque::with_capacity(window);
     let mut credit = window;
@@ -476,10 +494,12 @@ async fn run_window(
     let mut phase = 0; // offset in the frame where the next write starts
     let result: Res<()> = async {
         loop {
-            if credit > 0 {
+            let credit_now = (credit as u64).min(to_send) as usize;
+            if credit_now > 0 {
                 let now = Instant::now();
-                sent.extend(std::iter::repeat_n(now, credit));
-                unsent += credit * frame_len;
+                sent.extend(std::iter::repeat_n(now, credit_now));
+                unsent += credit_now * frame_len;
+                to_send -= credit_now as u64;
                 credit = 0;
             }
             while unsent > 0 {
@@ -514,10 +534,15 @@ async fn run_window(
                     stats.echoed(id, 1, at, now);
                 }
                 credit += done as usize;
+                to_receive -= done;
+                if to_receive == 0 {
+                    return Ok(());
+                }
             }
         }
     }
     .await;
+    stats.finished.set(stats.finished.get() + 1);
     if let Err(err) = result {
         stats.fail(id, err);
     }
@@ -607,7 +632,8 @@ async fn run(args: Args) -> Res<()> {
     }
 
     let stats = Rc::new(Stats {
-        measuring: Cell::new(false),
+        measuring: Cell::new(args.count.is_some()),
+        finished: Cell::new(0),
         msgs: Cell::new(0),
         per_conn: (0..args.conns).map(|_| Cell::new(0)).collect(),
         rtt: RefCell::new(Histogram::new()),
@@ -631,7 +657,7 @@ async fn run(args: Args) -> Res<()> {
                 local.spawn_local(run_paced(id, tcp, parser, frame.clone(), start, interval, stats));
             }
             _ => {
-                local.spawn_local(run_window(id, tcp, parser, batch.clone(), frame.len(), window, stats));
+                local.spawn_local(run_window(id, tcp, parser, batch.clone(), frame.len(), window, args.count, stats));
             }
         }
     }
@@ -652,6 +678,22 @@ async fn run(args: Args) -> Res<()> {
                     check()
                 }
             };
+            if args.count.is_some() {
+                // Until every connection is done; no echo for STALL_LIMIT * 2 is an error.
+                let started = Instant::now();
+                let (mut last, mut last_change) = (0, Instant::now());
+                while stats.finished.get() < args.conns {
+                    check()?;
+                    if stats.msgs.get() != last {
+                        (last, last_change) = (stats.msgs.get(), Instant::now());
+                    } else if last_change.elapsed() > STALL_LIMIT * 2 {
+                        return Err(format!("no echo for {:?} with --count", STALL_LIMIT * 2));
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                check()?;
+                return Ok(started.elapsed().as_secs_f64());
+            }
             sleep_checking(args.warmup).await?;
             stats.measuring.set(true);
             let started = Instant::now();

@@ -440,7 +440,7 @@ impl Connection {
         self.send.advance(written);
         let taken = queued.saturating_sub(self.send.len());
         self.written = self.written.saturating_add(u64::try_from(taken).unwrap_or(u64::MAX));
-        if self.send.is_empty() && self.send.tail_capacity() > self.write_buffer_limit.max(MIN_RETAINED) {
+        if self.send.is_empty() && self.send.tail_over(2 * self.write_buffer_limit.max(MIN_RETAINED)) {
             // Give back the memory of an exceptionally large message.
             self.send.release_tail();
         }
@@ -468,7 +468,7 @@ impl Connection {
         if self.recv.is_empty() && self.recv.capacity() > buffer::MIN_CAPACITY {
             self.recv = BytesMut::new();
         }
-        if self.send.is_empty() && self.send.tail_capacity() > buffer::MIN_CAPACITY {
+        if self.send.is_empty() && self.send.tail_over(buffer::MIN_CAPACITY) {
             self.send.release_tail();
         }
     }
@@ -546,8 +546,46 @@ impl Connection {
 /// Longest close reason that fits a control frame next to the 2-byte code.
 const MAX_CLOSE_REASON: usize = 123;
 
-/// Send-buffer capacity kept after draining, however small the limit.
+/// Send-buffer capacity kept after draining, however small the limit. A
+/// drained send buffer is given back once it grew past twice the larger of
+/// this and the write buffer limit: a full queue holds up to the limit plus
+/// one message, normal under load; only a message far larger is exceptional.
 const MIN_RETAINED: usize = 64 << 10;
 
 /// Receive-buffer capacity above which a mostly empty buffer is replaced.
 const SHRINK_RECV_ABOVE: usize = 256 << 10;
+
+#[cfg(test)]
+mod send_buffer_release_tests {
+    use std::time::Instant;
+
+    use super::*;
+
+    fn drain(conn: &mut Connection) {
+        loop {
+            let n = conn.poll_transmit().len();
+            if n == 0 {
+                break;
+            }
+            conn.advance_transmit(n);
+        }
+    }
+
+    #[test]
+    fn a_drained_send_buffer_gives_back_an_exceptionally_large_message() {
+        // Before: the check read `capacity()`, which counts from the first
+        // unsent byte, so a fully sent 3 MiB frame looked like an empty
+        // buffer and its allocation stayed for the connection's life.
+        let mut conn = Connection::server(&Config::default(), Instant::now());
+        conn.send(&crate::Message::Binary(vec![7u8; 3 << 20].into())).expect("open");
+        drain(&mut conn);
+        assert!(!conn.send.tail_holds(1), "the 3 MiB send buffer was kept");
+        // A message within the usual load stays (no reallocation per burst)
+        // until the connection is idle.
+        conn.send(&crate::Message::Binary(vec![7u8; 100 << 10].into())).expect("open");
+        drain(&mut conn);
+        assert!(conn.send.tail_holds(100 << 10), "a 100 KiB send buffer was given back while in use");
+        conn.release_idle_buffers();
+        assert!(!conn.send.tail_holds(1), "an idle connection kept a 100 KiB send buffer");
+    }
+}

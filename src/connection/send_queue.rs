@@ -26,6 +26,11 @@ pub(crate) struct SendQueue {
     chunks_len: usize,
     /// The newest queued bytes, where frames are encoded.
     tail: BytesMut,
+    /// The most bytes the tail has held since it was last released: a
+    /// lower bound on its allocation, which `tail.capacity()` undercounts
+    /// once bytes were sent (it counts from the first unsent byte, so a
+    /// drained tail reports none while holding all it ever grew to).
+    tail_peak: usize,
 }
 
 impl SendQueue {
@@ -49,6 +54,7 @@ impl SendQueue {
             return;
         }
         if !self.tail.is_empty() {
+            self.tail_peak = self.tail_peak.max(self.tail.len());
             let queued = self.tail.split().freeze();
             self.chunks_len += queued.len();
             self.chunks.push_back(queued);
@@ -79,6 +85,7 @@ impl SendQueue {
     pub(crate) fn advance(&mut self, mut written: usize) {
         while written > 0 {
             let Some(front) = self.chunks.front_mut() else {
+                self.tail_peak = self.tail_peak.max(self.tail.len());
                 self.tail.advance(written.min(self.tail.len()));
                 return;
             };
@@ -93,15 +100,23 @@ impl SendQueue {
         }
     }
 
-    /// Capacity of the tail, for the buffer-release policy.
-    pub(crate) fn tail_capacity(&self) -> usize {
-        self.tail.capacity()
+    /// Whether the tail is empty and its allocation can take `n` bytes.
+    #[cfg(test)]
+    pub(crate) fn tail_holds(&mut self, n: usize) -> bool {
+        self.tail.is_empty() && self.tail.try_reclaim(n)
+    }
+
+    /// Whether the tail's allocation may exceed `n` bytes, for the
+    /// buffer-release policy (see `tail_peak`).
+    pub(crate) fn tail_over(&self, n: usize) -> bool {
+        self.tail.capacity().max(self.tail_peak) > n
     }
 
     /// Replaces an empty tail with one that holds no memory.
     pub(crate) fn release_tail(&mut self) {
         if self.tail.is_empty() {
             self.tail = BytesMut::new();
+            self.tail_peak = 0;
         }
     }
 }

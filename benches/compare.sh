@@ -43,6 +43,11 @@
 #             msgs/s summed over subscribers, and the server's peak RSS (VmHWM), its own table.
 #             rfc6455-tokio, tungstenite, fastwebsockets, tokio-websockets; rfc6455-blocking is
 #             skipped (echo_server.rs, broadcast::WHY_NOT_BLOCKING, says why).
+#   huge      16 MiB messages, one in flight per connection, against echo_server --mode stream:
+#             rfc6455 echoes each message part by part as it arrives (recv_part/read_part, then
+#             send_part); the peers, which have no such API, echo whole messages (fastwebsockets
+#             frame by frame). Echoed MB/s (best of rounds, ours/peer) and the server's peak RSS
+#             (VmHWM, lowest of rounds, peer/ours), its own table.
 # Ratios are written so that > 1 means rfc6455 is better: ours/peer for
 # msgs/s, peer/ours for latency and memory; axum rows: axum-rfc6455/axum-tungstenite.
 set -euo pipefail
@@ -78,11 +83,13 @@ if [[ $PROFILE == full ]]; then
   ROWS+=("latency 20 10" "latency 16384 10" "idle 20 $IDLE_CONNS")
   AXUM_ROWS=("pingpong 20 100" "pingpong 16384 100")
   BCAST_ROWS=("broadcast 20 1000" "broadcast 1024 1000" "broadcast 20 10000" "broadcast 1024 10000")
+  HUGE_ROWS=("huge 16777216 1" "huge 16777216 10")
 elif [[ $PROFILE == smoke ]]; then
   ROUNDS=1 SECS=0.3 WARMUP=0.1 IDLE_CONNS=100 IDLE_HOLD=0.5
   ROWS=("pingpong 20 10" "flood 16384 10" "latency 20 10" "idle 20 $IDLE_CONNS")
   AXUM_ROWS=("pingpong 20 10")
   BCAST_ROWS=("broadcast 20 10")
+  HUGE_ROWS=("huge 1048576 1")
   # A quick build: the profile's fat LTO and single codegen unit cost minutes and matter only
   # for numbers worth reading.
   export CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_DEBUG=0
@@ -91,6 +98,7 @@ else
   ROWS=("pingpong 20 100" "flood 20 100" "pingpong 16384 100" "flood 16384 100" "latency 20 10" "idle 20 $IDLE_CONNS")
   AXUM_ROWS=("pingpong 20 100" "pingpong 16384 100")
   BCAST_ROWS=("broadcast 20 1000" "broadcast 1024 1000")
+  HUGE_ROWS=("huge 16777216 1")
 fi
 LATENCY_RATE=1000
 
@@ -199,13 +207,16 @@ fail() { # row impl message
 PEER_RESULTS=$TMP/results.tsv
 AXUM_RESULTS=$TMP/results-axum.tsv
 BCAST_RESULTS=$TMP/results-broadcast.tsv # value1 msgs/s, value2 peak RSS KiB
+HUGE_RESULTS=$TMP/results-huge.tsv # value1 MB/s, value2 peak RSS KiB
 : >"$PEER_RESULTS"
+: >"$HUGE_RESULTS"
 : >"$AXUM_RESULTS"
 : >"$BCAST_RESULTS"
 
 measure() { # mode size conns impl row
-  local mode=$1 size=$2 conns=$3 impl=$4 row=$5 out line server_mode=echo
+  local mode=$1 size=$2 conns=$3 impl=$4 row=$5 out line server_mode=echo loadgen_mode=$1
   [[ $mode == broadcast ]] && server_mode=broadcast
+  [[ $mode == huge ]] && server_mode=stream loadgen_mode=pingpong
   if ! start_server "$impl" "$server_mode"; then
     stop_server
     printf '%s\t%s\t%s\tFAIL\tFAIL\n' "$row" "$mode" "$impl" >>"$RESULTS"
@@ -250,12 +261,18 @@ measure() { # mode size conns impl row
     [[ $impl == "$RAW" ]] && extra=(--accept-masked) # raw-tcp returns our masked frames
     local limit
     limit=$(awk -v s="$SECS" -v w="$WARMUP" 'BEGIN { printf "%d", s + w + 60 }')
-    if out=$(timeout "$limit" taskset -c 0 "$BIN/loadgen" --addr "$ADDR" --mode "$mode" --conns "$conns" \
+    if out=$(timeout "$limit" taskset -c 0 "$BIN/loadgen" --addr "$ADDR" --mode "$loadgen_mode" --conns "$conns" \
       --size "$size" --secs "$SECS" --warmup "$WARMUP" "${extra[@]}" 2>"$TMP/loadgen.err") &&
       line=$(grep -m1 '^RESULT' <<<"$out"); then
       local stalled
       stalled=$(field stalled_conns "$line")
-      if [[ $mode == broadcast ]]; then
+      if [[ $mode == huge ]]; then
+        local hwm
+        hwm=$(hwm_kib "$SERVER_PID" || echo FAIL)
+        printf '%s\t%s\t%s\t%s\t%s\n' "$row" "$mode" "$impl" "$(field mb_per_s "$line")" "$hwm" >>"$RESULTS"
+        printf '  %-18s %10s MB/s %8s msgs/s  peak RSS %8s KiB\n' "$impl" "$(field mb_per_s "$line")" \
+          "$(field msgs_per_s "$line")" "$hwm"
+      elif [[ $mode == broadcast ]]; then
         local hwm lost
         hwm=$(hwm_kib "$SERVER_PID" || echo FAIL)
         lost=$(field lost "$line")
@@ -287,7 +304,8 @@ measure() { # mode size conns impl row
 # --- run -------------------------------------------------------------------------
 echo "== end-to-end echo, $PROFILE: ${#ROWS[@]} rows x ${#IMPLS[@]} servers (pingpong rows also $RAW) +" \
   "${#AXUM_ROWS[@]} axum rows x ${#AXUM_RUN[@]} servers + ${#BCAST_ROWS[@]} broadcast rows x ${#BCAST_IMPLS[@]}" \
-  "servers, x $ROUNDS round(s), ${SECS}s measured after ${WARMUP}s warm-up;" \
+  "servers + ${#HUGE_ROWS[@]} huge-message rows x ${#IMPLS[@]} servers, x $ROUNDS round(s), ${SECS}s measured after" \
+  "${WARMUP}s warm-up;" \
   "server and loadgen on CPU 0 ($(nproc) CPUs, $(uname -r))"
 E2E_START=$SECONDS
 MEASUREMENTS=0
@@ -313,6 +331,7 @@ run_rows "" "$PEER_RESULTS" ROWS IMPLS "$RAW"
 run_rows "axum: " "$AXUM_RESULTS" AXUM_ROWS AXUM_RUN
 echo "(broadcast rows: rfc6455-blocking skipped: its socket has no read and write halves, see echo_server.rs)"
 run_rows "" "$BCAST_RESULTS" BCAST_ROWS BCAST_IMPLS
+run_rows "" "$HUGE_RESULTS" HUGE_ROWS IMPLS
 E2E_SECS=$((SECONDS - E2E_START))
 
 # --- table -----------------------------------------------------------------------
@@ -456,6 +475,44 @@ awk -F'\t' -v impls="${BCAST_IMPLS[*]}" -v ours="$OURS" '
     }
     printf "min msgs/s ratio vs best peer: %s (%s)\n", (min_ratio == "" ? "-" : min_ratio), min_row
   }' "$BCAST_RESULTS"
+# The huge-message rows: echoed MB/s (best of rounds, ours/peer) and peak RSS (lowest, peer/ours).
+echo
+echo "== huge messages: one in flight per connection (echo_server --mode stream; the row says the size)"
+echo "   rfc6455 echoes part by part as the message arrives (recv_part/read_part + send_part); the peers"
+echo "   echo whole messages. MB/s = echoed payload; peak RSS = server VmHWM. Ratios: > 1 means rfc6455 is better."
+awk -F'\t' -v impls="${IMPLS[*]}" -v ours="$OURS" '
+  function num(x) { return x != "" && x != "FAIL" }
+  function fmt(x) { return num(x) ? (x >= 1000 ? sprintf("%.0f", x) : sprintf("%.1f", x)) : (x == "" ? "-" : x) }
+  function ratio(a, b) { return (num(a) && num(b) && a > 0 && b > 0) ? sprintf("%.2f", a / b) : "-" }
+  BEGIN { n = split(impls, imp, " ") }
+  {
+    key = $1 SUBSEP $3
+    if (!($1 in seen)) { order[++rows] = $1; seen[$1] = 1 }
+    if (!num($4)) { if (!(key in v1)) { v1[key] = "FAIL"; v2[key] = "FAIL" }; next }
+    if (!num(v1[key])) { v1[key] = $4; v2[key] = $5; next }
+    if ($4 > v1[key]) v1[key] = $4
+    if (num($5) && (!num(v2[key]) || $5 < v2[key])) v2[key] = $5
+  }
+  END {
+    printf "%-28s", "row"
+    for (i = 1; i <= n; i++) printf " %16s", imp[i]
+    printf "  %8s %8s  %s\n", "tok/best", "blk/best", "best peer"
+    for (r = 1; r <= rows; r++) {
+      row = order[r]
+      for (l = 1; l <= 2; l++) {
+        best = ""; bestname = "-"
+        for (i = 1; i <= n; i++) {
+          val[i] = (l == 1 ? v1[row SUBSEP imp[i]] : v2[row SUBSEP imp[i]])
+          if (imp[i] ~ /^rfc6455/) { if (imp[i] == ours) o = val[i]; else ob = val[i]; continue }
+          if (num(val[i]) && (best == "" || (l == 1 ? val[i] > best : val[i] < best))) { best = val[i]; bestname = imp[i] }
+        }
+        printf "%-28s", (l == 1 ? row " MB/s" : " peak RSS KiB")
+        for (i = 1; i <= n; i++) printf " %16s", fmt(val[i])
+        if (l == 1) printf "  %8s %8s  %s\n", ratio(o, best), ratio(ob, best), bestname
+        else printf "  %8s %8s  %s\n", ratio(best, o), ratio(best, ob), bestname
+      }
+    }
+  }' "$HUGE_RESULTS"
 echo "(end-to-end part took ${E2E_SECS}s)"
 echo "$((MEASUREMENTS - FAILURES)) passed, $FAILURES failed" # measurements that ran to the end
 

@@ -274,6 +274,11 @@ pub enum UsageError {
     /// `recv_part` (`read_part`).
     #[error("a message is being received in parts: call recv_part (read_part) until its last part, then recv (read)")]
     MessageInParts,
+    /// [`Connection::send_part`](crate::Connection::send_part) was given a
+    /// part that continues a message (`first` unset) while no message is
+    /// being sent in parts: send the message's first part first.
+    #[error("a part without `first` was sent, but no message is being sent in parts: send its first part first")]
+    NoMessageInParts,
     /// The handshake has not completed yet.
     #[error("the handshake has not completed yet")]
     HandshakeIncomplete,

@@ -238,3 +238,81 @@ mod deflate {
         assert_eq!(close_code_of(sent_frames(&mut server).last().unwrap()), Some(CloseCode::MESSAGE_TOO_BIG.0));
     }
 }
+
+fn part(kind: DataKind, data: &[u8], first: bool, last: bool) -> MessagePart {
+    MessagePart { kind, data: data.to_vec().into(), first, last }
+}
+
+#[test]
+fn parts_received_from_one_peer_relay_to_another_as_the_same_messages() {
+    // Messages fragmented on the way in and read in pieces are received in
+    // parts by a relay and sent on with send_part, part by part; the far end
+    // receives the same messages.
+    let text = "ünïcödé ".repeat(2_000);
+    let mut wire = client_frame(OpCode::Text, false, &text.as_bytes()[..5]); // splits a character
+    wire.extend(client_frame(OpCode::Continuation, false, &text.as_bytes()[5..9_000]));
+    wire.extend(client_frame(OpCode::Continuation, true, &text.as_bytes()[9_000..]));
+    wire.extend(client_frame(OpCode::Binary, true, &pattern(3_000)));
+    let mut relay_in = streaming_server(&config());
+    let mut relay_out = Connection::client(&config(), Instant::now(), [5; 32]);
+    let mut parts = 0;
+    for read in feed_in_reads(&mut relay_in, &wire, 1_000) {
+        if let Event::Part(part) = read {
+            parts += 1;
+            relay_out.send_part(part).unwrap();
+        }
+    }
+    assert!(parts > 4, "{parts} parts");
+    let frames = sent_frames(&mut relay_out);
+    let mut far_end = Connection::server(&config(), Instant::now());
+    let mut out = Vec::new();
+    for frame in &frames {
+        let mut bytes = Vec::new();
+        rfc6455::frame::encode_frame(
+            &mut bytes,
+            frame.header.opcode,
+            frame.header.fin,
+            0,
+            Some(rfc6455::frame::MaskKey([3, 1, 4, 1])),
+            &frame.payload,
+        );
+        out.extend(bytes);
+    }
+    far_end.handle_read(&out, Instant::now());
+    let received = events(&mut far_end);
+    assert_eq!(
+        received,
+        [Event::Message(Message::Text(text.into())), Event::Message(Message::Binary(pattern(3_000).into()))]
+    );
+}
+
+#[test]
+fn send_part_refuses_parts_out_of_order_and_invalid_text_before_queuing_anything() {
+    use rfc6455::UsageError;
+    let mut conn = Connection::server(&config(), Instant::now());
+    // A part that is first and last is a whole message: one frame.
+    conn.send_part(part(DataKind::Binary, b"whole", true, true)).unwrap();
+    let whole = sent_frames(&mut conn);
+    assert_eq!(whole.len(), 1);
+    assert!(whole[0].header.fin && whole[0].header.opcode == OpCode::Binary && &whole[0].payload[..] == b"whole");
+    assert_eq!(conn.send_part(part(DataKind::Binary, b"x", false, true)), Err(UsageError::NoMessageInParts));
+    assert_eq!(conn.send_part(part(DataKind::Text, b"\xff", true, true)), Err(UsageError::InvalidUtf8));
+    assert_eq!(conn.buffered_amount(), 0, "nothing queued by refused parts");
+    conn.send_part(part(DataKind::Text, "é".as_bytes().get(..1).unwrap(), true, false)).unwrap();
+    assert_eq!(
+        conn.send_part(part(DataKind::Binary, b"y", true, true)),
+        Err(UsageError::FragmentedMessageInProgress),
+        "a new message while one is being sent in parts"
+    );
+    assert!(matches!(
+        conn.send_part(part(DataKind::Binary, b"y", false, true)),
+        Err(UsageError::FragmentKindMismatch { .. })
+    ));
+    let queued = conn.buffered_amount();
+    conn.send_part(part(DataKind::Text, "é".as_bytes().get(1..).unwrap(), false, true)).unwrap();
+    assert!(conn.buffered_amount() > queued, "the character completed across parts");
+    let frames = sent_frames(&mut conn);
+    assert_eq!(frames.len(), 2);
+    assert_eq!([&frames[0].payload[..], &frames[1].payload[..]].concat(), "é".as_bytes());
+    assert!(!frames[0].header.fin && frames[1].header.fin && frames[1].header.opcode == OpCode::Continuation);
+}

@@ -138,6 +138,55 @@ fn a_gib_each_way_through_the_tokio_adapter_in_a_few_mib() {
     assert!(usage.peak < 16 << 20, "{usage:?}");
 }
 
+/// A relay: every part received on one connection (`recv_part`) goes out
+/// on another (`send_part`) as it arrives, so a message larger than any
+/// buffer passes through in memory bounded by the parts.
+#[test]
+fn a_relay_forwards_a_64_mib_message_part_by_part_in_a_few_mib() {
+    const LEN: u64 = 64 << 20;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let ((), usage) = measure(|| {
+        runtime.block_on(async {
+            let config = huge_config();
+            // sender -> relay_in (server) ... relay_out (client) -> receiver (server)
+            let (a, b) = tokio::io::duplex(256 << 10);
+            let mut sender = WebSocketStream::from_connection(a, Connection::client(&config, Instant::now(), [1; 32]));
+            let mut relay_in = WebSocketStream::from_connection(b, Connection::server(&config, Instant::now()));
+            let (c, d) = tokio::io::duplex(256 << 10);
+            let mut relay_out =
+                WebSocketStream::from_connection(c, Connection::client(&config, Instant::now(), [2; 32]));
+            let mut receiver = WebSocketStream::from_connection(d, Connection::server(&config, Instant::now()));
+            let send = async { assert_eq!(sender.send_from(DataKind::Binary, Pattern::new(LEN)).await.unwrap(), LEN) };
+            let relay = async {
+                let mut forwarded = 0u64;
+                loop {
+                    let part = relay_in.recv_part().await.unwrap().expect("the message");
+                    let last = part.last;
+                    forwarded += 1;
+                    relay_out.send_part(part).await.unwrap();
+                    if last {
+                        return forwarded;
+                    }
+                }
+            };
+            let receive = async {
+                let mut checker = Checker::new();
+                loop {
+                    let part = receiver.recv_part().await.unwrap().expect("the relayed message");
+                    if let Some(len) = checker.part(&part) {
+                        return (len, checker.parts);
+                    }
+                }
+            };
+            let ((), forwarded, (len, parts)) = tokio::join!(send, relay, receive);
+            assert_eq!(len, LEN);
+            assert!(forwarded > 100 && parts > 100, "relayed in parts: {forwarded} forwarded, {parts} received");
+        });
+    });
+    eprintln!("relay, 64 MiB: {usage:?}");
+    assert!(usage.peak < 16 << 20, "{usage:?}");
+}
+
 #[test]
 fn a_gib_each_way_through_the_blocking_adapter_in_a_few_mib() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -10,11 +10,11 @@ use super::close::ControlPayload;
 use super::send_queue::ZERO_COPY_MIN;
 use super::state::Transition;
 use super::timer::Timer;
-use super::{Connection, Message, Role, State};
+use super::{Connection, Message, MessagePart, Role, State};
 use crate::frame::{
     encode_frame, encode_frame_head, encode_masked_head, CloseCode, DataKind, FrameHeader, MaskKey, OpCode,
 };
-use crate::UsageError;
+use crate::{UsageError, Utf8Bytes};
 
 impl Connection {
     /// Queues a text message as a single frame.
@@ -90,6 +90,48 @@ impl Connection {
     /// A payload of `len` bytes is queued without a copy.
     pub(super) fn shares(&self, len: usize) -> bool {
         self.vectored_transmit && len >= ZERO_COPY_MIN && self.role == Role::Server
+    }
+
+    /// Queues a [`MessagePart`] as received from a peer in parts (see
+    /// [`set_message_streaming`](Self::set_message_streaming)), so a
+    /// message of any size can be relayed in memory bounded by its parts: a
+    /// part that is `first` and `last` is a whole message and goes as one
+    /// frame ([`send_owned`](Self::send_owned)); other parts go as fragments
+    /// ([`send_fragment`](Self::send_fragment)), the `last` one ending the
+    /// message.
+    ///
+    /// Errors, found before anything is queued: those of `send_fragment`;
+    /// [`UsageError::FragmentedMessageInProgress`] for a `first` part while
+    /// another message is being sent in parts; [`UsageError::NoMessageInParts`]
+    /// for a part that continues a message nobody began; for text,
+    /// [`UsageError::InvalidUtf8`] once the parts so far cannot be UTF-8.
+    ///
+    /// ```
+    /// # use std::time::Instant;
+    /// use rfc6455::{Config, Connection, DataKind, MessagePart};
+    /// let mut relay = Connection::server(&Config::default(), Instant::now());
+    /// let part = |data: &'static [u8], first, last| MessagePart { kind: DataKind::Binary, data: data.into(), first, last };
+    /// relay.send_part(part(b"a huge ", true, false))?;
+    /// relay.send_part(part(b"message", false, true))?;
+    /// // Two frames: binary without FIN, then a final continuation.
+    /// assert_eq!(relay.poll_transmit(), b"\x02\x07a huge \x80\x07message");
+    /// # Ok::<(), rfc6455::UsageError>(())
+    /// ```
+    pub fn send_part(&mut self, part: MessagePart) -> Result<(), UsageError> {
+        let MessagePart { kind, data, first, last } = part;
+        match (first, self.outgoing.is_some()) {
+            (true, true) => return Err(UsageError::FragmentedMessageInProgress),
+            (false, false) => return Err(UsageError::NoMessageInParts),
+            _ => {}
+        }
+        if first && last {
+            let message = match kind {
+                DataKind::Binary => Message::Binary(data),
+                DataKind::Text => Message::Text(Utf8Bytes::try_from(data).map_err(|_| UsageError::InvalidUtf8)?),
+            };
+            return self.send_owned(message);
+        }
+        self.send_fragment(kind, &data, last)
     }
 
     /// Queues one fragment of a message that is sent in pieces (for data

@@ -215,6 +215,29 @@ impl<S: Read + Write> WebSocket<S> {
         }
     }
 
+    /// Sends a [`MessagePart`] and writes it out: with [`read_part`](Self::read_part)
+    /// on another socket, relays a message of any size in memory bounded by
+    /// its parts. A part that is `first` and `last` goes as one message; the
+    /// others as fragments, the `last` ending the message (see
+    /// [`Connection::send_part`] for the errors). At the write buffer's limit
+    /// it waits or fails as [`send`](Self::send) does.
+    ///
+    /// ```no_run
+    /// # fn f(mut from: rfc6455::io::blocking::WebSocket<std::net::TcpStream>,
+    /// #      mut to: rfc6455::io::blocking::WebSocket<std::net::TcpStream>) -> Result<(), rfc6455::io::Error> {
+    /// while let Some(part) = from.read_part()? {
+    ///     to.send_part(part)?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn send_part(&mut self, part: MessagePart) -> Result<(), Error> {
+        if self.conn.is_write_buffer_full() && self.when_full == WhenBufferFull::Wait {
+            self.write_out()?;
+        }
+        self.conn.send_part(part)?;
+        self.flush_queued()
+    }
+
     /// The run loop until the next [`Event::Message`] or [`Event::Part`]
     /// (messages from now on handed out `in_parts` or whole), or the end.
     fn read_data(&mut self, in_parts: bool) -> Result<Option<Event>, Error> {

@@ -119,6 +119,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketWriter<S> {
         }
     }
 
+    /// As [`WebSocketStream::send_part`](super::WebSocketStream::send_part):
+    /// one part of a message relayed in parts, written out.
+    pub async fn send_part(&mut self, part: MessagePart) -> Result<(), Error> {
+        poll_fn(|cx| locked(&self.shared, |inner| inner.poll_room(cx))).await?;
+        locked(&self.shared, |inner| inner.conn.send_part(part))?;
+        self.flush().await
+    }
+
     /// As [`WebSocketStream::send_prepared`](super::WebSocketStream::send_prepared):
     /// a message encoded once for many connections. Cancel-safe like `send`.
     pub async fn send_prepared(&mut self, message: &crate::PreparedMessage) -> Result<(), Error> {

@@ -103,6 +103,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         }
     }
 
+    /// Sends a [`MessagePart`] and writes it out (waiting for room under
+    /// `Config::write_buffer_limit` first): with [`recv_part`](Self::recv_part)
+    /// on another connection, relays a message of any size in memory bounded
+    /// by its parts. A part that is `first` and `last` goes as one message;
+    /// the others as fragments, the `last` ending the message (see
+    /// [`Connection::send_part`] for the errors). Until then only pings,
+    /// pongs and close may be sent.
+    ///
+    /// ```no_run
+    /// # async fn f(
+    /// #     mut from: rfc6455::io::tokio_ws::WebSocketStream<tokio::net::TcpStream>,
+    /// #     mut to: rfc6455::io::tokio_ws::WebSocketStream<tokio::net::TcpStream>,
+    /// # ) -> Result<(), rfc6455::io::Error> {
+    /// // Forward every message, however large, as it arrives.
+    /// while let Some(part) = from.recv_part().await? {
+    ///     to.send_part(part).await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn send_part(&mut self, part: MessagePart) -> Result<(), Error> {
+        poll_fn(|cx| self.inner.poll_room(cx)).await?;
+        self.inner.conn.send_part(part)?;
+        Ok(poll_fn(|cx| self.inner.poll_write_out(cx)).await?)
+    }
+
     /// Queues a message (waiting for room under `Config::write_buffer_limit`
     /// first) and writes it out. Cancel-safe: see the module docs.
     pub async fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {

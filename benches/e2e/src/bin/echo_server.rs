@@ -2,7 +2,7 @@
 //! comes back unchanged, with one of seven WebSocket implementations, or
 //! (`raw-tcp`) the bytes come back without any WebSocket at all.
 //!
-//! `echo_server --impl IMPL [--mode echo|broadcast] [--addr 127.0.0.1:0]`
+//! `echo_server --impl IMPL [--mode echo|stream|broadcast] [--addr 127.0.0.1:0]`
 //! prints `listening on ADDR` once it accepts, then serves until killed.
 //! `echo_server --impls` lists the implementations this build has, one a
 //! line.
@@ -15,6 +15,12 @@
 //! physical limit, a TCP echo that answers the upgrade request with a fixed
 //! 101 and then returns whatever bytes arrive (the client's masked frames)
 //! with no framing, on the same runtime.
+//!
+//! `--mode stream`: the echo for huge messages. rfc6455 (both adapters)
+//! echoes each message part by part as it arrives (`recv_part`/`read_part`,
+//! then `send_part`), never holding it whole; the peers have no such API
+//! and echo as in `--mode echo` (fastwebsockets frame by frame, the others
+//! message by message), which is the most economical their APIs allow.
 //!
 //! `--mode broadcast` (the four tokio WebSocket servers only; see
 //! [`broadcast`]): every connection is a subscriber, and each message
@@ -56,6 +62,7 @@ enum Impl {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Mode {
     Echo,
+    Stream,
     Broadcast,
 }
 
@@ -124,13 +131,14 @@ fn parse_args() -> Result<Option<(Impl, Mode, SocketAddr)>, String> {
             "--mode" => {
                 mode = match value()?.as_str() {
                     "echo" => Mode::Echo,
+                    "stream" => Mode::Stream,
                     "broadcast" => Mode::Broadcast,
-                    other => return Err(format!("unknown --mode {other:?}; echo or broadcast")),
+                    other => return Err(format!("unknown --mode {other:?}; echo, stream or broadcast")),
                 }
             }
             other => {
                 return Err(format!(
-                    "unknown argument {other:?}; usage: echo_server --impl IMPL [--mode echo|broadcast] \
+                    "unknown argument {other:?}; usage: echo_server --impl IMPL [--mode echo|stream|broadcast] \
                      [--addr ADDR] | --impls"
                 ))
             }
@@ -195,6 +203,17 @@ async fn rfc6455_tokio(tcp: TcpStream) -> Result<(), rfc6455::io::Error> {
     let mut ws = rfc6455::io::tokio_ws::accept(tcp).await?;
     while let Some(message) = ws.recv().await? {
         ws.feed(message).await?;
+    }
+    Ok(())
+}
+
+/// rfc6455, tokio adapter, `--mode stream`: each part goes back as it
+/// arrives (`recv_part`, `send_part`), so a message of any size is echoed
+/// in memory bounded by the reads.
+async fn rfc6455_tokio_stream(tcp: TcpStream) -> Result<(), rfc6455::io::Error> {
+    let mut ws = rfc6455::io::tokio_ws::accept(tcp).await?;
+    while let Some(part) = ws.recv_part().await? {
+        ws.send_part(part).await?;
     }
     Ok(())
 }
@@ -380,9 +399,10 @@ where
     }
 }
 
-async fn serve_tokio(imp: Impl, addr: SocketAddr) -> std::io::Result<()> {
+async fn serve_tokio(imp: Impl, mode: Mode, addr: SocketAddr) -> std::io::Result<()> {
     accept_loop(addr, move |tcp| async move {
         let _ = match imp {
+            Impl::Rfc6455Tokio if mode == Mode::Stream => rfc6455_tokio_stream(tcp).await.map_err(drop),
             Impl::Rfc6455Tokio => rfc6455_tokio(tcp).await.map_err(drop),
             Impl::Tungstenite => tungstenite(tcp).await.map_err(drop),
             Impl::TokioWebSockets => tokio_websockets(tcp).await.map_err(drop),
@@ -401,7 +421,9 @@ async fn serve_tokio(imp: Impl, addr: SocketAddr) -> std::io::Result<()> {
 /// `read` writes everything queued in one call before it waits for the
 /// socket, so a burst of messages is answered with one write (the adapter's
 /// documented batching; `send` would write each echo at once).
-fn serve_blocking(addr: SocketAddr) -> std::io::Result<()> {
+///
+/// `--mode stream`: `read_part`, `send_part`, each part echoed as it arrives.
+fn serve_blocking(mode: Mode, addr: SocketAddr) -> std::io::Result<()> {
     use rfc6455::io::blocking;
     let listener = std::net::TcpListener::bind(addr)?;
     announce(listener.local_addr()?);
@@ -411,6 +433,12 @@ fn serve_blocking(addr: SocketAddr) -> std::io::Result<()> {
             tcp.set_nodelay(true)?;
             let mut ws = blocking::accept(tcp)?;
             ws.set_stream_hooks(blocking::StreamHooks::tcp());
+            if mode == Mode::Stream {
+                while let Some(part) = ws.read_part()? {
+                    ws.send_part(part)?;
+                }
+                return Ok(());
+            }
             while let Some(message) = ws.read()? {
                 ws.feed(message)?;
             }
@@ -732,13 +760,13 @@ fn main() -> ExitCode {
         }
     };
     let result = match imp {
-        Impl::Rfc6455Blocking => serve_blocking(addr),
+        Impl::Rfc6455Blocking => serve_blocking(mode, addr),
         _ => tokio::runtime::Builder::new_current_thread().enable_all().build().and_then(|rt| {
             rt.block_on(async {
                 match (mode, imp) {
                     (Mode::Broadcast, _) => broadcast::serve(imp, addr).await,
                     (_, Impl::AxumTungstenite | Impl::AxumRfc6455) => axum_servers::serve(imp, addr).await,
-                    _ => serve_tokio(imp, addr).await,
+                    _ => serve_tokio(imp, mode, addr).await,
                 }
             })
         }),

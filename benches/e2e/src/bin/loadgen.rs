@@ -205,9 +205,11 @@ fn build_frame(size: usize) -> (Vec<u8>, Vec<u8>) {
     (frame, payload)
 }
 
-/// Minimal parser of the server's frames: expects unmasked FIN + binary
-/// frames of exactly `size` bytes; skips pings and pongs; anything else is
-/// an error. Keeps at most a partial header between reads. With
+/// Minimal parser of the server's frames: expects unmasked binary messages
+/// of exactly `size` bytes, each one frame or fragmented (a server that
+/// echoes a huge message part by part as it arrives sends it as fragments);
+/// skips pings and pongs; anything else is an error. Keeps at most a
+/// partial header between reads. With
 /// `accept_masked` (the raw TCP echo, which returns our own masked frames)
 /// a masked frame is accepted too: its key is skipped, its payload only
 /// counted. With `capture_seq` (broadcast) the first 8 payload bytes of
@@ -220,8 +222,10 @@ struct Parser {
     header_len: usize,
     /// Payload bytes of the current frame still to skip.
     skip: u64,
-    /// Whether the frame being skipped is an echo (counts when done).
+    /// Whether the frame being skipped ends an echo (counts when done).
     counting: bool,
+    /// Bytes of a fragmented message received so far, while one is open.
+    fragmented: Option<u64>,
     /// The first payload bytes of the current frame (`capture_seq`).
     seq: [u8; 8],
 }
@@ -236,6 +240,7 @@ impl Parser {
             header_len: 0,
             skip: 0,
             counting: false,
+            fragmented: None,
             seq: [0; 8],
         }
     }
@@ -264,13 +269,25 @@ impl Parser {
     }
 
     fn start_frame(&mut self, first: u8, len: u64) -> Res<u64> {
-        match first {
-            0x82 if len == self.size => self.counting = true,
-            0x82 => return Err(format!("echo of {len} bytes, sent {}", self.size)),
-            0x89 | 0x8a => self.counting = false, // ping, pong
-            0x88 => return Err("server sent a close frame".into()),
-            other => return Err(format!("unexpected frame, first byte {other:#04x}")),
+        let fin = first & 0x80 != 0;
+        let before = match (first & 0x7f, self.fragmented) {
+            (0x09 | 0x0a, _) if fin => {
+                // ping, pong (also between fragments)
+                self.counting = false;
+                self.skip = len;
+                return Ok(0);
+            }
+            (0x08, _) => return Err("server sent a close frame".into()),
+            (0x02, None) if fin || !self.capture_seq => 0, // a message begins
+            (0x00, Some(before)) => before,                // it continues
+            _ => return Err(format!("unexpected frame, first byte {first:#04x}")),
+        };
+        let total = before + len;
+        if total > self.size || (fin && total != self.size) {
+            return Err(format!("echo of {total} bytes, sent {}", self.size));
         }
+        self.fragmented = (!fin).then_some(total);
+        self.counting = fin;
         self.skip = len;
         Ok(u64::from(len == 0 && self.counting))
     }
@@ -455,34 +472,93 @@ async fn connect(
         }
         return Ok((tcp, parser));
     };
-    tcp.write_all(frame).await.map_err(|e| format!("write: {e}"))?;
-    // Unmasked, the echo's header is the frame's without the 4-byte key.
-    let echo_len = if accept_masked { frame.len() } else { frame.len() - 4 };
-    while got.len() < echo_len {
-        if tcp.read_buf(&mut got).await.map_err(|e| format!("read: {e}"))? == 0 {
-            return Err("connection closed before the first echo".into());
+    if accept_masked {
+        tcp.write_all(frame).await.map_err(|e| format!("write: {e}"))?;
+        // raw-tcp returns our frame byte for byte.
+        while got.len() < frame.len() {
+            if tcp.read_buf(&mut got).await.map_err(|e| format!("read: {e}"))? == 0 {
+                return Err("connection closed before the first echo".into());
+            }
         }
+        if parser.feed(&got)? != 1 || got != frame {
+            return Err("the first echo does not match what was sent".into());
+        }
+        return Ok((tcp, parser));
     }
-    let intact = if accept_masked { got == frame } else { got[echo_len - payload.len()..] == *payload };
-    if parser.feed(&got)? != 1 || !intact {
+    // One frame or fragments (a huge message may come back in pieces, and
+    // a server that echoes parts as they arrive starts before the frame is
+    // all sent: read while writing).
+    let (mut reader, mut writer) = tcp.split();
+    let write = async { writer.write_all(frame).await.map_err(|e| format!("write: {e}")) };
+    let read = async {
+        loop {
+            if let Some(done) = first_message(&got)? {
+                return Ok(done);
+            }
+            if reader.read_buf(&mut got).await.map_err(|e| format!("read: {e}"))? == 0 {
+                return Err("connection closed before the first echo".to_string());
+            }
+        }
+    };
+    let (written, read) = tokio::join!(write, read);
+    written?;
+    let (echoed, used) = read?;
+    if used != got.len() || echoed != payload || parser.feed(&got)? != 1 {
         return Err("the first echo does not match what was sent".into());
     }
     Ok((tcp, parser))
 }
 
+/// The payload of the first binary message in `bytes` (unmasked server
+/// frames: one, or fragments; pings and pongs skipped) and the bytes it
+/// took, once it is complete.
+fn first_message(bytes: &[u8]) -> Res<Option<(Vec<u8>, usize)>> {
+    let mut at = 0;
+    let mut payload = Vec::new();
+    loop {
+        let Some(b) = bytes.get(at..).filter(|b| b.len() >= 2) else { return Ok(None) };
+        if b[1] & 0x80 != 0 {
+            return Err("server sent a masked frame".into());
+        }
+        let (head, len) = match b[1] & 0x7f {
+            126 if b.len() >= 4 => (4, u64::from(u16::from_be_bytes([b[2], b[3]]))),
+            127 if b.len() >= 10 => (10, u64::from_be_bytes(b[2..10].try_into().unwrap())),
+            126 | 127 => return Ok(None),
+            len => (2, u64::from(len)),
+        };
+        let end = head + len as usize;
+        if b.len() < end {
+            return Ok(None);
+        }
+        match b[0] & 0x0f {
+            0x9 | 0xa => {}
+            0x2 | 0x0 => payload.extend_from_slice(&b[head..end]),
+            other => return Err(format!("unexpected opcode {other:#x} in the first echo")),
+        }
+        at += end;
+        if b[0] & 0x8f == 0x82 || b[0] & 0x8f == 0x80 {
+            return Ok(Some((payload, at)));
+        }
+    }
+}
+
 /// pingpong and flood: keeps `window` messages in flight. The byte stream
 /// sent is the frame repeated forever, so writes come from `batch` (the
 /// frame `window + 1` times) at the current phase, however they split.
-async fn run_window(
-    id: usize,
-    tcp: TcpStream,
-    mut parser: Parser,
+/// What every pingpong or flood connection sends.
+#[derive(Clone)]
+struct Sending {
+    /// The frame `window + 1` times.
     batch: Rc<[u8]>,
     frame_len: usize,
+    /// Messages in flight.
     window: usize,
+    /// Messages in all (`--count`), or no end.
     count: Option<u64>,
-    stats: Rc<Stats>,
-) {
+}
+
+async fn run_window(id: usize, tcp: TcpStream, mut parser: Parser, sending: Sending, stats: Rc<Stats>) {
+    let Sending { batch, frame_len, window, count } = sending;
     let mut buf = vec![0u8; READ_BUF];
     // With `count`: messages still to send, and echoes still to receive.
     let mut to_send = count.unwrap_or(u64::MAX);
@@ -657,7 +733,8 @@ async fn run(args: Args) -> Res<()> {
                 local.spawn_local(run_paced(id, tcp, parser, frame.clone(), start, interval, stats));
             }
             _ => {
-                local.spawn_local(run_window(id, tcp, parser, batch.clone(), frame.len(), window, args.count, stats));
+                let sending = Sending { batch: batch.clone(), frame_len: frame.len(), window, count: args.count };
+                local.spawn_local(run_window(id, tcp, parser, sending, stats));
             }
         }
     }

@@ -47,8 +47,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// `first`, `last`), so a message of any size (an upload written to
     /// disk, a file forwarded) costs memory for the reads only. A message
     /// already begun whole comes as one part. `Ok(None)` and errors as for
-    /// [`recv`](Self::recv); raise `Config::max_message_size` and
-    /// `Config::max_frame_size` to what the connection may receive. Calling
+    /// [`recv`](Self::recv). Both limits still apply: raise
+    /// `Config::max_message_size` to the largest message the connection may
+    /// receive, and `Config::max_frame_size` to the largest frame its peer
+    /// sends (one that sends a whole upload as one frame needs it as high;
+    /// memory stays at the reads either way). Calling
     /// [`recv`](Self::recv) instead goes back to whole messages from the next
     /// one (in the middle of a message received in parts, `recv` fails with
     /// [`UsageError::MessageInParts`](crate::UsageError::MessageInParts)).
@@ -107,9 +110,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// `Config::write_buffer_limit` first): with [`recv_part`](Self::recv_part)
     /// on another connection, relays a message of any size in memory bounded
     /// by its parts. A part that is `first` and `last` goes as one message;
-    /// the others as fragments, the `last` ending the message (see
-    /// [`Connection::send_part`] for the errors). Until then only pings,
-    /// pongs and close may be sent.
+    /// the others as fragments the size of the parts, the `last` ending the
+    /// message (see [`Connection::send_part`] for the errors). Until then
+    /// only pings, pongs and close may be sent.
+    ///
+    /// The receiving end still counts the whole message against its
+    /// `max_message_size` (raise it there too); its `max_frame_size` only
+    /// has to admit the parts. A connection that waits to be relayed to must
+    /// keep reading meanwhile (`recv` in a `select!`), or its peer's
+    /// heartbeat declares it dead after `ping_interval + pong_timeout`.
     ///
     /// ```no_run
     /// # async fn f(

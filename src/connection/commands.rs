@@ -64,6 +64,7 @@ impl Connection {
     /// after [`UsageError::WriteBufferFull`], wait until
     /// [`is_write_buffer_full`](Self::is_write_buffer_full) is false before
     /// sending, or use [`send`](Self::send), which borrows.
+    #[inline]
     pub fn send_owned(&mut self, message: Message) -> Result<(), UsageError> {
         let (opcode, mut payload) = match message {
             Message::Text(text) => (OpCode::Text, text.into_bytes()),
@@ -230,6 +231,7 @@ impl Connection {
 
     /// Queues a whole message; `shared` (the same bytes as `data`, owned) is
     /// queued without a copy unless the message is compressed.
+    #[inline]
     pub(super) fn send_message(
         &mut self,
         opcode: OpCode,
@@ -251,6 +253,7 @@ impl Connection {
     /// Checks that a whole message may be sent now, and readies the queue
     /// for it: a pong waiting for room goes first, and the idle timer hears
     /// that we sent.
+    #[inline]
     pub(super) fn begin_message(&mut self) -> Result<(), UsageError> {
         self.check_can_send_data()?;
         if self.outgoing.is_some() {
@@ -269,6 +272,7 @@ impl Connection {
 
     /// Queues a data frame, compressing its payload if asked (RSV1 goes on a
     /// message's first frame only, RFC 7692 §6.1).
+    #[inline]
     pub(super) fn push_data(&mut self, opcode: OpCode, fin: bool, data: &[u8], compress: bool) {
         let Some(deflater) = self.deflater.as_mut().filter(|_| compress) else {
             return self.push_frame(opcode, fin, data);
@@ -300,10 +304,12 @@ impl Connection {
         }
     }
 
+    #[inline]
     pub(super) fn push_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) {
         self.encode(opcode, fin, 0, payload);
     }
 
+    #[inline]
     pub(super) fn encode(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: &[u8]) {
         let mask = self.next_mask_key();
         encode_frame(self.send.tail(), opcode, fin, rsv, mask, payload);

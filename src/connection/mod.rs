@@ -358,6 +358,21 @@ impl Connection {
             if self.state == State::Closed {
                 return self.take_close_event();
             }
+            // A frame that is all here goes through in one step (the same
+            // checks, in the same order, as the steps below).
+            if let Some(frame) = self.decoder.whole_frame(&mut self.recv) {
+                let result = frame.and_then(|frame| {
+                    self.incoming.on_header(&frame.header)?;
+                    self.incoming.on_payload(&frame.payload)?;
+                    self.on_frame_complete(frame)
+                });
+                match result {
+                    Ok(Some(event)) => return Some(event),
+                    Ok(None) => {}
+                    Err(err) => self.fail(err),
+                }
+                continue;
+            }
             let progress = match self.decoder.step(&mut self.recv) {
                 Ok(progress) => progress,
                 Err(err) => {

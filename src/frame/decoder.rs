@@ -162,6 +162,36 @@ impl FrameDecoder {
         }
     }
 
+    /// Between frames, when `buf` holds a whole frame: decodes it in one go
+    /// (the checks, unmasking and split that [`step`](Self::step) makes
+    /// over a `Header`, a `Payload` and a `Frame` step). `None` when a frame
+    /// is in progress or the next one is not all in `buf` yet: use `step`.
+    /// For a caller that would do nothing between those steps (the
+    /// connection, for the many small frames that arrive whole).
+    pub(crate) fn whole_frame(&mut self, buf: &mut BytesMut) -> Option<Result<Frame, ProtocolError>> {
+        if !matches!(self.state, State::Header) {
+            return None;
+        }
+        let (header, header_len) = match FrameHeader::decode(buf) {
+            Ok(Status::Complete(done)) => done,
+            Ok(Status::Partial) => return None,
+            Err(err) => return Some(Err(err)),
+        };
+        let len = usize::try_from(header.payload_len).ok()?;
+        if buf.len().saturating_sub(header_len) < len {
+            return None;
+        }
+        if let Err(err) = self.check(&header) {
+            return Some(Err(err));
+        }
+        buf.advance(header_len);
+        let mut payload = buf.split_to(len);
+        if let Some(key) = header.mask {
+            super::apply_mask(&mut payload, key, 0);
+        }
+        Some(Ok(Frame { header, payload: payload.freeze() }))
+    }
+
     /// Decodes the next complete frame, if `buf` holds one.
     ///
     /// A convenience over [`step`](Self::step) for callers that only want

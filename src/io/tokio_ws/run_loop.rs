@@ -86,6 +86,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     /// The run loop until the next [`Event::Message`] or [`Event::Part`]
     /// (messages from now on handed out `in_parts` or whole), the end of the
     /// stream (`None`), or a wait.
+    #[inline]
     fn poll_data(&mut self, cx: &mut Context<'_>, in_parts: bool) -> Poll<Result<Option<Event>, Error>> {
         self.conn.set_message_streaming(in_parts);
         loop {

@@ -1,7 +1,8 @@
 //! Fuzzes `rfc6455::Connection` in either role, with or without
 //! permessage-deflate, driven by an arbitrary sequence of operations: peer
-//! bytes (raw or as well-formed frames), EOF, every send command, time
-//! passing, partial and vectored transmits, releasing idle buffers, turning
+//! bytes (raw or as well-formed frames), EOF, every send command (including
+//! `send_part`, whose parts are whole messages or fragments), time passing,
+//! partial and vectored transmits, releasing idle buffers, turning
 //! streaming receive (`set_message_streaming`) on and off, and changing the
 //! receive limits mid-connection (`set_max_message_size`,
 //! `set_max_frame_size`), with small limits (`max_frame_size`,
@@ -27,6 +28,16 @@
 //! * every refused command (`UsageError`) leaves the connection unchanged,
 //!   and returns the error the state calls for (closing, fragment in
 //!   progress, payload too long, unsendable code, invalid UTF-8);
+//! * `send_part` returns exactly the result the model predicts: a `first`
+//!   part while a message is being sent in parts is
+//!   `FragmentedMessageInProgress`, a part continuing none is
+//!   `NoMessageInParts` (these two come before any other check, and a
+//!   connection that is `Closed` has abandoned its message in parts); a part
+//!   that is `first` and `last` is a whole message (invalid UTF-8 text, then
+//!   closing, then the write buffer limit); other parts are checked as
+//!   `send_fragment` checks them (closing, the write buffer limit, kind,
+//!   UTF-8 of the parts so far); a part's bytes that the caller still shares
+//!   are never changed (a client masks a sole owner's bytes in place);
 //! * `close` moves Open to CloseSent and arms `close_timeout`;
 //! * transmit runs add up to `buffered_amount()`;
 //! * the sink receives exactly the messages and pings that were accepted,
@@ -39,10 +50,13 @@ use std::io::IoSlice;
 use std::time::{Duration, Instant};
 
 use arbitrary::Arbitrary;
+use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use rfc6455::extensions::deflate::DeflateConfig;
 use rfc6455::frame::OpCode;
-use rfc6455::{CloseCode, CloseReason, Config, Connection, DataKind, Event, Message, Role, State, UsageError};
+use rfc6455::{
+    CloseCode, CloseReason, Config, Connection, DataKind, Event, Message, MessagePart, Role, State, UsageError,
+};
 use rfc6455_fuzz::{opcode_from, peer_frame, peer_of, FuzzParams, Snapshot, Watch};
 
 #[derive(Debug, Arbitrary)]
@@ -97,6 +111,22 @@ enum Op {
         data: Vec<u8>,
         fin: bool,
     },
+    /// `send_part` of `data` repeated `repeat + 1` times, up to
+    /// [`MAX_PART`] bytes (so a part can reach the zero-copy size of
+    /// `send_owned`, 4 KiB).
+    SendPart {
+        text: bool,
+        data: Vec<u8>,
+        repeat: u8,
+        first: bool,
+        last: bool,
+        /// Text is made valid UTF-8 first (else raw bytes, which may be
+        /// invalid or split a character between parts).
+        lossy: bool,
+        /// The caller keeps a clone of the part's bytes, so the connection
+        /// does not own them alone.
+        keep: bool,
+    },
     Ping(Vec<u8>),
     Pong(Vec<u8>),
     Close(u16, String),
@@ -114,6 +144,9 @@ enum Op {
         max_frame_size: u16,
     },
 }
+
+/// The most bytes a repeated `Op::SendPart` payload has (before text is made valid).
+const MAX_PART: usize = 16 << 10;
 
 /// What the sink must receive.
 #[derive(Debug, Default)]
@@ -235,6 +268,81 @@ impl Harness {
             } else {
                 self.model.partial = Some((kind, bytes));
             }
+        }
+    }
+
+    /// What `send_part` must return for this part, with the connection as
+    /// it is now.
+    fn expected_part_result(&self, kind: DataKind, data: &[u8], first: bool, last: bool) -> Result<(), UsageError> {
+        let state = self.conn.state();
+        let buffered = self.conn.buffered_amount();
+        let limit = self.watch.write_buffer_limit;
+        let room = || match state {
+            State::Open if buffered > 0 && buffered >= limit => Err(UsageError::WriteBufferFull { buffered, limit }),
+            State::Open => Ok(()),
+            _ => Err(UsageError::Closed), // CloseSent or Closed
+        };
+        // Once `Closed`, the message being sent in parts is abandoned.
+        let in_parts = self.model.partial.as_ref().filter(|_| state != State::Closed);
+        match (first, in_parts) {
+            (true, Some(_)) => Err(UsageError::FragmentedMessageInProgress),
+            (false, None) => Err(UsageError::NoMessageInParts),
+            (true, None) if last => {
+                if kind == DataKind::Text && std::str::from_utf8(data).is_err() {
+                    return Err(UsageError::InvalidUtf8);
+                }
+                room()
+            }
+            (_, in_parts) => {
+                room()?;
+                let mut so_far = match in_parts {
+                    Some((started, _)) if *started != kind => {
+                        return Err(UsageError::FragmentKindMismatch { started: *started, requested: kind })
+                    }
+                    Some((_, bytes)) if kind == DataKind::Text => bytes.clone(),
+                    _ => Vec::new(),
+                };
+                if kind == DataKind::Text {
+                    so_far.extend_from_slice(data);
+                    // Invalid now, or incomplete at the end of the message.
+                    if let Err(err) = std::str::from_utf8(&so_far) {
+                        if last || err.error_len().is_some() {
+                            return Err(UsageError::InvalidUtf8);
+                        }
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn send_part(&mut self, kind: DataKind, data: Vec<u8>, first: bool, last: bool, keep: bool) {
+        let expected = self.expected_part_result(kind, &data, first, last);
+        let before = Snapshot::of(&self.conn);
+        let bytes = Bytes::from(data.clone());
+        let kept = keep.then(|| bytes.clone());
+        let result = self.conn.send_part(MessagePart { kind, data: bytes, first, last });
+        assert_eq!(result, expected, "send_part({kind:?}, {} bytes, first {first}, last {last})", data.len());
+        if let Some(kept) = kept {
+            assert_eq!(kept, data, "send_part changed bytes the caller shares");
+        }
+        if let Err(err) = result {
+            assert_eq!(Snapshot::of(&self.conn), before, "{err:?} changed the connection");
+            return;
+        }
+        if first && last {
+            self.model.finish(kind, data);
+            return;
+        }
+        let mut bytes = match self.model.partial.take() {
+            Some((_, bytes)) => bytes,
+            None => Vec::new(),
+        };
+        bytes.extend_from_slice(&data);
+        if last {
+            self.model.finish(kind, bytes);
+        } else {
+            self.model.partial = Some((kind, bytes));
         }
     }
 
@@ -396,6 +504,13 @@ fuzz_target!(|input: Input| {
             Op::SendFragment { text, data, fin } => {
                 let kind = if text { DataKind::Text } else { DataKind::Binary };
                 h.send_fragment(kind, data, fin);
+            }
+            Op::SendPart { text, data, repeat, first, last, lossy, keep } => {
+                let kind = if text { DataKind::Text } else { DataKind::Binary };
+                let len = (data.len() * (usize::from(repeat) + 1)).min(MAX_PART);
+                let data: Vec<u8> = data.iter().copied().cycle().take(len).collect();
+                let data = if text && lossy { String::from_utf8_lossy(&data).into_owned().into_bytes() } else { data };
+                h.send_part(kind, data, first, last, keep);
             }
             Op::Ping(payload) => h.control(OpCode::Ping, &payload),
             Op::Pong(payload) => h.control(OpCode::Pong, &payload),

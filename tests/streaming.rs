@@ -316,3 +316,20 @@ fn send_part_refuses_parts_out_of_order_and_invalid_text_before_queuing_anything
     assert_eq!([&frames[0].payload[..], &frames[1].payload[..]].concat(), "é".as_bytes());
     assert!(!frames[0].header.fin && frames[1].header.fin && frames[1].header.opcode == OpCode::Continuation);
 }
+
+#[test]
+fn send_part_on_a_closing_connection_says_closed_whatever_the_part() {
+    // Closing abandons a message being sent in parts: the error is that the
+    // connection closed, not that the part is out of place.
+    use rfc6455::UsageError;
+    let mut conn = Connection::server(&config(), Instant::now());
+    conn.send_part(part(DataKind::Binary, b"begun", true, false)).unwrap();
+    conn.close(CloseCode::NORMAL, "", Instant::now()).unwrap();
+    for (first, last) in [(false, false), (false, true), (true, false), (true, true)] {
+        assert_eq!(
+            conn.send_part(part(DataKind::Binary, b"x", first, last)),
+            Err(UsageError::Closed),
+            "{first} {last}"
+        );
+    }
+}

@@ -28,15 +28,14 @@
 //! * every refused command (`UsageError`) leaves the connection unchanged,
 //!   and returns the error the state calls for (closing, fragment in
 //!   progress, payload too long, unsendable code, invalid UTF-8);
-//! * `send_part` returns exactly the result the model predicts: a `first`
-//!   part while a message is being sent in parts is
+//! * `send_part` returns exactly the result the model predicts: `Closed`
+//!   first once closing (closing abandons a message being sent in parts);
+//!   then a `first` part while a message is being sent in parts is
 //!   `FragmentedMessageInProgress`, a part continuing none is
-//!   `NoMessageInParts` (these two come before any other check, and a
-//!   connection that is `Closed` has abandoned its message in parts); a part
-//!   that is `first` and `last` is a whole message (invalid UTF-8 text, then
-//!   closing, then the write buffer limit); other parts are checked as
-//!   `send_fragment` checks them (closing, the write buffer limit, kind,
-//!   UTF-8 of the parts so far); a part's bytes that the caller still shares
+//!   `NoMessageInParts`; a part that is `first` and `last` is a whole
+//!   message (invalid UTF-8 text, then the write buffer limit); other parts
+//!   are checked as `send_fragment` checks them (the write buffer limit,
+//!   kind, UTF-8 of the parts so far); a part's bytes that the caller still shares
 //!   are never changed (a client masks a sole owner's bytes in place);
 //! * `close` moves Open to CloseSent and arms `close_timeout`;
 //! * transmit runs add up to `buffered_amount()`;
@@ -282,8 +281,11 @@ impl Harness {
             State::Open => Ok(()),
             _ => Err(UsageError::Closed), // CloseSent or Closed
         };
-        // Once `Closed`, the message being sent in parts is abandoned.
-        let in_parts = self.model.partial.as_ref().filter(|_| state != State::Closed);
+        // Closing comes first (it abandons a message being sent in parts).
+        if state != State::Open {
+            return Err(UsageError::Closed);
+        }
+        let in_parts = self.model.partial.as_ref();
         match (first, in_parts) {
             (true, Some(_)) => Err(UsageError::FragmentedMessageInProgress),
             (false, None) => Err(UsageError::NoMessageInParts),

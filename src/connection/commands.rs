@@ -101,10 +101,12 @@ impl Connection {
     /// ([`send_fragment`](Self::send_fragment)), the `last` one ending the
     /// message.
     ///
-    /// Errors, found before anything is queued: those of `send_fragment`;
-    /// [`UsageError::FragmentedMessageInProgress`] for a `first` part while
+    /// Errors, found before anything is queued: [`UsageError::Closed`]
+    /// first once closing (which abandons a message being sent in parts);
+    /// then [`UsageError::FragmentedMessageInProgress`] for a `first` part while
     /// another message is being sent in parts; [`UsageError::NoMessageInParts`]
-    /// for a part that continues a message nobody began; for text,
+    /// for a part that continues a message nobody began; then those of
+    /// `send_fragment` (or of `send_owned` for a whole message); for text,
     /// [`UsageError::InvalidUtf8`] once the parts so far cannot be UTF-8.
     ///
     /// ```
@@ -120,6 +122,9 @@ impl Connection {
     /// ```
     pub fn send_part(&mut self, part: MessagePart) -> Result<(), UsageError> {
         let MessagePart { kind, data, first, last } = part;
+        // Closing abandons a message being sent in parts: say so before
+        // judging the part's place in it.
+        self.check_open()?;
         match (first, self.outgoing.is_some()) {
             (true, true) => return Err(UsageError::FragmentedMessageInProgress),
             (false, false) => return Err(UsageError::NoMessageInParts),

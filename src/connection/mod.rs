@@ -455,7 +455,7 @@ impl Connection {
         self.send.advance(written);
         let taken = queued.saturating_sub(self.send.len());
         self.written = self.written.saturating_add(u64::try_from(taken).unwrap_or(u64::MAX));
-        if self.send.is_empty() && self.send.tail_over(2 * self.write_buffer_limit.max(MIN_RETAINED)) {
+        if self.send.is_empty() && self.send.tail_over(self.write_buffer_limit.max(MIN_RETAINED).saturating_mul(2)) {
             // Give back the memory of an exceptionally large message.
             self.send.release_tail();
         }
@@ -602,5 +602,16 @@ mod send_buffer_release_tests {
         assert!(conn.send.tail_holds(100 << 10), "a 100 KiB send buffer was given back while in use");
         conn.release_idle_buffers();
         assert!(!conn.send.tail_holds(1), "an idle connection kept a 100 KiB send buffer");
+    }
+
+    #[test]
+    fn an_unlimited_write_buffer_drains_without_overflow() {
+        // The release threshold is twice the limit: it must saturate (the
+        // roundtrip fuzz target found `2 * usize::MAX` overflowing).
+        let config = Config { write_buffer_limit: usize::MAX, ..Config::default() };
+        let mut conn = Connection::server(&config, Instant::now());
+        conn.send(&crate::Message::Binary(vec![7u8; 100].into())).expect("open");
+        drain(&mut conn);
+        assert_eq!(conn.buffered_amount(), 0);
     }
 }

@@ -167,8 +167,7 @@ impl Connection {
     ) -> Self {
         let mut decoder = FrameDecoder::new(role, config.max_frame_size);
         decoder.set_accept_unmasked(config.accept_unmasked_frames);
-        let mut queue = SendQueue::default();
-        *queue.tail() = send;
+        let queue = SendQueue::with_tail(send);
         let mut timers = TimerTable::default();
         let heartbeat = Heartbeat::new(config.ping_interval, config.pong_timeout, now, &mut timers);
         let idle = IdleTimer::new(config.idle_timeout, now, &mut timers);

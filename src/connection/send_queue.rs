@@ -18,6 +18,9 @@ use bytes::{Buf, Bytes, BytesMut};
 /// extra chunk (and an extra I/O slice for the kernel to walk).
 pub(crate) const ZERO_COPY_MIN: usize = 4 << 10;
 
+/// The send buffer's first allocation.
+const FIRST_TAIL: usize = 512;
+
 #[derive(Debug, Default)]
 pub(crate) struct SendQueue {
     /// Queued bytes that come before `tail`, oldest first; never empty chunks.
@@ -35,6 +38,11 @@ pub(crate) struct SendQueue {
 
 impl SendQueue {
     /// Bytes queued in all.
+    /// A queue whose first bytes are `tail`'s.
+    pub(crate) fn with_tail(tail: BytesMut) -> Self {
+        Self { tail, ..Self::default() }
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.chunks_len + self.tail.len()
     }
@@ -45,6 +53,12 @@ impl SendQueue {
 
     /// Where the next frame is encoded; it goes out after everything queued.
     pub(crate) fn tail(&mut self) -> &mut BytesMut {
+        if self.tail.capacity() == 0 {
+            // A first allocation that holds a burst of small frames: grown
+            // from a frame's size, the buffer would reallocate at every
+            // doubling on the way.
+            self.tail.reserve(FIRST_TAIL);
+        }
         &mut self.tail
     }
 
@@ -86,7 +100,13 @@ impl SendQueue {
         while written > 0 {
             let Some(front) = self.chunks.front_mut() else {
                 self.tail_peak = self.tail_peak.max(self.tail.len());
-                self.tail.advance(written.min(self.tail.len()));
+                if written >= self.tail.len() {
+                    // All written: emptied in place, the buffer keeps its
+                    // start (advancing would leave the next frame to move it back).
+                    self.tail.clear();
+                } else {
+                    self.tail.advance(written);
+                }
                 return;
             };
             if written < front.len() {

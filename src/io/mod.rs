@@ -77,9 +77,24 @@ impl ReadSize {
         self.size > MIN_READ
     }
 
+    /// The least spare room worth reading into: half the read size. Asking
+    /// for the whole read size would make the receive buffer reclaim its
+    /// front (or grow) before almost every read, since each message taken
+    /// out of it leaves the spare room that much smaller.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn min_spare(self) -> usize {
+        self.size / 2
+    }
+
     /// Takes note that a read of `self.get()` bytes returned `n`.
     pub(crate) fn record(&mut self, n: usize) {
-        if n >= self.size {
+        self.record_read(n, self.size);
+    }
+
+    /// Takes note that a read offered `offered` bytes of room returned `n`:
+    /// a read that filled the room it had (or the read size) came back full.
+    pub(crate) fn record_read(&mut self, n: usize, offered: usize) {
+        if n >= self.size.min(offered) {
             self.size = (self.size * 2).min(Self::MAX);
             self.small_reads = 0;
         } else if n < self.size / 4 {

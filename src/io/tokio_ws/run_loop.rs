@@ -39,10 +39,16 @@ pub(super) struct Inner<S> {
     /// When `timer` is set to fire: at or before the connection's next
     /// deadline (see [`Inner::poll_timer`]).
     timer_armed: Option<Instant>,
+    /// The waker `timer` holds since it was last polled (`None` once reset):
+    /// while the same task waits again, the timer needs no new poll.
+    timer_waker: Option<Waker>,
     /// Set once split: both halves may write, so writes wake them all.
     pub(super) write_wakers: Option<Arc<WriteWakers>>,
     read_size: ReadSize,
     finished: bool,
+    /// Bytes were written since the stream was last flushed (or it never
+    /// was): a stream that buffers (TLS) holds them until flushed.
+    unflushed: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
@@ -56,10 +62,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             conn,
             timer: None,
             timer_armed: None,
+            timer_waker: None,
             write_wakers: None,
             read_size: ReadSize::new(),
             finished: false,
+            unflushed: true,
         }
+    }
+
+    /// The stream, for the caller to use directly: it is flushed at the next write-out.
+    pub(super) fn stream_mut(&mut self) -> &mut S {
+        self.unflushed = true;
+        &mut self.stream
     }
 
     /// The run loop until the next whole message, the end of the stream, or a wait.
@@ -169,8 +183,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     /// Reads once into the connection; `Ok` holds the time the bytes (or
     /// the end of the stream) were handed to it.
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Instant>> {
-        let want = self.read_size.get();
-        let read = poll_read_buf(Pin::new(&mut self.stream), cx, self.conn.recv_buffer(want));
+        let buf = self.conn.recv_buffer(self.read_size.min_spare());
+        let offered = buf.capacity() - buf.len();
+        let read = poll_read_buf(Pin::new(&mut self.stream), cx, buf);
         if read.is_pending() && !self.read_size.is_busy() {
             // Nothing to read and not busy: an idle connection keeps no
             // buffer memory. (A busy one keeps its buffers, or it would
@@ -182,7 +197,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         match n {
             0 => self.conn.handle_eof(at),
             n => {
-                self.read_size.record(n);
+                self.read_size.record_read(n, offered);
                 self.conn.handle_received(at);
             }
         }
@@ -208,22 +223,37 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 if self.timer_armed.is_none_or(|armed| deadline < armed) {
                     timer.as_mut().reset(at);
                     self.timer_armed = Some(deadline);
+                    self.timer_waker = None;
                 }
                 timer
             }
             None => {
                 self.timer_armed = Some(deadline);
+                self.timer_waker = None;
                 self.timer.insert(Box::pin(::tokio::time::sleep_until(at)))
             }
         };
+        // Polled by this task before and not fired since: it will wake this
+        // task when it fires, so polling it again (about a hundred
+        // instructions, once per message on a busy connection) is not needed.
+        if self.timer_waker.as_ref().is_some_and(|waker| waker.will_wake(cx.waker())) && !timer.is_elapsed() {
+            return Poll::Pending;
+        }
         loop {
-            ready!(timer.as_mut().poll(cx));
+            if timer.as_mut().poll(cx).is_pending() {
+                if !self.timer_waker.as_ref().is_some_and(|waker| waker.will_wake(cx.waker())) {
+                    self.timer_waker = Some(cx.waker().clone());
+                }
+                return Poll::Pending;
+            }
             if self.timer_armed.is_some_and(|armed| armed >= deadline) {
+                self.timer_waker = None;
                 return Poll::Ready(());
             }
             // Fired for a deadline that has since moved later.
             timer.as_mut().reset(at);
             self.timer_armed = Some(deadline);
+            self.timer_waker = None;
         }
     }
 
@@ -232,7 +262,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         loop {
             let run = self.conn.poll_transmit().len();
             if run == 0 {
-                return self.with_write_waker(cx, |stream, cx| Pin::new(stream).poll_flush(cx));
+                if !self.unflushed {
+                    return Poll::Ready(Ok(()));
+                }
+                ready!(self.with_write_waker(cx, |stream, cx| Pin::new(stream).poll_flush(cx)))?;
+                self.unflushed = false;
+                return Poll::Ready(Ok(()));
             }
             let (stream, conn) = (&mut self.stream, &mut self.conn);
             let written = if run == conn.buffered_amount() {
@@ -248,6 +283,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             if written == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
+            self.unflushed = true;
             self.conn.advance_transmit(written);
         }
     }

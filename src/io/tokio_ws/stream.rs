@@ -271,7 +271,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
 
     /// The stream. Reading or writing it directly corrupts the connection.
     pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner.stream
+        self.inner.stream_mut()
     }
 
     /// Splits into a read half and a write half for separate tasks. The read
@@ -290,7 +290,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
 }
 
 async fn feed<S: AsyncRead + AsyncWrite + Unpin>(inner: &mut Inner<S>, message: Message) -> Result<(), Error> {
-    poll_fn(|cx| inner.poll_room(cx)).await?;
+    if inner.conn.is_write_buffer_full() {
+        poll_fn(|cx| inner.poll_room(cx)).await?;
+    }
     Ok(inner.conn.send_owned(message)?)
 }
 

@@ -4,8 +4,8 @@
 //!
 //! A member's outbox is bounded: a member whose connection does not take
 //! its messages fast enough (a slow reader) is dropped from the room as
-//! soon as its outbox is full, flagged `slow`, and its session closes the
-//! connection with 1013 and the reason. It never makes the server hold more.
+//! soon as its outbox is full and flagged `slow`; its session then closes
+//! the connection with 1013 and the reason. It never makes the server hold more.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -13,8 +13,6 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use rfc6455::PreparedMessage;
 use tokio::sync::mpsc;
-
-use crate::protocol::{RoomInfo, ServerMsg};
 
 /// Messages a member may have waiting before it counts as a slow reader.
 pub(crate) const OUTBOX: usize = 256;
@@ -32,16 +30,17 @@ pub(crate) struct Outbound {
 /// A connection in a room.
 #[derive(Debug)]
 pub(crate) struct Member {
-    pub(crate) nick: String,
     pub(crate) outbox: mpsc::Sender<Outbound>,
     /// Set when the member was dropped for not keeping up.
     pub(crate) slow: Arc<AtomicBool>,
 }
 
+type Rooms = HashMap<Arc<str>, HashMap<u64, Member>>;
+
 /// The rooms of this node.
 #[derive(Debug, Default)]
 pub(crate) struct Hub {
-    rooms: Mutex<HashMap<Arc<str>, HashMap<u64, Member>>>,
+    rooms: Mutex<Rooms>,
     next_id: AtomicU64,
 }
 
@@ -51,97 +50,54 @@ impl Hub {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<Arc<str>, HashMap<u64, Member>>> {
+    fn lock(&self) -> MutexGuard<'_, Rooms> {
         self.rooms.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Adds `member` to `room` and tells the room; returns the nicknames
-    /// now in it.
-    pub(crate) fn join(&self, room: &str, id: u64, member: Member) -> Vec<String> {
-        let nick = member.nick.clone();
-        let (key, nicks) = {
-            let mut rooms = self.lock();
-            let key = rooms.get_key_value(room).map_or_else(|| Arc::from(room), |(key, _)| Arc::clone(key));
-            let members = rooms.entry(Arc::clone(&key)).or_default();
-            members.insert(id, member);
-            let mut nicks: Vec<String> = members.values().map(|m| m.nick.clone()).collect();
-            nicks.sort();
-            (key, nicks)
-        };
-        self.announce(&key, &nick, true);
-        nicks
+    /// Adds `member` to `room`; returns the room's name as the hub shares it.
+    pub(crate) fn join(&self, room: &str, id: u64, member: Member) -> Arc<str> {
+        let mut rooms = self.lock();
+        let key = rooms.get_key_value(room).map_or_else(|| Arc::from(room), |(key, _)| Arc::clone(key));
+        rooms.entry(Arc::clone(&key)).or_default().insert(id, member);
+        key
     }
 
-    /// Takes member `id` out of `room` (if it is still there) and tells the room.
+    /// Takes member `id` out of `room`, if it is still there.
     pub(crate) fn leave(&self, room: &str, id: u64) {
-        let left = {
-            let mut rooms = self.lock();
-            let Some((key, members)) = rooms.get_key_value(room).map(|(k, _)| Arc::clone(k)).zip(rooms.get_mut(room))
-            else {
-                return;
-            };
-            let left = members.remove(&id).map(|member| (Arc::clone(&key), member.nick));
+        let mut rooms = self.lock();
+        if let Some(members) = rooms.get_mut(room) {
+            members.remove(&id);
             if members.is_empty() {
                 rooms.remove(room);
             }
-            left
-        };
-        if let Some((key, nick)) = left {
-            self.announce(&key, &nick, false);
         }
     }
 
-    /// Queues `json` (encoded once) on every member of `room`; members
-    /// whose outbox is full are dropped as slow readers, and the room is
-    /// told they left.
+    /// Queues `json` (encoded once) on every member of `room` on this node;
+    /// members whose outbox is full are dropped as slow readers.
     pub(crate) fn deliver(&self, room: &str, seq: u64, json: String) {
-        let dropped = self.deliver_inner(room, seq, PreparedMessage::new(json));
-        for (key, nick) in dropped {
-            self.announce(&key, &nick, false);
-        }
-    }
-
-    fn deliver_inner(&self, room: &str, seq: u64, frame: PreparedMessage) -> Vec<(Arc<str>, String)> {
+        let frame = PreparedMessage::new(json);
         let mut rooms = self.lock();
-        let Some((key, members)) = rooms.get_key_value(room).map(|(k, _)| Arc::clone(k)).zip(rooms.get_mut(room)) else {
-            return Vec::new();
+        let Some((key, members)) = rooms.get_key_value(room).map(|(k, _)| Arc::clone(k)).zip(rooms.get_mut(room))
+        else {
+            return;
         };
-        let mut slow = Vec::new();
-        for (&id, member) in members.iter() {
+        members.retain(|_, member| {
             let item = Outbound { room: Arc::clone(&key), seq, frame: frame.clone() };
-            if member.outbox.try_send(item).is_err() {
+            let queued = member.outbox.try_send(item).is_ok();
+            if !queued {
                 member.slow.store(true, Ordering::Relaxed);
-                slow.push(id);
             }
-        }
-        let dropped: Vec<_> = slow
-            .into_iter()
-            .filter_map(|id| members.remove(&id))
-            .map(|member| (Arc::clone(&key), member.nick))
-            .collect();
+            queued
+        });
         if members.is_empty() {
             rooms.remove(room);
         }
-        dropped
     }
 
-    fn announce(&self, room: &Arc<str>, nick: &str, joined: bool) {
-        let members = self.members(room);
-        let json = ServerMsg::Presence { room, nick, joined, members }.to_json();
-        self.deliver(room, 0, json);
-    }
-
-    /// How many are in `room`.
-    pub(crate) fn members(&self, room: &str) -> usize {
+    /// How many are in `room` on this node.
+    pub(crate) fn local_members(&self, room: &str) -> usize {
         self.lock().get(room).map_or(0, HashMap::len)
-    }
-
-    /// The rooms with someone in them, by name.
-    pub(crate) fn rooms(&self) -> Vec<RoomInfo> {
-        let mut rooms: Vec<RoomInfo> =
-            self.lock().iter().map(|(name, members)| RoomInfo { name: name.to_string(), members: members.len() }).collect();
-        rooms.sort_by(|a, b| a.name.cmp(&b.name));
-        rooms
     }
 }
 
@@ -149,30 +105,30 @@ impl Hub {
 mod tests {
     use super::*;
 
-    fn member(nick: &str, capacity: usize) -> (Member, mpsc::Receiver<Outbound>, Arc<AtomicBool>) {
+    fn member(capacity: usize) -> (Member, mpsc::Receiver<Outbound>, Arc<AtomicBool>) {
         let (outbox, rx) = mpsc::channel(capacity);
         let slow = Arc::new(AtomicBool::new(false));
-        (Member { nick: nick.into(), outbox, slow: Arc::clone(&slow) }, rx, slow)
+        (Member { outbox, slow: Arc::clone(&slow) }, rx, slow)
     }
 
     #[test]
     fn one_frame_for_every_member_and_slow_readers_are_dropped() {
         let hub = Hub::default();
-        let (ann, mut ann_rx, _) = member("ann", 8);
-        let (bob, mut bob_rx, bob_slow) = member("bob", 2);
+        let (ann, mut ann_rx, _) = member(8);
+        let (bob, mut bob_rx, bob_slow) = member(2);
         hub.join("r", 1, ann);
-        assert_eq!(hub.join("r", 2, bob), ["ann", "bob"]);
+        hub.join("r", 2, bob);
         hub.deliver("r", 1, r#"{"type":"message"}"#.into());
-        let a = std::iter::from_fn(|| ann_rx.try_recv().ok()).last().unwrap();
-        let b = std::iter::from_fn(|| bob_rx.try_recv().ok()).last().unwrap();
-        assert_eq!((a.seq, b.seq), (1, 1));
+        let (a, b) = (ann_rx.try_recv().unwrap(), bob_rx.try_recv().unwrap());
+        assert_eq!((a.seq, b.seq, &*a.room), (1, 1, "r"));
         assert!(std::ptr::eq(a.frame.frame().as_ptr(), b.frame.frame().as_ptr()), "encoded once, shared");
         for seq in 2..6 {
             hub.deliver("r", seq, "{}".into()); // bob does not read
         }
         assert!(bob_slow.load(Ordering::Relaxed));
-        assert_eq!(hub.members("r"), 1);
+        assert_eq!(hub.local_members("r"), 1);
         hub.leave("r", 1);
-        assert!(hub.rooms().is_empty());
+        assert_eq!(hub.local_members("r"), 0);
+        hub.deliver("r", 7, "{}".into()); // nobody there: nothing happens
     }
 }

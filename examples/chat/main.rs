@@ -9,7 +9,9 @@
 //! - `protocol.rs`: the JSON messages, documented there;
 //! - `session.rs`: one connection: requests, limits, slow readers;
 //! - `hub.rs`: rooms on this node and fan-out, each event encoded once;
-//! - `store.rs`: numbered history behind a small trait (in memory here);
+//! - `store.rs`: numbered history and rosters behind a small trait, kept in
+//!   memory on one node;
+//! - `redis_store.rs`: the same in Redis, shared by several nodes (`--redis`);
 //! - `token.rs`: the signed session token.
 //!
 //! Run: `cargo run --release --example chat -- [--addr 127.0.0.1:8080]`
@@ -18,6 +20,7 @@
 mod hub;
 mod page;
 mod protocol;
+mod redis_store;
 mod session;
 mod store;
 mod token;
@@ -36,10 +39,12 @@ use rfc6455::io::axum_ws::WebSocketUpgrade;
 use rfc6455::Config;
 
 use hub::Hub;
+use redis_store::RedisStore;
 use store::{MemoryStore, Store};
 use token::Signer;
 
-const USAGE: &str = "usage: chat [--addr 127.0.0.1:8080] [--redis redis://127.0.0.1:6379] [--peer HOST:PORT]... [--secret S]
+const USAGE: &str =
+    "usage: chat [--addr 127.0.0.1:8080] [--redis redis://127.0.0.1:6379] [--peer HOST:PORT]... [--secret S]
   --peer     another chat node the page may reconnect to (its pages are admitted as origins)
   --secret   signs the session tokens; nodes that share it accept each other's (default: random,
              or $CHAT_SECRET)";
@@ -53,6 +58,9 @@ pub(crate) struct App {
     pub(crate) origins: OriginPolicy,
     /// This node's address, shown on the page.
     pub(crate) node: String,
+    /// This node's name among nodes: its address and a random part, new
+    /// at every start.
+    pub(crate) node_id: String,
     /// Other nodes' addresses, for the page's reconnection.
     pub(crate) peers: Vec<String>,
 }
@@ -131,10 +139,6 @@ async fn main() -> std::io::Result<()> {
         eprintln!("{message}");
         std::process::exit(2);
     });
-    if args.redis.is_some() {
-        eprintln!("--redis: rooms shared through Redis are not in this build yet; run without it (one node)");
-        std::process::exit(2);
-    }
     let mut origins = OriginPolicy::same_origin();
     for peer in &args.peers {
         origins = origins.allow(&format!("http://{peer}")).unwrap_or_else(|err| {
@@ -146,9 +150,20 @@ async fn main() -> std::io::Result<()> {
     let secret = secret.map_or_else(|| rand::random::<[u8; 32]>().to_vec(), String::into_bytes);
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     let node = listener.local_addr()?.to_string();
+    let node_id = format!("{node}#{:08x}", rand::random::<u32>());
     let hub = Arc::new(Hub::default());
-    let store = Arc::new(MemoryStore::new(Arc::clone(&hub)));
-    let app = Arc::new(App { hub, store, signer: Signer::new(&secret), origins, node, peers: args.peers });
+    let store: Arc<dyn Store> = match &args.redis {
+        None => Arc::new(MemoryStore::new(Arc::clone(&hub))),
+        Some(url) => match RedisStore::connect(url, Arc::clone(&hub), &node_id).await {
+            Ok(store) => Arc::new(store),
+            Err(err) => {
+                eprintln!("--redis {url}: {err}");
+                std::process::exit(1);
+            }
+        },
+    };
+    let signer = Signer::new(&secret);
+    let app = Arc::new(App { hub, store, signer, origins, node, node_id, peers: args.peers });
     println!("open http://{}/", app.node);
     let router = Router::new()
         .route("/", get(index))

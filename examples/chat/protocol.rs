@@ -86,7 +86,8 @@ pub(crate) enum ServerMsg<'a> {
 impl ServerMsg<'_> {
     /// The message as a JSON text.
     pub(crate) fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_else(|err| format!(r#"{{"type":"error","code":"internal","message":"{err}"}}"#))
+        serde_json::to_string(self)
+            .unwrap_or_else(|err| format!(r#"{{"type":"error","code":"internal","message":"{err}"}}"#))
     }
 }
 

@@ -99,7 +99,7 @@ pub(crate) async fn run(mut ws: WebSocket, app: Arc<App>) {
             ending = Some((CloseCode::TRY_AGAIN_LATER, "too slow: messages for you piled up; reconnect"));
         }
     }
-    session.leave();
+    session.leave().await;
     if let Some((code, reason)) = ending {
         // Tell the client why, then wait (bounded by the close timeout) for its answer.
         let goodbye = async {
@@ -116,9 +116,19 @@ impl Session {
         self.room.as_ref().is_some_and(|(room, _)| *room == out.room) && (out.seq == 0 || out.seq > self.last_seq)
     }
 
-    fn leave(&mut self) {
-        if let Some((room, _)) = self.room.take() {
-            self.app.hub.leave(&room, self.id);
+    /// This member's name across nodes.
+    fn member_key(&self) -> String {
+        format!("{}/{}", self.app.node_id, self.id)
+    }
+
+    async fn leave(&mut self) {
+        let Some((room, nick)) = self.room.take() else {
+            return;
+        };
+        self.app.hub.leave(&room, self.id);
+        if let Ok(members) = self.app.store.exit(&room, &self.member_key()).await {
+            let json = ServerMsg::Presence { room: &room, nick: &nick, joined: false, members }.to_json();
+            let _ = self.app.store.publish(&room, json).await;
         }
     }
 
@@ -153,11 +163,14 @@ impl Session {
             ClientMsg::Say { text } => return self.say(ws, &text).await,
             ClientMsg::Typing => {
                 if let Some((room, nick)) = &self.room {
-                    self.app.hub.deliver(room, 0, ServerMsg::Typing { room, nick }.to_json());
+                    let _ = self.app.store.publish(room, ServerMsg::Typing { room, nick }.to_json()).await;
                 }
                 return None;
             }
-            ClientMsg::Rooms => ServerMsg::Rooms { rooms: self.app.hub.rooms() }.to_json(),
+            ClientMsg::Rooms => match self.app.store.rooms().await {
+                Ok(rooms) => ServerMsg::Rooms { rooms }.to_json(),
+                Err(err) => return error(ws, "store", &err.to_string()).await,
+            },
             ClientMsg::Ping { id } => ServerMsg::Pong { id }.to_json(),
         };
         ws.feed(reply).await.err().map(|_| (CloseCode::INTERNAL_ERROR, ""))
@@ -167,14 +180,24 @@ impl Session {
         if let Err(message) = check_name("room", &room).and_then(|()| check_name("nickname", &nick)) {
             return error(ws, "bad_name", &message).await;
         }
-        self.leave();
+        self.leave().await;
         self.slow.store(false, Ordering::Relaxed);
-        let member = Member { nick: nick.clone(), outbox: self.outbox.clone(), slow: Arc::clone(&self.slow) };
-        // Joined first, then the history: a line stored in between comes
-        // both ways, and `last_seq` drops the second copy.
-        let members = self.app.hub.join(&room, self.id, member);
-        let room: Arc<str> = room.into();
-        self.room = Some((Arc::clone(&room), nick));
+        let member = Member { outbox: self.outbox.clone(), slow: Arc::clone(&self.slow) };
+        // Joined and watched first, then the history: a line stored in
+        // between comes both ways, and `last_seq` drops the second copy.
+        let room = self.app.hub.join(&room, self.id, member);
+        self.room = Some((Arc::clone(&room), nick.clone()));
+        if let Err(err) = self.app.store.watch(&room).await {
+            return error(ws, "store", &err.to_string()).await;
+        }
+        let members = match self.app.store.enter(&room, &self.member_key(), &nick).await {
+            Ok(members) => members,
+            Err(err) => return error(ws, "store", &err.to_string()).await,
+        };
+        let presence = ServerMsg::Presence { room: &room, nick: &nick, joined: true, members: members.len() }.to_json();
+        if let Err(err) = self.app.store.publish(&room, presence).await {
+            return error(ws, "store", &err.to_string()).await;
+        }
         let history = match self.app.store.history(&room, after).await {
             Ok(history) => history,
             Err(err) => return error(ws, "store", &err.to_string()).await,
@@ -190,8 +213,12 @@ impl Session {
             return error(ws, "not_in_room", "join a room first").await;
         };
         if text.len() > MAX_TEXT {
-            return error(ws, "too_long", &format!("a message is at most {MAX_TEXT} bytes; this one is {}", text.len()))
-                .await;
+            return error(
+                ws,
+                "too_long",
+                &format!("a message is at most {MAX_TEXT} bytes; this one is {}", text.len()),
+            )
+            .await;
         }
         if text.trim().is_empty() {
             return error(ws, "empty", "nothing to say").await;

@@ -3,14 +3,14 @@
 //! several share it through Redis (`--redis`). Either way a stored line
 //! reaches the rooms through [`Hub::deliver`] on every node.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::hub::Hub;
-use crate::protocol::{ChatLine, ServerMsg, HISTORY_BYTES, HISTORY_ON_JOIN};
+use crate::protocol::{ChatLine, RoomInfo, ServerMsg, HISTORY_BYTES, HISTORY_ON_JOIN};
 
 /// A boxed future, for the store's methods.
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -29,7 +29,8 @@ pub(crate) struct History {
     pub(crate) complete: bool,
 }
 
-/// Where rooms' messages are kept and how they reach every node.
+/// Where rooms' messages and members are kept, and how room events reach
+/// every node.
 pub(crate) trait Store: Send + Sync + std::fmt::Debug {
     /// Numbers `text` as the room's next message, keeps it, and delivers
     /// it to the room's members on every node.
@@ -37,6 +38,29 @@ pub(crate) trait Store: Send + Sync + std::fmt::Debug {
 
     /// The messages after `after`, or the last [`HISTORY_ON_JOIN`] when `None`.
     fn history<'a>(&'a self, room: &'a str, after: Option<u64>) -> BoxFuture<'a, Result<History, StoreError>>;
+
+    /// Makes sure this node's hub gets `room`'s messages from now on: call
+    /// it after the member joined the hub and before reading the history,
+    /// so nothing falls between the two.
+    fn watch<'a>(&'a self, room: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Sends `json` (presence, typing: not kept) to the room on every node.
+    fn publish<'a>(&'a self, room: &'a str, json: String) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Adds `member` (unique across nodes) as `nick`; returns the room's
+    /// nicknames, sorted.
+    fn enter<'a>(
+        &'a self,
+        room: &'a str,
+        member: &'a str,
+        nick: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>, StoreError>>;
+
+    /// Removes `member`; returns how many are left in the room.
+    fn exit<'a>(&'a self, room: &'a str, member: &'a str) -> BoxFuture<'a, Result<usize, StoreError>>;
+
+    /// The rooms with members, by name.
+    fn rooms(&self) -> BoxFuture<'_, Result<Vec<RoomInfo>, StoreError>>;
 }
 
 /// Milliseconds since the Unix epoch.
@@ -69,10 +93,12 @@ pub(crate) fn select(lines: impl Iterator<Item = ChatLine>, after: Option<u64>) 
     History { lines: picked, complete }
 }
 
-/// Rooms kept in this process: the last [`MemoryStore::KEEP`] messages of each.
+/// Rooms kept in this process: the last [`MemoryStore::KEEP`] messages of
+/// each, and who is in them.
 #[derive(Debug)]
 pub(crate) struct MemoryStore {
     logs: Mutex<HashMap<String, (u64, VecDeque<ChatLine>)>>,
+    rosters: Mutex<BTreeMap<String, BTreeMap<String, String>>>,
     hub: Arc<Hub>,
 }
 
@@ -81,36 +107,74 @@ impl MemoryStore {
     pub(crate) const KEEP: usize = 1000;
 
     pub(crate) fn new(hub: Arc<Hub>) -> Self {
-        Self { logs: Mutex::default(), hub }
+        Self { logs: Mutex::default(), rosters: Mutex::default(), hub }
     }
+}
+
+fn ready<T: Send + 'static>(value: T) -> BoxFuture<'static, Result<T, StoreError>> {
+    Box::pin(std::future::ready(Ok(value)))
 }
 
 impl Store for MemoryStore {
     fn append<'a>(&'a self, room: &'a str, nick: &'a str, text: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
-        Box::pin(async move {
-            let mut logs = self.logs.lock().unwrap_or_else(PoisonError::into_inner);
-            let (last, lines) = logs.entry(room.to_owned()).or_default();
-            *last += 1;
-            let line = ChatLine { room: room.into(), seq: *last, nick: nick.into(), text: text.into(), time: now_ms() };
-            // Delivered under the lock: members see a room's lines in order.
-            self.hub.deliver(room, line.seq, ServerMsg::Message(&line).to_json());
-            let seq = line.seq;
-            lines.push_back(line);
-            if lines.len() > Self::KEEP {
-                lines.pop_front();
-            }
-            Ok(seq)
-        })
+        let mut logs = self.logs.lock().unwrap_or_else(PoisonError::into_inner);
+        let (last, lines) = logs.entry(room.to_owned()).or_default();
+        *last += 1;
+        let line = ChatLine { room: room.into(), seq: *last, nick: nick.into(), text: text.into(), time: now_ms() };
+        // Delivered under the lock: members see a room's lines in order.
+        self.hub.deliver(room, line.seq, ServerMsg::Message(&line).to_json());
+        let seq = line.seq;
+        lines.push_back(line);
+        if lines.len() > Self::KEEP {
+            lines.pop_front();
+        }
+        ready(seq)
     }
 
     fn history<'a>(&'a self, room: &'a str, after: Option<u64>) -> BoxFuture<'a, Result<History, StoreError>> {
-        Box::pin(async move {
-            let logs = self.logs.lock().unwrap_or_else(PoisonError::into_inner);
-            let Some((_, lines)) = logs.get(room) else {
-                return Ok(History { lines: Vec::new(), complete: true });
-            };
-            Ok(select(lines.iter().cloned(), after))
-        })
+        let logs = self.logs.lock().unwrap_or_else(PoisonError::into_inner);
+        let lines = logs.get(room).map(|(_, lines)| lines.iter().cloned().collect::<Vec<_>>()).unwrap_or_default();
+        ready(select(lines.into_iter(), after))
+    }
+
+    fn watch<'a>(&'a self, _room: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        ready(()) // one node: `append` and `publish` deliver to it directly
+    }
+
+    fn publish<'a>(&'a self, room: &'a str, json: String) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.hub.deliver(room, 0, json);
+        ready(())
+    }
+
+    fn enter<'a>(
+        &'a self,
+        room: &'a str,
+        member: &'a str,
+        nick: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>, StoreError>> {
+        let mut rosters = self.rosters.lock().unwrap_or_else(PoisonError::into_inner);
+        let roster = rosters.entry(room.to_owned()).or_default();
+        roster.insert(member.to_owned(), nick.to_owned());
+        let mut nicks: Vec<String> = roster.values().cloned().collect();
+        nicks.sort();
+        ready(nicks)
+    }
+
+    fn exit<'a>(&'a self, room: &'a str, member: &'a str) -> BoxFuture<'a, Result<usize, StoreError>> {
+        let mut rosters = self.rosters.lock().unwrap_or_else(PoisonError::into_inner);
+        let left = rosters.get_mut(room).map_or(0, |roster| {
+            roster.remove(member);
+            roster.len()
+        });
+        if left == 0 {
+            rosters.remove(room);
+        }
+        ready(left)
+    }
+
+    fn rooms(&self) -> BoxFuture<'_, Result<Vec<RoomInfo>, StoreError>> {
+        let rosters = self.rosters.lock().unwrap_or_else(PoisonError::into_inner);
+        ready(rosters.iter().map(|(name, roster)| RoomInfo { name: name.clone(), members: roster.len() }).collect())
     }
 }
 
@@ -150,5 +214,11 @@ mod tests {
         assert!(h.complete);
         assert!(!store.history("r", Some(1)).await.unwrap().complete);
         assert!(store.history("empty", Some(7)).await.unwrap().lines.is_empty());
+        assert_eq!(store.enter("r", "n1/1", "bob").await.unwrap(), ["bob"]);
+        assert_eq!(store.enter("r", "n1/2", "ann").await.unwrap(), ["ann", "bob"]);
+        assert_eq!(store.rooms().await.unwrap()[0].members, 2);
+        assert_eq!(store.exit("r", "n1/1").await.unwrap(), 1);
+        assert_eq!(store.exit("r", "n1/2").await.unwrap(), 0);
+        assert!(store.rooms().await.unwrap().is_empty());
     }
 }

@@ -54,7 +54,8 @@ impl Signer {
             return false;
         };
         let expiry = payload.split_once('.').and_then(|(expiry, _)| expiry.parse::<u64>().ok());
-        expiry.is_some_and(|expiry| now <= expiry) && secrets_equal(self.mac(payload.as_bytes()).as_bytes(), mac.as_bytes())
+        expiry.is_some_and(|expiry| now <= expiry)
+            && secrets_equal(self.mac(payload.as_bytes()).as_bytes(), mac.as_bytes())
     }
 }
 

@@ -34,6 +34,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use rfc6455::extensions::deflate::DeflateConfig;
 use rfc6455::handshake::OriginPolicy;
 use rfc6455::io::axum_ws::WebSocketUpgrade;
 use rfc6455::Config;
@@ -67,7 +68,7 @@ pub(crate) struct App {
 
 /// The connection settings: messages up to 64 KiB of text (as JSON, with
 /// room for escapes), a heartbeat every 3 s whose RTT the page shows,
-/// permessage-deflate (on by default), and a write buffer above the
+/// permessage-deflate compressing each message on its own, and a write buffer above the
 /// slow-reader limit so queuing a message never waits.
 fn config() -> Config {
     let mut config = Config::default();
@@ -76,6 +77,12 @@ fn config() -> Config {
     config.write_buffer_limit = 2 * session::SLOW_BYTES;
     config.ping_interval = Some(Duration::from_secs(3));
     config.pong_timeout = Duration::from_secs(10);
+    // Without server context takeover every connection compresses a message
+    // alike: a room event is then compressed once (per window size) and the
+    // same frame goes to every member, instead of once per member.
+    let mut deflate = DeflateConfig::default();
+    deflate.server_no_context_takeover = true;
+    config.deflate = Some(deflate);
     config
 }
 

@@ -16,7 +16,7 @@
 //! {"type":"welcome","node":"127.0.0.1:8080","max_text":65536}
 //! {"type":"joined","room":"lobby","members":["ann","bob"],"history":[MESSAGE...],"complete":true}
 //! {"type":"message","room":"lobby","seq":42,"nick":"ann","text":"hello","time":1764950400000}
-//! {"type":"presence","room":"lobby","nick":"bob","joined":true,"members":2}
+//! {"type":"presence","room":"lobby","nick":"bob","joined":true,"members":2,"names":["ann","bob"]}
 //! {"type":"typing","room":"lobby","nick":"bob"}
 //! {"type":"rooms","rooms":[{"name":"lobby","members":2}]}
 //! {"type":"rtt","smoothed_ms":0.41,"latest_ms":0.38}     the server's heartbeat estimate
@@ -75,7 +75,7 @@ pub(crate) enum ServerMsg<'a> {
     Welcome { node: &'a str, max_text: usize },
     Joined { room: &'a str, members: Vec<String>, history: &'a [ChatLine], complete: bool },
     Message(&'a ChatLine),
-    Presence { room: &'a str, nick: &'a str, joined: bool, members: usize },
+    Presence { room: &'a str, nick: &'a str, joined: bool, members: usize, names: Vec<String> },
     Typing { room: &'a str, nick: &'a str },
     Rooms { rooms: Vec<RoomInfo> },
     Rtt { smoothed_ms: f64, latest_ms: f64 },

@@ -282,7 +282,7 @@ impl Store for RedisStore {
         })
     }
 
-    fn exit<'a>(&'a self, room: &'a str, member: &'a str) -> BoxFuture<'a, Result<usize, StoreError>> {
+    fn exit<'a>(&'a self, room: &'a str, member: &'a str) -> BoxFuture<'a, Result<Vec<String>, StoreError>> {
         Box::pin(async move {
             let mut conn = self.conn.clone();
             redis::cmd("HDEL")
@@ -291,7 +291,9 @@ impl Store for RedisStore {
                 .query_async::<()>(&mut conn)
                 .await
                 .map_err(failed)?;
-            Ok(self.roster(room).await?.len())
+            let mut nicks: Vec<String> = self.roster(room).await?.into_values().collect();
+            nicks.sort();
+            Ok(nicks)
         })
     }
 

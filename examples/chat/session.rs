@@ -22,7 +22,8 @@ pub(crate) const SLOW_BYTES: usize = 2 << 20;
 /// Requests a client may make in a burst, and per second after it.
 const BURST: f64 = 40.0;
 const PER_SECOND: f64 = 20.0;
-/// Requests refused for flooding before the connection is closed.
+/// The refusal in a row that closes the connection (the ones before it are
+/// answered with `slow_down` error frames).
 const FLOOD_STRIKES: u32 = 100;
 
 struct Session {
@@ -126,8 +127,10 @@ impl Session {
             return;
         };
         self.app.hub.leave(&room, self.id);
-        if let Ok(members) = self.app.store.exit(&room, &self.member_key()).await {
-            let json = ServerMsg::Presence { room: &room, nick: &nick, joined: false, members }.to_json();
+        if let Ok(mut names) = self.app.store.exit(&room, &self.member_key()).await {
+            let members = names.len();
+            names.dedup();
+            let json = ServerMsg::Presence { room: &room, nick: &nick, joined: false, members, names }.to_json();
             let _ = self.app.store.publish(&room, json).await;
         }
     }
@@ -187,14 +190,23 @@ impl Session {
         // between comes both ways, and `last_seq` drops the second copy.
         let room = self.app.hub.join(&room, self.id, member);
         self.room = Some((Arc::clone(&room), nick.clone()));
-        if let Err(err) = self.app.store.watch(&room).await {
-            return error(ws, "store", &err.to_string()).await;
-        }
-        let members = match self.app.store.enter(&room, &self.member_key(), &nick).await {
-            Ok(members) => members,
-            Err(err) => return error(ws, "store", &err.to_string()).await,
+        let entered = match self.app.store.watch(&room).await {
+            Ok(()) => self.app.store.enter(&room, &self.member_key(), &nick).await,
+            Err(err) => Err(err),
         };
-        let presence = ServerMsg::Presence { room: &room, nick: &nick, joined: true, members: members.len() }.to_json();
+        let members = match entered {
+            Ok(members) => members,
+            Err(err) => {
+                // Not half in: out of the hub again, in no room.
+                self.app.hub.leave(&room, self.id);
+                self.room = None;
+                return error(ws, "store", &err.to_string()).await;
+            }
+        };
+        let mut names = members.clone();
+        names.dedup();
+        let presence = ServerMsg::Presence { room: &room, nick: &nick, joined: true, members: members.len(), names };
+        let presence = presence.to_json();
         if let Err(err) = self.app.store.publish(&room, presence).await {
             return error(ws, "store", &err.to_string()).await;
         }

@@ -56,8 +56,9 @@ pub(crate) trait Store: Send + Sync + std::fmt::Debug {
         nick: &'a str,
     ) -> BoxFuture<'a, Result<Vec<String>, StoreError>>;
 
-    /// Removes `member`; returns how many are left in the room.
-    fn exit<'a>(&'a self, room: &'a str, member: &'a str) -> BoxFuture<'a, Result<usize, StoreError>>;
+    /// Removes `member`; returns the nicknames of those left, sorted (a
+    /// nickname twice if two connections use it).
+    fn exit<'a>(&'a self, room: &'a str, member: &'a str) -> BoxFuture<'a, Result<Vec<String>, StoreError>>;
 
     /// The rooms with members, by name.
     fn rooms(&self) -> BoxFuture<'_, Result<Vec<RoomInfo>, StoreError>>;
@@ -160,15 +161,16 @@ impl Store for MemoryStore {
         ready(nicks)
     }
 
-    fn exit<'a>(&'a self, room: &'a str, member: &'a str) -> BoxFuture<'a, Result<usize, StoreError>> {
+    fn exit<'a>(&'a self, room: &'a str, member: &'a str) -> BoxFuture<'a, Result<Vec<String>, StoreError>> {
         let mut rosters = self.rosters.lock().unwrap_or_else(PoisonError::into_inner);
-        let left = rosters.get_mut(room).map_or(0, |roster| {
+        let mut left: Vec<String> = rosters.get_mut(room).map_or_else(Vec::new, |roster| {
             roster.remove(member);
-            roster.len()
+            roster.values().cloned().collect()
         });
-        if left == 0 {
+        if left.is_empty() {
             rosters.remove(room);
         }
+        left.sort();
         ready(left)
     }
 
@@ -217,8 +219,8 @@ mod tests {
         assert_eq!(store.enter("r", "n1/1", "bob").await.unwrap(), ["bob"]);
         assert_eq!(store.enter("r", "n1/2", "ann").await.unwrap(), ["ann", "bob"]);
         assert_eq!(store.rooms().await.unwrap()[0].members, 2);
-        assert_eq!(store.exit("r", "n1/1").await.unwrap(), 1);
-        assert_eq!(store.exit("r", "n1/2").await.unwrap(), 0);
+        assert_eq!(store.exit("r", "n1/1").await.unwrap(), ["ann"]);
+        assert!(store.exit("r", "n1/2").await.unwrap().is_empty());
         assert!(store.rooms().await.unwrap().is_empty());
     }
 }

@@ -30,6 +30,7 @@ Usage: python3 tests/browser/chromium_wss.py [--server CMD] [--adapters tokio,bl
   --routes LIST  also ws://ADDR/ws of these servers: axum (default: $AXUM_ECHO, else
                  target/release/examples/axum_echo), hyper ($HYPER_ECHO, else .../hyper_echo)
 Needs: /usr/bin/chromium and /usr/bin/chromedriver (Debian: chromium chromium-driver), openssl.
+The WebDriver calls and process handling are in webdriver.py, next to this file.
 Ports: 0 for the servers; chromedriver gets a port the kernel handed out and we closed (retried
 on a clash). Everything has a timeout, and the whole run stops itself after 240 s. The session is
 always deleted and every process started here killed. Prints `N passed, N failed` last.
@@ -39,20 +40,21 @@ from __future__ import annotations
 
 import argparse
 import http.server
-import json
 import os
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
+
+from webdriver import (
+    Checks, Failure, Processes, Watchdog, chromium_args, delete_session, install_watchdog, new_session,
+    short, start_chromedriver, wait_for_line, webdriver,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -120,36 +122,6 @@ ws.onclose = (e) => {
 """
 
 
-class Failure(Exception):
-    """Setup that cannot go on."""
-
-
-class Watchdog(Exception):
-    """The whole run took too long."""
-
-
-# Direct connections only: urllib would otherwise follow http_proxy for 127.0.0.1.
-OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def webdriver(base: str, method: str, path: str, body: dict | None = None, timeout: float = 60) -> object:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(base + path, data=data, method=method)
-    if data is not None:
-        request.add_header("Content-Type", "application/json; charset=utf-8")
-    try:
-        with OPENER.open(request, timeout=timeout) as response:
-            return json.loads(response.read().decode() or "null").get("value")
-    except urllib.error.HTTPError as exc:
-        detail = exc.read().decode(errors="replace")
-        try:
-            value = json.loads(detail)["value"]
-            detail = f"{value.get('error')}: {value.get('message', '').splitlines()[0]}"
-        except (ValueError, KeyError, AttributeError, IndexError):
-            pass
-        raise Failure(f"WebDriver {method} {path}: HTTP {exc.code}: {detail}") from None
-
-
 class BlankPage(http.server.BaseHTTPRequestHandler):
     """Serves an empty HTML page for any GET."""
 
@@ -165,90 +137,12 @@ class BlankPage(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Processes:
-    """What we started, each in its own process group, so Chromium goes with chromedriver."""
-
-    def __init__(self) -> None:
-        self.procs: list[subprocess.Popen] = []
-
-    def start(self, cmd: list[str], log: Path) -> subprocess.Popen:
-        with open(log, "wb") as out:
-            proc = subprocess.Popen(
-                cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        self.procs.append(proc)
-        return proc
-
-    def stop(self, proc: subprocess.Popen) -> None:
-        for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 5)):
-            if proc.poll() is not None:
-                break
-            try:
-                os.killpg(proc.pid, sig)  # the group we made for it: it and its children
-            except ProcessLookupError:
-                break
-            try:
-                proc.wait(wait)
-            except subprocess.TimeoutExpired:
-                continue
-        # Children (Chromium's) may outlive their parent in the group: end them too.
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-    def stop_all(self) -> None:
-        for proc in reversed(self.procs):
-            self.stop(proc)
-
-
 def wait_for_listening(proc: subprocess.Popen, log: Path, timeout: float = 30) -> int:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for line in log.read_text(errors="replace").splitlines():
-            if line.startswith("listening on "):
-                return int(line.rsplit(":", 1)[1])
-        if proc.poll() is not None:
-            break
-        time.sleep(0.05)
-    text = log.read_text(errors="replace").strip()
-    state = f"exited with {proc.returncode}" if proc.poll() is not None else f"printed nothing in {timeout:.0f} s"
-    raise Failure(f"{proc.args[0]} {state}: {text[-500:]}")
-
-
-def start_chromedriver(procs: Processes, work: Path, binary: str) -> tuple[subprocess.Popen, str]:
-    for attempt in range(1, 6):
-        port = free_port()
-        log = work / f"chromedriver-{attempt}.log"
-        proc = procs.start([binary, f"--port={port}", "--allowed-ips=127.0.0.1"], log)
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                status = webdriver(base, "GET", "/status", timeout=2)
-                if isinstance(status, dict) and status.get("ready"):
-                    return proc, base
-            except (OSError, Failure):
-                pass
-            time.sleep(0.1)
-        print(f"chromedriver not ready on port {port} (attempt {attempt}): {log.read_text(errors='replace')[-300:]}")
-        procs.stop(proc)
-    raise Failure("chromedriver did not start")
+    return int(wait_for_line(proc, log, "listening on ", timeout).rsplit(":", 1)[1])
 
 
 def expected_echoes() -> list[dict]:
     return [{"text": t} for t in TEXTS] + [{"binary": b.hex()} for b in BINARIES]
-
-
-def short(value: object) -> str:
-    text = json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= 160 else text[:160] + f"... ({len(text)} chars)"
 
 
 def main() -> int:
@@ -271,25 +165,9 @@ def main() -> int:
         parser.error("--routes takes axum and/or hyper")
     route_cmds = {r: shlex.split(os.environ.get(ROUTES[r][0]) or str(ROOT / ROUTES[r][1])) for r in routes}
 
-    passed = failed = 0
-
-    def check(ok: bool, what: str, detail: str = "") -> None:
-        nonlocal passed, failed
-        if ok:
-            passed += 1
-            print(f"ok: {what}")
-        else:
-            failed += 1
-            print(f"FAIL: {what}{': ' + detail if detail else ''}")
-
-    def on_signal(signum, _frame):
-        if signum == signal.SIGALRM:
-            raise Watchdog(f"the run took over {WATCHDOG_SECONDS} s")
-        raise SystemExit(128 + signum)
-
-    for sig in (signal.SIGALRM, signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, on_signal)
-    signal.alarm(WATCHDOG_SECONDS)
+    checks = Checks()
+    check = checks.check
+    install_watchdog(WATCHDOG_SECONDS)
 
     (ROOT / "target").mkdir(exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="chromium-wss.", dir=ROOT / "target"))
@@ -304,11 +182,7 @@ def main() -> int:
             if shutil.which(binary) is None:
                 raise Failure(f"{binary} not found (Debian: apt-get install chromium chromium-driver; "
                               "cargo build --release --examples)")
-        chromium_args = [
-            "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--disable-dev-shm-usage", "--no-proxy-server", f"--user-data-dir={work / 'profile'}",
-        ]
+        browser_args = chromium_args(work / "profile")
         tls_flags: dict[str, list[str]] = {}
         if "wss" in schemes:
             for name in ("certs", "other-certs"):
@@ -316,7 +190,7 @@ def main() -> int:
                                check=True, timeout=30, stdout=subprocess.DEVNULL)
                 tls_flags[name] = ["--tls-cert", str(work / name / "CERT.pem"), "--tls-key", str(work / name / "KEY.pem")]
             spki = (work / "certs/SPKI.txt").read_text().strip()
-            chromium_args.append(f"--ignore-certificate-errors-spki-list={spki}")
+            browser_args.append(f"--ignore-certificate-errors-spki-list={spki}")
             print(f"certificate SPKI sha256: {spki}")
 
         # (scheme, adapter) -> (process, port, log, name, path); a server that does not start is one
@@ -341,24 +215,10 @@ def main() -> int:
             raise Failure("no server started")
 
         _, base = start_chromedriver(procs, work, args.chromedriver)
-        capabilities = {
-            "browserName": "chrome",
-            "pageLoadStrategy": "normal",
-            "timeouts": {"script": SCRIPT_TIMEOUT_MS, "pageLoad": 30_000},
-            "goog:chromeOptions": {"binary": args.chromium, "args": chromium_args},
-        }
-        for attempt in (1, 2):  # a browser that fails to launch on a loaded machine gets one more go
-            t0 = time.monotonic()
-            try:
-                created = webdriver(base, "POST", "/session", {"capabilities": {"alwaysMatch": capabilities}}, timeout=90)
-                break
-            except (Failure, OSError) as exc:
-                if attempt == 2:
-                    raise
-                print(f"new session failed ({exc}); once more")
+        created, seconds = new_session(base, args.chromium, browser_args, SCRIPT_TIMEOUT_MS)
         session = created["sessionId"]
         version = created["capabilities"].get("browserVersion")
-        print(f"Chromium {version}: session {session} in {time.monotonic() - t0:.1f} s")
+        print(f"Chromium {version}: session {session} in {seconds:.1f} s")
         webdriver(base, "POST", f"/session/{session}/url", {"url": f"http://127.0.0.1:{page.server_port}/"})
 
         def run_page(url: str) -> dict:
@@ -409,25 +269,20 @@ def main() -> int:
             if proc.poll() is not None:
                 check(False, f"{label}: server still running", log.read_text(errors="replace")[-500:])
     except (Failure, Watchdog, subprocess.SubprocessError, OSError) as exc:
-        failed += 1
-        print(f"FAIL: {type(exc).__name__}: {exc}")
+        check(False, f"{type(exc).__name__}: {exc}")
     finally:
         signal.alarm(0)
-        if session is not None and base is not None:
-            try:
-                webdriver(base, "DELETE", f"/session/{session}", timeout=20)
-            except (Failure, OSError) as exc:
-                print(f"warning: deleting the session: {exc}")
+        delete_session(base, session)
         procs.stop_all()
         page.shutdown()
         page.server_close()
-        if failed or args.keep:
+        if checks.failed or args.keep:
             print(f"logs kept in {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
     print(f"elapsed: {time.monotonic() - started:.1f} s")
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    print(checks.summary())
+    return 1 if checks.failed else 0
 
 
 if __name__ == "__main__":

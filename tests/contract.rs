@@ -309,6 +309,53 @@ fn clients_mask_a_copy_even_with_vectored_transmit() {
     assert_eq!(messages, expected);
 }
 
+/// A client masks a large shared payload into a small stage as it is
+/// written, never into a copy of its whole size; whatever the write sizes,
+/// the server reads back every message, in order.
+#[test]
+fn clients_mask_a_large_shared_payload_a_piece_at_a_time() {
+    // Under the default 1 MiB write buffer limit with the rest queued.
+    let big = Bytes::from(pattern(1000 << 10));
+    for max_write in [4095, 100_000, 1 << 21] {
+        let mut client = Connection::client(&config(), Instant::now(), [7; 32]);
+        client.set_vectored_transmit(true);
+        client.send_text("before").unwrap();
+        client.send(&Message::Binary(big.clone())).unwrap();
+        client.send(&Message::Binary(big.slice(..5000))).unwrap();
+        client.send_text("after").unwrap();
+        let mut longest = 0;
+        let mut wire = Vec::new();
+        for _ in 0..10_000 {
+            let mut slices = [IoSlice::new(&[]); 8];
+            let filled = client.poll_transmit_vectored(&mut slices);
+            if filled == 0 {
+                break;
+            }
+            longest = slices[..filled].iter().map(|s| s.len()).max().unwrap_or(0).max(longest);
+            let mut written = 0;
+            for slice in &slices[..filled] {
+                let take = slice.len().min(max_write - written);
+                wire.extend_from_slice(&slice[..take]);
+                written += take;
+            }
+            client.advance_transmit(written);
+        }
+        assert_eq!(client.buffered_amount(), 0, "the queue drained");
+        assert!(longest <= 256 << 10, "runs of at most one 256 KiB piece, not {longest}");
+        assert_eq!(big, Bytes::from(pattern(1000 << 10)), "the caller's payload is untouched");
+        assert_eq!(
+            server_messages(&wire),
+            [
+                Message::from("before"),
+                Message::Binary(big.clone()),
+                Message::Binary(big.slice(..5000)),
+                Message::from("after")
+            ],
+            "writes of {max_write}"
+        );
+    }
+}
+
 /// `send_owned`: a client masks a payload it alone holds in place and
 /// writes it from that allocation; a payload someone else still holds is
 /// masked in a copy and left untouched; the server reads both back whole.

@@ -38,9 +38,12 @@ impl Connection {
     ///
     /// The payload is shared, not copied, when
     /// [`set_vectored_transmit`](Self::set_vectored_transmit) is on, the
-    /// payload is 4 KiB or more, we are the server and it is not compressed.
-    /// A client, which must mask, copies it; [`send_owned`](Self::send_owned)
-    /// masks a payload it is given in place instead.
+    /// payload is 4 KiB or more and it is not compressed: a server queues it
+    /// as it is; a client, which must mask, masks it into a small staging
+    /// buffer a piece (up to 256 KiB) at a time as the transport writes it,
+    /// so a large message costs no copy of its own size.
+    /// [`send_owned`](Self::send_owned) masks a payload the client owns in
+    /// place instead.
     #[inline]
     pub fn send(&mut self, message: &Message) -> Result<(), UsageError> {
         let (opcode, payload) = match message {
@@ -88,9 +91,10 @@ impl Connection {
         self.send_message(opcode, &payload, shared)
     }
 
-    /// A payload of `len` bytes is queued without a copy.
+    /// A shared payload of `len` bytes is queued by reference: as it is by a
+    /// server, masked a piece at a time as it is written by a client.
     pub(super) fn shares(&self, len: usize) -> bool {
-        self.vectored_transmit && len >= ZERO_COPY_MIN && self.role == Role::Server
+        self.vectored_transmit && len >= ZERO_COPY_MIN
     }
 
     /// Queues a [`MessagePart`] as received from a peer in parts (see
@@ -246,10 +250,18 @@ impl Connection {
         self.begin_message()?;
         let compress = self.deflater.as_ref().is_some_and(|d| data.len() >= d.threshold());
         match shared.filter(|_| !compress) {
-            Some(payload) => {
-                encode_frame_head(self.send.tail(), opcode, true, 0, payload.len());
-                self.send.push_shared(payload.clone());
-            }
+            Some(payload) => match self.next_mask_key() {
+                None => {
+                    encode_frame_head(self.send.tail(), opcode, true, 0, payload.len());
+                    self.send.push_shared(payload.clone());
+                }
+                Some(key) => {
+                    let header =
+                        FrameHeader { fin: true, rsv: 0, opcode, mask: Some(key), payload_len: payload.len() as u64 };
+                    header.encode(self.send.tail());
+                    self.send.push_masked(payload.clone(), key);
+                }
+            },
             None => self.push_data(opcode, true, data, compress),
         }
         Ok(())

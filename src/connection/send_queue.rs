@@ -7,11 +7,19 @@
 //! the payload becomes the next chunk, and encoding carries on in the tail.
 //! The transport then writes the chunks with one vectored write
 //! (`writev`), which copies each byte once, into the kernel.
+//!
+//! A client must mask what it sends, so a shared payload cannot go out as
+//! it is; instead of a masked copy of all of it, the queue masks it a piece
+//! at a time into a small `stage` as the transport reaches it. A large
+//! message then costs the stage (at most [`STAGE`] bytes) rather than its
+//! own size again, and the masked bytes are still in cache when written.
 
 use std::collections::VecDeque;
 use std::io::IoSlice;
 
 use bytes::{Buf, Bytes, BytesMut};
+
+use crate::frame::{FrameBuf, MaskKey};
 
 /// Payloads at least this long are queued without a copy when vectored
 /// transmit is on. Below it, copying into the tail costs less than an
@@ -21,12 +29,33 @@ pub(crate) const ZERO_COPY_MIN: usize = 4 << 10;
 /// The send buffer's first allocation.
 const FIRST_TAIL: usize = 512;
 
+/// The most bytes of a shared payload masked ahead of the transport: a
+/// multiple of 4, so every piece starts at the key's first byte. Small in
+/// unit tests, so that they cross piece boundaries.
+const STAGE: usize = if cfg!(test) { 64 } else { 256 << 10 };
+
+/// A run of queued bytes before the tail.
+#[derive(Debug)]
+enum Chunk {
+    /// Bytes that go out as they are.
+    Plain(Bytes),
+    /// The part of a shared payload not yet masked into the stage; the
+    /// stage's bytes come before it.
+    Masked { rest: Bytes, key: MaskKey },
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct SendQueue {
-    /// Queued bytes that come before `tail`, oldest first; never empty chunks.
-    chunks: VecDeque<Bytes>,
-    /// Total length of `chunks`.
+    /// Queued bytes that come before `tail`, oldest first; never empty
+    /// chunks, except a masked one whose last piece is in the stage.
+    chunks: VecDeque<Chunk>,
+    /// Total length of `chunks` and `stage`.
     chunks_len: usize,
+    /// How many of `chunks` are masked ones.
+    masked: usize,
+    /// The next masked bytes of the first masked chunk (the chunks before
+    /// it are plain).
+    stage: BytesMut,
     /// The newest queued bytes, where frames are encoded.
     tail: BytesMut,
     /// The most bytes the tail has held since it was last released: a
@@ -37,12 +66,12 @@ pub(crate) struct SendQueue {
 }
 
 impl SendQueue {
-    /// Bytes queued in all.
     /// A queue whose first bytes are `tail`'s.
     pub(crate) fn with_tail(tail: BytesMut) -> Self {
         Self { tail, ..Self::default() }
     }
 
+    /// Bytes queued in all.
     pub(crate) fn len(&self) -> usize {
         self.chunks_len + self.tail.len()
     }
@@ -62,35 +91,117 @@ impl SendQueue {
         &mut self.tail
     }
 
+    /// Ends the tail here: what it holds becomes a chunk, so that a chunk
+    /// can follow it.
+    fn seal_tail(&mut self) {
+        if !self.tail.is_empty() {
+            self.tail_peak = self.tail_peak.max(self.tail.len());
+            let queued = self.tail.split().freeze();
+            self.chunks_len += queued.len();
+            self.chunks.push_back(Chunk::Plain(queued));
+        }
+    }
+
     /// Queues `payload` after everything queued, without copying it.
     pub(crate) fn push_shared(&mut self, payload: Bytes) {
         if payload.is_empty() {
             return;
         }
-        if !self.tail.is_empty() {
-            self.tail_peak = self.tail_peak.max(self.tail.len());
-            let queued = self.tail.split().freeze();
-            self.chunks_len += queued.len();
-            self.chunks.push_back(queued);
-        }
+        self.seal_tail();
         self.chunks_len += payload.len();
-        self.chunks.push_back(payload);
+        self.chunks.push_back(Chunk::Plain(payload));
+    }
+
+    /// Queues `payload` masked with `key` after everything queued (the
+    /// frame's header is already in the tail), masking it a piece at a
+    /// time as the transport reaches it.
+    pub(crate) fn push_masked(&mut self, payload: Bytes, key: MaskKey) {
+        if payload.is_empty() {
+            return;
+        }
+        self.seal_tail();
+        self.chunks_len += payload.len();
+        self.chunks.push_back(Chunk::Masked { rest: payload, key });
+        self.masked += 1;
+    }
+
+    /// Masks the next piece of the first masked chunk into the empty stage,
+    /// and drops that chunk once all of it has been masked and written.
+    #[inline]
+    fn stage_front(&mut self) {
+        // Called before every look at the queue: nothing to do (the usual
+        // case) costs two comparisons.
+        if self.masked > 0 && self.stage.is_empty() {
+            self.stage_next();
+        }
+    }
+
+    #[inline(never)]
+    fn stage_next(&mut self) {
+        while self.stage.is_empty() {
+            let Some(at) = self.chunks.iter().position(|chunk| matches!(chunk, Chunk::Masked { .. })) else {
+                return;
+            };
+            let Some(Chunk::Masked { rest, key }) = self.chunks.get_mut(at) else {
+                return;
+            };
+            if rest.is_empty() {
+                self.chunks.remove(at);
+                self.masked -= 1;
+                continue;
+            }
+            let piece = rest.split_to(rest.len().min(STAGE));
+            self.stage.clear();
+            self.stage.put_masked(&piece, *key);
+        }
     }
 
     /// The oldest contiguous run of queued bytes (everything, unless shared
     /// payloads are queued).
-    pub(crate) fn first(&self) -> &[u8] {
-        self.chunks.front().map_or(&self.tail[..], |chunk| &chunk[..])
+    pub(crate) fn first(&mut self) -> &[u8] {
+        self.stage_front();
+        match self.chunks.front() {
+            None => &self.tail[..],
+            Some(Chunk::Plain(chunk)) => &chunk[..],
+            Some(Chunk::Masked { .. }) => &self.stage[..],
+        }
     }
 
     /// Fills `out` with the queued bytes in order, as many runs as fit;
-    /// returns how many it filled.
-    pub(crate) fn fill<'a>(&'a self, out: &mut [IoSlice<'a>]) -> usize {
-        let runs = self.chunks.iter().map(|chunk| &chunk[..]).chain(Some(&self.tail[..]).filter(|t| !t.is_empty()));
+    /// returns how many it filled. A masked payload contributes its staged
+    /// piece, and nothing after it goes in before the rest is staged.
+    pub(crate) fn fill<'a>(&'a mut self, out: &mut [IoSlice<'a>]) -> usize {
+        self.stage_front();
+        let this: &'a Self = self;
         let mut filled = 0;
-        for (slot, run) in out.iter_mut().zip(runs) {
-            *slot = IoSlice::new(run);
-            filled += 1;
+        let mut slots = out.iter_mut();
+        let mut put = |run: &'a [u8]| match slots.next() {
+            Some(slot) => {
+                *slot = IoSlice::new(run);
+                filled += 1;
+                true
+            }
+            None => false,
+        };
+        let mut complete = true;
+        let mut staged = false;
+        for chunk in &this.chunks {
+            let more = match chunk {
+                Chunk::Plain(bytes) => put(&bytes[..]),
+                // The stage holds the first masked chunk's next piece.
+                Chunk::Masked { rest, .. } if !staged => {
+                    staged = true;
+                    put(&this.stage[..]) && rest.is_empty()
+                }
+                Chunk::Masked { .. } => false,
+            };
+            if !more {
+                complete = false;
+                break;
+            }
+        }
+        if complete && !this.tail.is_empty() {
+            put(&this.tail[..]);
         }
         filled
     }
@@ -98,6 +209,7 @@ impl SendQueue {
     /// Drops the first `written` bytes (clamped to what is queued).
     pub(crate) fn advance(&mut self, mut written: usize) {
         while written > 0 {
+            self.stage_front();
             let Some(front) = self.chunks.front_mut() else {
                 self.tail_peak = self.tail_peak.max(self.tail.len());
                 if written >= self.tail.len() {
@@ -109,13 +221,29 @@ impl SendQueue {
                 }
                 return;
             };
-            if written < front.len() {
-                front.advance(written);
-                self.chunks_len -= written;
-                return;
-            }
-            written -= front.len();
-            self.chunks_len -= front.len();
+            let run = match front {
+                Chunk::Plain(bytes) if written < bytes.len() => {
+                    bytes.advance(written);
+                    self.chunks_len -= written;
+                    return;
+                }
+                Chunk::Plain(bytes) => bytes.len(),
+                Chunk::Masked { .. } if written < self.stage.len() => {
+                    self.stage.advance(written);
+                    self.chunks_len -= written;
+                    return;
+                }
+                Chunk::Masked { .. } => {
+                    let staged = self.stage.len();
+                    self.stage.clear();
+                    self.chunks_len -= staged;
+                    written -= staged;
+                    // `stage_front` masks the next piece or drops the chunk.
+                    continue;
+                }
+            };
+            written -= run;
+            self.chunks_len -= run;
             self.chunks.pop_front();
         }
     }
@@ -129,14 +257,17 @@ impl SendQueue {
     /// Whether the tail's allocation may exceed `n` bytes, for the
     /// buffer-release policy (see `tail_peak`).
     pub(crate) fn tail_over(&self, n: usize) -> bool {
-        self.tail.capacity().max(self.tail_peak) > n
+        self.tail.capacity().max(self.tail_peak) > n || self.stage.capacity() > n
     }
 
-    /// Replaces an empty tail with one that holds no memory.
+    /// Replaces an empty tail (and an empty stage) with one that holds no memory.
     pub(crate) fn release_tail(&mut self) {
         if self.tail.is_empty() {
             self.tail = BytesMut::new();
             self.tail_peak = 0;
+        }
+        if self.stage.is_empty() {
+            self.stage = BytesMut::new();
         }
     }
 }
@@ -168,6 +299,8 @@ mod tests {
         out
     }
 
+    /// Plain and masked shared chunks (shorter and longer than the stage)
+    /// between runs in the tail, and the bytes they stand for.
     fn sample_queue() -> (SendQueue, Vec<u8>) {
         let mut queue = SendQueue::default();
         let mut expected = Vec::new();
@@ -178,7 +311,17 @@ mod tests {
             let big = Bytes::from(vec![100 + i; 7 + usize::from(i) * 3]);
             queue.push_shared(big.clone());
             expected.extend_from_slice(&big);
+            // Two masked payloads in a row, 2 to 3 stages long.
+            for len in [STAGE * 2 + usize::from(i) * 13 + 1, usize::from(i) + 5] {
+                let key = MaskKey([i, 0x5a, 0xc3 ^ i, 0x17]);
+                let payload = Bytes::from((0..len).map(|n| (n * 7 + usize::from(i)) as u8).collect::<Vec<u8>>());
+                let mut masked = payload.to_vec();
+                crate::frame::apply_mask(&mut masked, key, 0);
+                queue.push_masked(payload, key);
+                expected.extend_from_slice(&masked);
+            }
         }
+        queue.push_masked(Bytes::new(), MaskKey([1, 2, 3, 4]));
         queue.push_shared(Bytes::new());
         queue.tail().extend_from_slice(b"end");
         expected.extend_from_slice(b"end");
@@ -187,7 +330,10 @@ mod tests {
 
     #[test]
     fn keeps_order_across_chunks_and_tail_for_any_write_size() {
-        for max_write in [1, 2, 5, 7, 13, 64, 1000] {
+        // Under Miri (slow), a few: byte by byte, across a stage, all at once.
+        let sizes: &[usize] =
+            if cfg!(miri) { &[1, 65, 100_000] } else { &[1, 2, 5, 7, 13, 64, 65, 200, 1000, 100_000] };
+        for &max_write in sizes {
             let (mut queue, expected) = sample_queue();
             assert_eq!(queue.len(), expected.len());
             assert_eq!(drain_vectored(&mut queue, max_write), expected, "writes of {max_write}");
@@ -217,5 +363,36 @@ mod tests {
         assert!(queue.first().is_empty());
         let mut slices = [IoSlice::new(&[]); 4];
         assert_eq!(queue.fill(&mut slices), 0);
+    }
+
+    #[test]
+    fn a_masked_payload_is_staged_a_piece_at_a_time_and_holds_back_what_follows() {
+        let mut queue = SendQueue::default();
+        queue.tail().extend_from_slice(b"head");
+        let key = MaskKey([9, 8, 7, 6]);
+        queue.push_masked(Bytes::from(vec![0u8; STAGE * 2 + 3]), key);
+        queue.tail().extend_from_slice(b"next");
+        let runs = |queue: &mut SendQueue| {
+            let mut slices = [IoSlice::new(&[]); 8];
+            let filled = queue.fill(&mut slices);
+            slices[..filled].iter().map(|run| run.to_vec()).collect::<Vec<_>>()
+        };
+        // "head", then the first staged piece; "next" waits for the rest.
+        let first = runs(&mut queue);
+        assert_eq!(first.len(), 2);
+        assert_eq!(first[0], b"head");
+        assert_eq!(first[1].len(), STAGE);
+        assert!(first[1].chunks(4).all(|word| word == &key.0[..word.len()]));
+        queue.advance(4 + STAGE);
+        assert_eq!(queue.first().len(), STAGE);
+        queue.advance(STAGE);
+        // The last piece (3 bytes) is followed by the tail.
+        assert_eq!(runs(&mut queue), [&key.0[..3], b"next"]);
+        queue.advance(7);
+        assert!(queue.is_empty());
+        // The stage is memory the release policy sees and gives back.
+        assert!(queue.tail_over(STAGE - 1));
+        queue.release_tail();
+        assert!(!queue.tail_over(0));
     }
 }

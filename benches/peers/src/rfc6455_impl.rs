@@ -65,7 +65,7 @@ impl Receiver for Rfc6455Receiver {
 /// Send path, as the tokio adapter does over a TCP socket (a stream that
 /// writes vectored): `send` queues each `Message` (a server queues payloads
 /// of 4 KiB and more without copying them, with `set_vectored_transmit`;
-/// a client copies and masks), then `poll_transmit_vectored` +
+/// a client masks them a 256 KiB piece at a time as they are written), then `poll_transmit_vectored` +
 /// `advance_transmit` write the queue to the sink, one vectored write per
 /// batch of up to 64 slices (the sink copies each slice, as `writev` would).
 pub struct Rfc6455Sender {

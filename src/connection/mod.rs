@@ -114,6 +114,10 @@ pub struct Connection {
     close_reason: Option<CloseReason>,
     /// The [`Event::Closed`] not yet returned by `poll_event`.
     unreported_close: Option<CloseReason>,
+    /// Reads that brought bytes since the connection was last quiet for a
+    /// whole heartbeat interval (saturating): what earns it small buffers
+    /// kept across waits (see `release_idle_buffers`).
+    reads_in_use: u8,
 }
 
 /// Something that ends the connection, applied once the bytes already
@@ -198,6 +202,7 @@ impl Connection {
             idle,
             close_reason: None,
             unreported_close: None,
+            reads_in_use: 0,
         }
     }
 
@@ -309,6 +314,8 @@ impl Connection {
         self.now = now;
         if self.state == State::Open {
             if self.timers.take_expired(Timer::Ping, now) {
+                // Nothing heard for a whole interval: quiet again.
+                self.reads_in_use = 0;
                 let payload = self.heartbeat.on_ping_due(now, self.written, self.send.len(), &mut self.timers);
                 self.push_frame(OpCode::Ping, true, &payload);
             }
@@ -473,16 +480,23 @@ impl Connection {
     }
 
     /// Gives back the memory of the receive and send buffers while they hold
-    /// no bytes, unless they are small (up to 2 KiB each: keeping those
-    /// spares a reallocation per message on a quiet connection). Call it
-    /// when the transport has nothing to read and the peer is not busy; the
-    /// adapters do. An idle connection then holds at most 4 KiB of buffers,
-    /// whatever it received before.
+    /// no bytes. Call it when the transport has nothing to read and the
+    /// peer is not busy; the adapters do.
+    ///
+    /// A connection in use keeps them while they are small (up to 2 KiB
+    /// each), which spares it a reallocation per message; one that received
+    /// fewer than four reads with bytes since it was last quiet for
+    /// a whole heartbeat interval (or since it opened) gives back
+    /// everything. So a connection that exchanged a message or two and then
+    /// went idle holds no buffer memory, a busy one holds at most 4 KiB,
+    /// and a busy one that goes quiet gives them back at its next
+    /// heartbeat.
     pub fn release_idle_buffers(&mut self) {
-        if self.recv.is_empty() && self.recv.capacity() > buffer::MIN_CAPACITY {
+        let keep = if self.reads_in_use >= KEEP_BUFFERS_AFTER { buffer::MIN_CAPACITY } else { 0 };
+        if self.recv.is_empty() && self.recv.capacity() > keep {
             self.recv = BytesMut::new();
         }
-        if self.send.is_empty() && self.send.tail_over(buffer::MIN_CAPACITY) {
+        if self.send.is_empty() && self.send.tail_over(keep) {
             self.send.release_tail();
         }
     }
@@ -566,6 +580,10 @@ const MAX_CLOSE_REASON: usize = 123;
 /// one message, normal under load; only a message far larger is exceptional.
 const MIN_RETAINED: usize = 64 << 10;
 
+/// Reads with bytes after which a connection keeps its small buffers
+/// across waits (see [`Connection::release_idle_buffers`]).
+const KEEP_BUFFERS_AFTER: u8 = 4;
+
 /// Receive-buffer capacity above which a mostly empty buffer is replaced.
 const SHRINK_RECV_ABOVE: usize = 256 << 10;
 
@@ -601,6 +619,37 @@ mod send_buffer_release_tests {
         assert!(conn.send.tail_holds(100 << 10), "a 100 KiB send buffer was given back while in use");
         conn.release_idle_buffers();
         assert!(!conn.send.tail_holds(1), "an idle connection kept a 100 KiB send buffer");
+    }
+
+    #[test]
+    fn small_buffers_are_kept_across_waits_only_while_the_connection_is_in_use() {
+        let start = Instant::now();
+        let config = Config { ping_interval: Some(Duration::from_secs(20)), ..Config::default() };
+        let mut conn = Connection::server(&config, start);
+        // A masked 5-byte text frame, as a client sends it.
+        let frame = [0x81, 0x85, 1, 2, 3, 4, b'h' ^ 1, b'e' ^ 2, b'l' ^ 3, b'l' ^ 4, b'o' ^ 1];
+        let exchange = |conn: &mut Connection, at: Instant| {
+            conn.recv_buffer(1024).extend_from_slice(&frame);
+            conn.handle_received(at);
+            assert!(matches!(conn.poll_event(), Some(Event::Message(_))));
+            conn.send_text("hello").expect("open");
+            drain(conn);
+            conn.release_idle_buffers();
+            (conn.recv.capacity(), conn.send.tail_over(0))
+        };
+        // A message or two, then a wait: nothing kept (an idle connection).
+        for _ in 0..KEEP_BUFFERS_AFTER - 1 {
+            assert_eq!(exchange(&mut conn, start), (0, false), "a barely used connection kept buffers");
+        }
+        // In use: small buffers stay, sparing a reallocation per message.
+        let (recv, send) = exchange(&mut conn, start);
+        assert!(recv > 0 && recv <= buffer::MIN_CAPACITY && send, "a busy connection gave back its buffers");
+        // Quiet for a whole heartbeat interval: given back at the next wait.
+        let later = start + Duration::from_secs(21);
+        conn.handle_timeout(later);
+        drain(&mut conn); // the heartbeat's ping
+        conn.release_idle_buffers();
+        assert_eq!((conn.recv.capacity(), conn.send.tail_over(0)), (0, false), "a quiet connection kept buffers");
     }
 
     #[test]

@@ -69,6 +69,7 @@ impl Connection {
     /// pending give-up on it is called off.
     #[inline]
     pub(super) fn on_heard(&mut self, now: Instant) {
+        self.reads_in_use = self.reads_in_use.saturating_add(1);
         if self.state == State::Open {
             self.heartbeat.on_heard(now, &mut self.timers);
         }

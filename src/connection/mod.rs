@@ -443,11 +443,14 @@ impl Connection {
 
     /// The bytes to write now as I/O slices for a vectored write
     /// (`writev`), in order: fills as many of `slices` as there are runs of
-    /// queued bytes and returns how many it filled (0 when there is nothing
-    /// to send). Write them, then call [`advance_transmit`](Self::advance_transmit)
-    /// with the number of bytes written. Without
-    /// [`set_vectored_transmit`](Self::set_vectored_transmit) there is at
-    /// most one run.
+    /// queued bytes ready and returns how many it filled (0 only when there
+    /// is nothing to send). Write them, then call
+    /// [`advance_transmit`](Self::advance_transmit) with the number of bytes
+    /// written, and call again until it returns 0: a client masks a large
+    /// shared payload a piece at a time (see [`send`](Self::send)), so the
+    /// runs may stop after the piece ready now even with slices to spare.
+    /// Without [`set_vectored_transmit`](Self::set_vectored_transmit) there
+    /// is at most one run.
     pub fn poll_transmit_vectored<'a>(&'a mut self, slices: &mut [IoSlice<'a>]) -> usize {
         self.flush_pending_pong();
         self.send.fill(slices)

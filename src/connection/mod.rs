@@ -459,10 +459,9 @@ impl Connection {
     /// Removes the first `written` bytes of the queued bytes (see
     /// [`poll_transmit`](Self::poll_transmit)) from the queue (clamped to what
     /// is queued).
+    #[inline]
     pub fn advance_transmit(&mut self, written: usize) {
-        let queued = self.send.len();
-        self.send.advance(written);
-        let taken = queued.saturating_sub(self.send.len());
+        let taken = self.send.advance(written);
         self.written = self.written.saturating_add(u64::try_from(taken).unwrap_or(u64::MAX));
         if self.send.is_empty() && self.send.tail_over(self.write_buffer_limit.max(MIN_RETAINED).saturating_mul(2)) {
             // Give back the memory of an exceptionally large message.
@@ -494,6 +493,7 @@ impl Connection {
     /// went idle holds no buffer memory, a busy one holds at most 4 KiB,
     /// and a busy one that goes quiet gives them back at its next
     /// heartbeat.
+    #[inline]
     pub fn release_idle_buffers(&mut self) {
         let keep = if self.reads_in_use >= KEEP_BUFFERS_AFTER { buffer::MIN_CAPACITY } else { 0 };
         if self.recv.is_empty() && self.recv.capacity() > keep {
@@ -543,6 +543,14 @@ impl Connection {
     /// `bufferedAmount`).
     pub fn buffered_amount(&self) -> usize {
         self.send.len()
+    }
+
+    /// Whether [`poll_transmit`](Self::poll_transmit) may have bytes: queued
+    /// bytes, or a pong waiting for room. A run loop's quick check before
+    /// it looks for bytes to write.
+    #[inline]
+    pub(crate) fn has_transmit(&self) -> bool {
+        !self.send.is_empty() || self.pending_pong.is_some()
     }
 
     /// True while queued bytes are at or above `Config::write_buffer_limit`:

@@ -206,8 +206,25 @@ impl SendQueue {
         filled
     }
 
-    /// Drops the first `written` bytes (clamped to what is queued).
-    pub(crate) fn advance(&mut self, mut written: usize) {
+    /// Drops the first `written` bytes (clamped to what is queued); returns
+    /// how many it dropped.
+    #[inline]
+    pub(crate) fn advance(&mut self, written: usize) -> usize {
+        // All of it, and all in the tail (the usual case): emptied in place,
+        // the buffer keeps its start (advancing would leave the next frame
+        // to move it back).
+        if self.chunks.is_empty() && written >= self.tail.len() {
+            let taken = self.tail.len();
+            self.tail_peak = self.tail_peak.max(taken);
+            self.tail.clear();
+            return taken;
+        }
+        let queued = self.len();
+        self.advance_through_chunks(written);
+        queued - self.len()
+    }
+
+    fn advance_through_chunks(&mut self, mut written: usize) {
         while written > 0 {
             self.stage_front();
             let Some(front) = self.chunks.front_mut() else {

@@ -258,7 +258,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     }
 
     /// Writes everything queued and flushes the stream.
+    #[inline]
     pub(super) fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // Nothing to write or flush (every other call of an echo loop):
+        // answered without entering the writing code.
+        if !self.unflushed && !self.conn.has_transmit() {
+            return Poll::Ready(Ok(()));
+        }
+        self.poll_write_out_now(cx)
+    }
+
+    /// [`poll_write_out`](Self::poll_write_out) past its quick check.
+    fn poll_write_out_now(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         loop {
             let run = self.conn.poll_transmit().len();
             if run == 0 {

@@ -1,0 +1,97 @@
+//! Broken networks, on 127.0.0.1 through a fault-injecting relay
+//! ([`relay`]): half-open links, resets and FINs mid-frame, mid-message and
+//! mid-close, a close that never comes back, and a reconnecting client that
+//! comes back once the link heals.
+//!
+//! Each scenario runs four ways: the end under test is a server or a client,
+//! on the tokio or the blocking adapter; its peer is the tokio adapter in the
+//! other role. Every test checks the exact outcome (which error, which close
+//! reason, nothing half-delivered) and a bound on how long it took; timers
+//! are short (hundreds of milliseconds) so the whole file runs in seconds.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, unreachable_pub, dead_code)]
+
+mod endpoint;
+mod relay;
+mod scenarios;
+
+use std::time::Duration;
+
+use endpoint::{Adapter, Endpoint, Step};
+use relay::Relay;
+use rfc6455::{Config, Role};
+
+/// Both ends of a link through a relay.
+#[derive(Debug)]
+pub struct Link {
+    /// The relay between them.
+    pub relay: Relay,
+    /// The end whose behaviour the test checks.
+    pub under: Endpoint,
+    /// Its peer (tokio adapter, the other role).
+    pub peer: Endpoint,
+}
+
+/// Starts the end under test (`role`, `adapter`) and its peer, linked through a relay.
+pub async fn link(adapter: Adapter, role: Role, under: (Config, Vec<Step>), peer: (Config, Vec<Step>)) -> Link {
+    let (under_config, under_steps) = under;
+    let (peer_config, peer_steps) = peer;
+    match role {
+        Role::Server => {
+            let (addr, under) = endpoint::serve_one(adapter, under_config, under_steps);
+            let relay = Relay::start(addr).await;
+            let peer = endpoint::connect(Adapter::Tokio, relay.url("/"), peer_config, peer_steps);
+            Link { relay, under, peer }
+        }
+        Role::Client => {
+            let (addr, peer) = endpoint::serve_one(Adapter::Tokio, peer_config, peer_steps);
+            let relay = Relay::start(addr).await;
+            let under = endpoint::connect(adapter, relay.url("/"), under_config, under_steps);
+            Link { relay, under, peer }
+        }
+    }
+}
+
+/// A config with the heartbeat off and a close timeout long enough never to matter.
+pub fn quiet() -> Config {
+    let mut config = Config::default();
+    config.ping_interval = None;
+    config.close_timeout = Duration::from_secs(20);
+    config
+}
+
+/// Runs a scenario `async fn(Adapter, Role)` four ways, one test each.
+macro_rules! four_ways {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            use super::{Adapter, Role};
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn tokio_server() {
+                crate::scenarios::$scenario(Adapter::Tokio, Role::Server).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn tokio_client() {
+                crate::scenarios::$scenario(Adapter::Tokio, Role::Client).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn blocking_server() {
+                crate::scenarios::$scenario(Adapter::Blocking, Role::Server).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn blocking_client() {
+                crate::scenarios::$scenario(Adapter::Blocking, Role::Client).await;
+            }
+        }
+    )*};
+}
+
+four_ways!(
+    half_open_after_the_handshake_is_detected_by_the_heartbeat,
+    half_open_mid_message_is_detected_and_nothing_is_delivered,
+    reset_mid_frame_ends_with_an_abnormal_close,
+    fin_mid_frame_ends_with_an_abnormal_close,
+    reset_mid_fragmented_message_delivers_no_part,
+    fin_mid_fragmented_message_delivers_no_part,
+    reset_mid_close_handshake_ends_abnormally,
+    fin_mid_close_handshake_ends_abnormally,
+    a_dropped_close_reply_is_ended_by_the_close_timeout,
+);

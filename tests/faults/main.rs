@@ -11,11 +11,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, unreachable_pub, dead_code)]
 
 mod endpoint;
+mod redial;
 mod relay;
 mod scenarios;
+mod slow_link;
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use endpoint::{Adapter, Endpoint, Step};
 use relay::Relay;
 use rfc6455::{Config, Role};
@@ -57,6 +60,21 @@ pub fn quiet() -> Config {
     config.ping_interval = None;
     config.close_timeout = Duration::from_secs(20);
     config
+}
+
+/// A binary message of `len` pseudo-random bytes: permessage-deflate (on
+/// by default) cannot shrink it, so its frames are as long on the wire.
+pub fn payload(len: usize) -> Bytes {
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect::<Vec<u8>>()
+        .into()
 }
 
 /// Runs a scenario `async fn(Adapter, Role)` four ways, one test each.

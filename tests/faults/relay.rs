@@ -130,6 +130,8 @@ struct Trigger {
 #[derive(Debug)]
 struct Shared {
     upstream: SocketAddr,
+    /// `SO_RCVBUF` of the relay's sockets to the server, if set.
+    upstream_recv_buffer: Option<u32>,
     faults: watch::Sender<[Fault; 2]>,
     /// Bumped by each cut; links watch it.
     cuts: watch::Sender<(u64, Cut)>,
@@ -161,10 +163,20 @@ pub struct Relay {
 impl Relay {
     /// Listens on 127.0.0.1 (a free port) and forwards each connection to `upstream`.
     pub async fn start(upstream: SocketAddr) -> Self {
+        Self::start_with(upstream, None).await
+    }
+
+    /// [`start`](Self::start), with the receive buffer of the relay's
+    /// sockets to the server set to `upstream_recv_buffer` bytes: a small
+    /// one makes a throttled direction push back on the server's writes
+    /// steadily, as a slow link's small window does, rather than in the
+    /// 64 KiB steps of loopback's default window.
+    pub async fn start_with(upstream: SocketAddr, upstream_recv_buffer: Option<u32>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the relay");
         let addr = listener.local_addr().expect("relay address");
         let shared = Arc::new(Shared {
             upstream,
+            upstream_recv_buffer,
             faults: watch::channel([Fault::Pass; 2]).0,
             cuts: watch::channel((0, Cut::Fin)).0,
             trigger: Mutex::new(None),
@@ -239,7 +251,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
 /// One client's link: dials upstream, then pumps both directions until
 /// both ended or the link is cut.
 async fn link(client: TcpStream, shared: Arc<Shared>) {
-    let Ok(server) = TcpStream::connect(shared.upstream).await else {
+    let Ok(server) = dial(&shared).await else {
         return; // dropping the client closes it: the same as a refused dial
     };
     let _ = client.set_nodelay(true);
@@ -275,6 +287,15 @@ async fn link(client: TcpStream, shared: Arc<Shared>) {
     }
 }
 
+/// Connects to the server, with the receive buffer asked for.
+async fn dial(shared: &Shared) -> std::io::Result<TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    if let Some(size) = shared.upstream_recv_buffer {
+        socket.set_recv_buffer_size(size)?;
+    }
+    socket.connect(shared.upstream).await
+}
+
 /// What travels from a direction's reader to its writer.
 enum Item {
     Bytes(Instant, Vec<u8>),
@@ -300,7 +321,13 @@ async fn read_side(from: &TcpStream, dir: Dir, shared: &Shared, tx: mpsc::Sender
             }
             continue;
         }
-        let mut buf = vec![0; CHUNK];
+        // Throttled: read no more than a tick's worth at a time, so the
+        // sender is held back at the link's rate, not by a full delay line.
+        let size = match fault {
+            Fault::Throttle(rate) => per_tick(rate).min(CHUNK),
+            _ => CHUNK,
+        };
+        let mut buf = vec![0; size];
         let read = tokio::select! {
             read = read_some(from, &mut buf) => read,
             _ = faults.changed() => continue,
@@ -401,8 +428,7 @@ async fn write_side(
                 }
                 Fault::Throttle(rate) => {
                     tokio::time::sleep(THROTTLE_TICK).await;
-                    let per_tick = (rate as f64 * THROTTLE_TICK.as_secs_f64()).max(1.0) as usize;
-                    per_tick.min(rest.len())
+                    per_tick(rate).min(rest.len())
                 }
                 Fault::Pass => rest.len(),
             };
@@ -414,6 +440,11 @@ async fn write_side(
             rest = later;
         }
     }
+}
+
+/// Bytes a direction throttled to `rate` bytes per second passes per tick.
+fn per_tick(rate: u64) -> usize {
+    (rate as f64 * THROTTLE_TICK.as_secs_f64()).max(1.0) as usize
 }
 
 async fn read_some(stream: &TcpStream, buf: &mut [u8]) -> std::io::Result<usize> {

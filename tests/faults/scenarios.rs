@@ -3,7 +3,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use rfc6455::io::Error;
 use rfc6455::{CloseCode, CloseReason, Config, Message, Role, TimeoutKind};
 use tokio::sync::Notify;
@@ -11,7 +10,7 @@ use tokio::time::Instant;
 
 use crate::endpoint::{Adapter, Step};
 use crate::relay::{Action, Cut, Dir, Fault, Stats};
-use crate::{link, quiet, Link};
+use crate::{link, payload, quiet, Link};
 
 /// The heartbeat of the end under test in the half-open scenarios.
 const PING_INTERVAL: Duration = Duration::from_millis(300);
@@ -62,21 +61,6 @@ fn is_abnormal(result: &Result<(), Error>) -> bool {
         Err(Error::Io(err)) => matches!(err.kind(), ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof),
         _ => false,
     }
-}
-
-/// A binary message of `len` pseudo-random bytes: permessage-deflate (on
-/// by default) cannot shrink it, so its frames are as long on the wire.
-fn payload(len: usize) -> Bytes {
-    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect::<Vec<u8>>()
-        .into()
 }
 
 /// Half-open after the handshake (both directions black-holed, no FIN, no

@@ -102,6 +102,15 @@ pub struct Config {
     /// turns it off.
     #[cfg(feature = "deflate")]
     pub deflate: Option<crate::extensions::deflate::DeflateConfig>,
+    /// A ceiling on the memory all connections made with this config (and
+    /// its clones) reserve together for what their peers send: receive
+    /// buffers, fragmented messages being reassembled, compressed messages
+    /// being inflated. A connection whose peer would take it past the
+    /// ceiling fails with close code 1013 (try again later) and
+    /// [`ProtocolError::OverBudget`](crate::ProtocolError::OverBudget); the
+    /// others go on. `None` (the default): only the per-connection limits
+    /// apply. See [`MemoryBudget`](crate::MemoryBudget) for choosing a size.
+    pub memory_budget: Option<crate::MemoryBudget>,
 }
 
 impl Default for Config {
@@ -122,6 +131,7 @@ impl Default for Config {
             tcp_nodelay: true,
             #[cfg(feature = "deflate")]
             deflate: Some(crate::extensions::deflate::DeflateConfig::default()),
+            memory_budget: None,
         }
     }
 }

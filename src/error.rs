@@ -86,17 +86,41 @@ pub enum ProtocolError {
         /// The configured limit.
         limit: usize,
     },
+    /// The memory budget shared by all connections (`Config::memory_budget`)
+    /// could not grant the room this connection's peer needed next; the
+    /// connection was closed with 1013 (try again later), the others go on.
+    /// Many of these mean the budget is too small for the traffic, or
+    /// peers send large (or highly compressed) messages at once.
+    #[error("the memory budget shared by all connections ({limit} bytes, Config::memory_budget) had no room for {needed} more bytes for this peer's data; closed with 1013 (try again later)")]
+    OverBudget {
+        /// The bytes this connection asked for beyond what it held.
+        needed: usize,
+        /// The budget's ceiling.
+        limit: usize,
+    },
 }
 
 impl ProtocolError {
     /// The close code to send for this error: 1007 for invalid UTF-8 or
-    /// compressed data that does not inflate, 1009 for size limits, 1002 for
-    /// everything else.
+    /// compressed data that does not inflate, 1009 for size limits, 1013
+    /// when the memory budget is exhausted, 1002 for everything else.
     pub fn close_code(&self) -> CloseCode {
         match self {
             Self::InvalidUtf8 | Self::InvalidCompressedData => CloseCode::INVALID_PAYLOAD,
             Self::FrameTooLarge { .. } | Self::MessageTooLarge { .. } => CloseCode::MESSAGE_TOO_BIG,
+            Self::OverBudget { .. } => CloseCode::TRY_AGAIN_LATER,
             _ => CloseCode::PROTOCOL_ERROR,
+        }
+    }
+
+    /// The reason text for the close frame sent to the peer: what it did,
+    /// without the advice `Display` gives this side's developer.
+    pub(crate) fn peer_reason(&self) -> String {
+        match self {
+            Self::FrameTooLarge { limit, .. } => format!("frame too large: the limit is {limit} bytes"),
+            Self::MessageTooLarge { limit, .. } => format!("message too large: the limit is {limit} bytes"),
+            Self::OverBudget { .. } => "server busy: try again later".to_owned(),
+            other => other.to_string(),
         }
     }
 }
@@ -459,6 +483,7 @@ mod tests {
         assert_eq!(ProtocolError::InvalidUtf8.close_code(), CloseCode(1007));
         assert_eq!(ProtocolError::FrameTooLarge { len: 2, limit: 1 }.close_code(), CloseCode(1009));
         assert_eq!(ProtocolError::MessageTooLarge { len: 2, limit: 1 }.close_code(), CloseCode(1009));
+        assert_eq!(ProtocolError::OverBudget { needed: 2, limit: 1 }.close_code(), CloseCode(1013));
         assert_eq!(ProtocolError::ReservedBits(0x40).close_code(), CloseCode(1002));
         assert_eq!(ProtocolError::UnmaskedFrame.close_code(), CloseCode(1002));
     }

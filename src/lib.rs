@@ -170,6 +170,7 @@
     )
 )]
 
+mod budget;
 mod config;
 pub mod connection;
 mod error;
@@ -183,6 +184,7 @@ mod reconnect;
 mod role;
 mod utf8;
 
+pub use budget::MemoryBudget;
 pub use config::Config;
 pub use connection::{
     CloseFrame, Connection, Event, Message, MessagePart, PreparedMessage, ReadyState, RttEstimate, State,

@@ -33,9 +33,18 @@ const JUMP_RATIO: usize = 8;
 /// received, or between frames (`None`): geometric growth that stops at the
 /// frame's end plus [`FRAME_END_SLACK`], and jumps there once an eighth of a
 /// large frame has arrived.
-pub(crate) fn reserve_recv(buf: &mut BytesMut, additional: usize, frame_end: Option<usize>) {
+///
+/// Before allocating, `allow` is asked with the capacity the buffer would
+/// get (the memory budget); if it refuses, nothing changes and the refused
+/// capacity is returned.
+pub(crate) fn reserve_recv(
+    buf: &mut BytesMut,
+    additional: usize,
+    frame_end: Option<usize>,
+    allow: impl FnOnce(usize) -> bool,
+) -> Result<(), usize> {
     let Some(end) = frame_end else {
-        return reserve(buf, additional, usize::MAX);
+        return reserve(buf, additional, usize::MAX, allow);
     };
     let ceiling = end.saturating_add(FRAME_END_SLACK);
     let needed = buf.len().saturating_add(additional);
@@ -45,28 +54,40 @@ pub(crate) fn reserve_recv(buf: &mut BytesMut, additional: usize, frame_end: Opt
         && buf.len().saturating_mul(JUMP_RATIO) >= end
         && !buf.try_reclaim(additional)
     {
+        if !allow(ceiling) {
+            return Err(ceiling);
+        }
         let mut grown = BytesMut::with_capacity(ceiling);
         grown.extend_from_slice(buf);
         *buf = grown;
-        return;
+        return Ok(());
     }
-    reserve(buf, additional, ceiling);
+    reserve(buf, additional, ceiling, allow)
 }
 
 /// Makes room for `additional` more bytes in `buf`. Reuses consumed space at
 /// the front when possible; otherwise reallocates to twice the capacity,
 /// capped at `ceiling` when the bytes fit under it (a buffer never gets less
-/// than it needs).
-pub(crate) fn reserve(buf: &mut BytesMut, additional: usize, ceiling: usize) {
+/// than it needs). `allow` as for [`reserve_recv`].
+pub(crate) fn reserve(
+    buf: &mut BytesMut,
+    additional: usize,
+    ceiling: usize,
+    allow: impl FnOnce(usize) -> bool,
+) -> Result<(), usize> {
     if buf.capacity() - buf.len() >= additional || buf.try_reclaim(additional) {
-        return;
+        return Ok(());
     }
     let needed = buf.len().saturating_add(additional);
     let doubled = buf.capacity().saturating_mul(2).max(MIN_CAPACITY);
     let target = if needed <= ceiling { doubled.min(ceiling) } else { doubled }.max(needed);
+    if !allow(target) {
+        return Err(target);
+    }
     let mut grown = BytesMut::with_capacity(target);
     grown.extend_from_slice(buf);
     *buf = grown;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -80,7 +101,7 @@ mod tests {
         let mut buf = BytesMut::new();
         let mut capacities = Vec::new();
         while buf.len() < len {
-            reserve_recv(&mut buf, read, Some(len));
+            reserve_recv(&mut buf, read, Some(len), |_| true).unwrap();
             buf.extend_from_slice(&vec![0; read]);
             if capacities.last() != Some(&buf.capacity()) {
                 capacities.push(buf.capacity());
@@ -109,7 +130,7 @@ mod tests {
         let len = 16 << 20;
         let mut buf = BytesMut::new();
         while buf.len() < len {
-            reserve_recv(&mut buf, 1, Some(len));
+            reserve_recv(&mut buf, 1, Some(len), |_| true).unwrap();
             buf.extend_from_slice(&[0]);
             let bound = (buf.len() * JUMP_RATIO).max(2 * buf.len()).max(MIN_CAPACITY) + FRAME_END_SLACK;
             assert!(buf.capacity() <= bound, "{} reserved for {} received", buf.capacity(), buf.len());
@@ -124,7 +145,7 @@ mod tests {
         let mut buf = BytesMut::new();
         let mut capacities = Vec::new();
         while buf.len() < 100_000 {
-            reserve(&mut buf, 1000, 100_000);
+            reserve(&mut buf, 1000, 100_000, |_| true).unwrap();
             buf.extend_from_slice(&[0; 1000]);
             if capacities.last() != Some(&buf.capacity()) {
                 capacities.push(buf.capacity());
@@ -134,15 +155,36 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_growth_changes_nothing_and_says_what_it_asked() {
+        let mut buf = BytesMut::with_capacity(4096);
+        buf.extend_from_slice(&[9; 4096]);
+        assert_eq!(reserve(&mut buf, 1, usize::MAX, |_| false), Err(8192));
+        assert_eq!((buf.capacity(), &buf[..]), (4096, &[9u8; 4096][..]));
+        let mut asked = 0;
+        assert_eq!(
+            reserve_recv(&mut buf, 200_000, Some(1 << 20), |capacity| {
+                asked = capacity;
+                false
+            }),
+            Err(asked)
+        );
+        assert!(asked >= 204_096, "{asked}");
+        assert_eq!(buf.capacity(), 4096);
+        // Room already there needs no grant.
+        let mut roomy = BytesMut::with_capacity(100);
+        assert_eq!(reserve(&mut roomy, 50, usize::MAX, |_| false), Ok(()));
+    }
+
+    #[test]
     fn never_gives_less_than_needed() {
         let mut buf = BytesMut::from(&[1u8; 10][..]);
-        reserve(&mut buf, 50_000, 100);
+        reserve(&mut buf, 50_000, 100, |_| true).unwrap();
         assert!(buf.capacity() >= 50_010);
         assert_eq!(&buf[..], &[1; 10]);
         // Past the ceiling, growth is geometric again (no exact-fit churn).
         let mut buf = BytesMut::with_capacity(10_000);
         buf.extend_from_slice(&[0; 10_000]);
-        reserve(&mut buf, 1, 5_000);
+        reserve(&mut buf, 1, 5_000, |_| true).unwrap();
         assert_eq!(buf.capacity(), 20_000);
     }
 }

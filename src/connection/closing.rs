@@ -15,7 +15,7 @@ impl Connection {
     /// Fails the connection (RFC 6455 §7.1.7): sends a close frame with the
     /// error's code unless one was sent already, and closes.
     pub(super) fn fail(&mut self, err: ProtocolError) {
-        let (code, message) = (err.close_code(), err.to_string());
+        let (code, message) = (err.close_code(), err.peer_reason());
         self.close_and_enter(code, &message, Transition::Fail, CloseReason::Protocol(err));
     }
 
@@ -67,6 +67,7 @@ impl Connection {
         self.scratch = Vec::new();
         self.recv = BytesMut::new();
         self.incoming.clear();
+        self.settle_charge();
         self.unreported_close = Some(reason.clone());
         self.close_reason = Some(reason);
     }

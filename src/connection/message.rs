@@ -5,6 +5,7 @@
 use bytes::{Bytes, BytesMut};
 
 use super::{Event, MessagePart};
+use crate::budget::Charge;
 use crate::extensions::{InflateError, Inflater};
 use crate::frame::{DataKind, Frame, FrameHeader, OpCode};
 use crate::utf8::Utf8Validator;
@@ -142,17 +143,29 @@ impl MessageAssembler {
     /// Takes payload bytes of a streamed message's frame before the frame
     /// is complete (see [`streams_frame`](Self::streams_frame)): the next
     /// part, unless there is nothing to hand out yet.
-    pub(crate) fn on_streamed_piece(&mut self, data: Bytes) -> Result<Option<MessagePart>, ProtocolError> {
+    pub(crate) fn on_streamed_piece(
+        &mut self,
+        data: Bytes,
+        charge: &mut Charge,
+        recv_held: usize,
+    ) -> Result<Option<MessagePart>, ProtocolError> {
         let Some(kind) = self.current else {
             return Err(ProtocolError::UnexpectedContinuation);
         };
-        let data = self.streamed_data(kind, data, false)?;
+        let data = self.streamed_data(kind, data, false, charge, recv_held)?;
         Ok(self.part(kind, data, false))
     }
 
     /// Takes a completed data frame; returns the message when it was the
     /// last fragment, or the next part of a streamed message.
-    pub(crate) fn on_data_frame(&mut self, frame: Frame) -> Result<Option<Event>, ProtocolError> {
+    /// (`charge` is asked before a buffer grows, `recv_held` being what the
+    /// receive buffer holds.)
+    pub(crate) fn on_data_frame(
+        &mut self,
+        frame: Frame,
+        charge: &mut Charge,
+        recv_held: usize,
+    ) -> Result<Option<Event>, ProtocolError> {
         let Some(kind) = self.current else {
             // `on_header` admitted this frame, so a message is in progress.
             return Err(ProtocolError::UnexpectedContinuation);
@@ -160,7 +173,7 @@ impl MessageAssembler {
         self.data_frame = false;
         if self.streamed {
             let fin = frame.header.fin;
-            let data = self.streamed_data(kind, frame.payload, fin)?;
+            let data = self.streamed_data(kind, frame.payload, fin, charge, recv_held)?;
             if fin {
                 if kind == DataKind::Text {
                     self.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
@@ -172,13 +185,25 @@ impl MessageAssembler {
             }
             return Ok(self.part(kind, data, fin).map(Event::Part));
         }
-        self.whole_message_frame(kind, frame).map(|message| message.map(Event::Message))
+        self.whole_message_frame(kind, frame, charge, recv_held).map(|message| message.map(Event::Message))
+    }
+
+    /// Bytes held by the buffers of a message being received.
+    pub(crate) fn held(&self) -> usize {
+        self.fragments.capacity() + self.inflated.capacity()
     }
 
     /// A streamed message's bytes as handed out: inflated (and then checked
     /// as UTF-8) when compressed, else as they are (checked as they were
     /// unmasked); counted against the message limit.
-    fn streamed_data(&mut self, kind: DataKind, data: Bytes, fin: bool) -> Result<Bytes, ProtocolError> {
+    fn streamed_data(
+        &mut self,
+        kind: DataKind,
+        data: Bytes,
+        fin: bool,
+        charge: &mut Charge,
+        recv_held: usize,
+    ) -> Result<Bytes, ProtocolError> {
         let limit = self.max_message_size;
         let data = if self.compressed {
             let Some(inflater) = &mut self.inflater else {
@@ -186,15 +211,23 @@ impl MessageAssembler {
             };
             let room = usize::try_from((limit as u64).saturating_sub(self.streamed_len)).unwrap_or(usize::MAX);
             let mut out = Vec::new();
-            let mut result = inflater.inflate(&data, &mut out, room);
+            // Charged while it is inflated; the application's once handed out.
+            let others = recv_held + self.fragments.capacity() + self.inflated.capacity();
+            let mut asked = 0;
+            let mut allow = |capacity: usize| {
+                asked = others.saturating_add(capacity);
+                charge.cover(asked)
+            };
+            let mut result = inflater.inflate_granted(&data, &mut out, room, &mut allow);
             if fin && result.is_ok() {
-                result = inflater.finish(&mut out, room);
+                result = inflater.finish_granted(&mut out, room, &mut allow);
             }
             result.map_err(|err| match err {
                 InflateError::TooLarge => {
                     ProtocolError::MessageTooLarge { len: self.streamed_len + out.len() as u64, limit }
                 }
                 InflateError::Corrupt => ProtocolError::InvalidCompressedData,
+                InflateError::OverBudget => charge.refused(asked),
             })?;
             if kind == DataKind::Text {
                 self.utf8.feed(&out).map_err(|_| ProtocolError::InvalidUtf8)?;
@@ -218,12 +251,18 @@ impl MessageAssembler {
     }
 
     /// A data frame of a message handed out whole.
-    fn whole_message_frame(&mut self, kind: DataKind, frame: Frame) -> Result<Option<Message>, ProtocolError> {
+    fn whole_message_frame(
+        &mut self,
+        kind: DataKind,
+        frame: Frame,
+        charge: &mut Charge,
+        recv_held: usize,
+    ) -> Result<Option<Message>, ProtocolError> {
         if self.compressed {
-            return self.on_compressed_frame(kind, frame);
+            return self.on_compressed_frame(kind, frame, charge, recv_held);
         }
         if !frame.header.fin {
-            self.append(&frame.payload);
+            self.append(&frame.payload, charge, recv_held)?;
             return Ok(None);
         }
         self.current = None;
@@ -231,26 +270,39 @@ impl MessageAssembler {
         let payload = if self.fragments.is_empty() {
             frame.payload
         } else {
-            self.append(&frame.payload);
+            self.append(&frame.payload, charge, recv_held)?;
             self.fragments.split().freeze()
         };
         self.finish(kind, payload).map(Some)
     }
 
     /// Inflates a compressed frame, validating text as it comes out.
-    fn on_compressed_frame(&mut self, kind: DataKind, frame: Frame) -> Result<Option<Message>, ProtocolError> {
+    fn on_compressed_frame(
+        &mut self,
+        kind: DataKind,
+        frame: Frame,
+        charge: &mut Charge,
+        recv_held: usize,
+    ) -> Result<Option<Message>, ProtocolError> {
         let Some(inflater) = &mut self.inflater else {
             return Err(ProtocolError::ReservedBits(FrameHeader::RSV1));
         };
         let limit = self.max_message_size;
         let before = self.inflated.len();
-        let mut result = inflater.inflate(&frame.payload, &mut self.inflated, limit);
+        let others = recv_held + self.fragments.capacity();
+        let mut asked = 0;
+        let mut allow = |capacity: usize| {
+            asked = others.saturating_add(capacity);
+            charge.cover(asked)
+        };
+        let mut result = inflater.inflate_granted(&frame.payload, &mut self.inflated, limit, &mut allow);
         if frame.header.fin && result.is_ok() {
-            result = inflater.finish(&mut self.inflated, limit);
+            result = inflater.finish_granted(&mut self.inflated, limit, &mut allow);
         }
         result.map_err(|err| match err {
             InflateError::TooLarge => ProtocolError::MessageTooLarge { len: self.inflated.len() as u64, limit },
             InflateError::Corrupt => ProtocolError::InvalidCompressedData,
+            InflateError::OverBudget => charge.refused(asked),
         })?;
         if kind == DataKind::Text {
             let fresh = self.inflated.get(before..).unwrap_or_default();
@@ -276,9 +328,14 @@ impl MessageAssembler {
     }
 
     /// Appends a fragment; the size was checked against the limit at its header.
-    fn append(&mut self, payload: &[u8]) {
-        super::buffer::reserve(&mut self.fragments, payload.len(), self.max_message_size);
+    fn append(&mut self, payload: &[u8], charge: &mut Charge, recv_held: usize) -> Result<(), ProtocolError> {
+        let others = recv_held + self.inflated.capacity();
+        let reserved = super::buffer::reserve(&mut self.fragments, payload.len(), self.max_message_size, |capacity| {
+            charge.cover(others.saturating_add(capacity))
+        });
+        reserved.map_err(|capacity| charge.refused(others.saturating_add(capacity)))?;
         self.fragments.extend_from_slice(payload);
+        Ok(())
     }
 
     /// Drops any message in progress and its memory.

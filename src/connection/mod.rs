@@ -30,6 +30,7 @@ pub use prepared::PreparedMessage;
 pub use rtt::RttEstimate;
 pub use state::{ReadyState, State};
 
+use crate::budget::Charge;
 use crate::extensions::{Deflater, Inflater, Negotiated};
 use crate::frame::{CloseCode, DataKind, FrameDecoder, FrameHeader, OpCode, Progress};
 pub use crate::role::Role;
@@ -118,6 +119,8 @@ pub struct Connection {
     /// whole heartbeat interval (saturating): what earns it small buffers
     /// kept across waits (see `release_idle_buffers`).
     reads_in_use: u8,
+    /// What the buffers for the peer's input hold of `Config::memory_budget`.
+    charge: Charge,
 }
 
 /// Something that ends the connection, applied once the bytes already
@@ -203,6 +206,7 @@ impl Connection {
             close_reason: None,
             unreported_close: None,
             reads_in_use: 0,
+            charge: Charge::new(config.memory_budget.clone()),
         }
     }
 
@@ -253,6 +257,9 @@ impl Connection {
         }
         if self.state != State::Closed {
             self.reserve_recv(data.len());
+        }
+        // Refused by the memory budget: the connection failed and takes no more.
+        if self.state != State::Closed {
             self.recv.extend_from_slice(data);
         }
     }
@@ -404,7 +411,8 @@ impl Connection {
                         // A streamed message's frame still arriving: hand on what came.
                         Ok(()) if self.incoming.streams_frame() && self.decoder.frame_end() != Some(end) => {
                             let data = self.decoder.take_payload(&mut self.recv);
-                            match self.incoming.on_streamed_piece(data) {
+                            let recv_held = self.recv.capacity();
+                            match self.incoming.on_streamed_piece(data, &mut self.charge, recv_held) {
                                 Ok(Some(part)) => return Some(Event::Part(part)),
                                 Ok(None) => Ok(()),
                                 Err(err) => Err(err),
@@ -502,6 +510,7 @@ impl Connection {
         if self.send.is_empty() && self.send.tail_over(keep) {
             self.send.release_tail();
         }
+        self.settle_charge();
     }
 
     /// The next instant at which [`handle_timeout`](Self::handle_timeout)
@@ -549,6 +558,7 @@ impl Connection {
     /// bytes, or a pong waiting for room. A run loop's quick check before
     /// it looks for bytes to write.
     #[inline]
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn has_transmit(&self) -> bool {
         !self.send.is_empty() || self.pending_pong.is_some()
     }

@@ -28,8 +28,12 @@ impl Connection {
     pub(super) fn on_frame(&mut self, frame: Frame) -> Result<Option<Event>, ProtocolError> {
         match frame.header.opcode {
             OpCode::Text | OpCode::Binary | OpCode::Continuation => {
-                let event = self.incoming.on_data_frame(frame)?;
+                let recv_held = self.recv.capacity();
+                let event = self.incoming.on_data_frame(frame, &mut self.charge, recv_held)?;
                 let ended = matches!(&event, Some(Event::Message(_) | Event::Part(MessagePart { last: true, .. })));
+                if ended {
+                    self.settle_charge(); // the message is the application's now
+                }
                 if ended && self.state == State::Open {
                     self.idle.on_received(self.now, &mut self.timers);
                 }
@@ -85,7 +89,23 @@ impl Connection {
         // A streamed frame is handed on as it arrives: the buffer holds
         // reads, never the frame.
         let frame_end = self.decoder.frame_end().filter(|_| !self.incoming.streams_frame());
-        buffer::reserve_recv(&mut self.recv, additional, frame_end);
+        let others = self.incoming.held();
+        let charge = &mut self.charge;
+        let reserved = buffer::reserve_recv(&mut self.recv, additional, frame_end, |capacity| {
+            charge.cover(others.saturating_add(capacity))
+        });
+        if let Err(capacity) = reserved {
+            // The budget refused: fail this connection (1013), drop what it sent.
+            let err = self.charge.refused(others.saturating_add(capacity));
+            self.fail(err);
+        }
+    }
+
+    /// Gives back to the memory budget what the input buffers no longer hold.
+    #[inline]
+    pub(super) fn settle_charge(&mut self) {
+        let held = self.recv.capacity() + self.incoming.held();
+        self.charge.settle(held);
     }
 
     /// Hands out the data messages that begin from now on in parts as they

@@ -241,6 +241,8 @@ pub(crate) enum InflateError {
     TooLarge,
     /// The compressed data is invalid.
     Corrupt,
+    /// The memory budget refused room for more output.
+    OverBudget,
 }
 
 /// The tail a sync flush ends with; stripped by the sender, re-appended by the receiver.
@@ -345,7 +347,20 @@ impl Inflater {
 
     /// Inflates the next compressed piece of a message into `out`, never
     /// letting `out` hold more than `limit` bytes (+1 to detect the excess).
+    #[cfg(test)]
     pub(crate) fn inflate(&mut self, input: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<(), InflateError> {
+        self.inflate_granted(input, out, limit, &mut |_| true)
+    }
+
+    /// Inflates `input` onto `out`, up to `limit` bytes of output; before
+    /// `out` grows, `allow` is asked with the capacity it would grow to.
+    pub(crate) fn inflate_granted(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        limit: usize,
+        allow: &mut dyn FnMut(usize) -> bool,
+    ) -> Result<(), InflateError> {
         let bits = self.window_bits;
         let decompress = self.decompress.get_or_insert_with(|| Decompress::new_with_window_bits(false, bits));
         let start = decompress.total_in();
@@ -356,6 +371,9 @@ impl Inflater {
             if out.len() == out.capacity() {
                 // Grow geometrically, but never past the limit.
                 let target = out.capacity().saturating_mul(2).max(out.len() + 4096).min(limit.saturating_add(1));
+                if !allow(target) {
+                    return Err(InflateError::OverBudget);
+                }
                 out.reserve_exact(target - out.len());
             }
             let consumed = usize::try_from(decompress.total_in() - start).unwrap_or(input.len()).min(input.len());
@@ -384,9 +402,20 @@ impl Inflater {
 
     /// Ends a message: inflates the stripped tail and resets if the context
     /// is not carried over.
+    #[cfg(test)]
     pub(crate) fn finish(&mut self, out: &mut Vec<u8>, limit: usize) -> Result<(), InflateError> {
+        self.finish_granted(out, limit, &mut |_| true)
+    }
+
+    /// [`finish`](Self::finish), asking `allow` before `out` grows.
+    pub(crate) fn finish_granted(
+        &mut self,
+        out: &mut Vec<u8>,
+        limit: usize,
+        allow: &mut dyn FnMut(usize) -> bool,
+    ) -> Result<(), InflateError> {
         if !self.ended {
-            self.inflate(&TAIL, out, limit)?;
+            self.inflate_granted(&TAIL, out, limit, allow)?;
         }
         if self.reset_after_message || self.ended {
             if let Some(decompress) = &mut self.decompress {

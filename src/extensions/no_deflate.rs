@@ -16,6 +16,7 @@ pub(crate) enum Inflater {}
 pub(crate) enum InflateError {
     TooLarge,
     Corrupt,
+    OverBudget,
 }
 
 /// Never produced without the `deflate` feature.
@@ -41,11 +42,22 @@ impl Deflater {
 }
 
 impl Inflater {
-    pub(crate) fn inflate(&mut self, _input: &[u8], _out: &mut Vec<u8>, _limit: usize) -> Result<(), InflateError> {
+    pub(crate) fn inflate_granted(
+        &mut self,
+        _input: &[u8],
+        _out: &mut Vec<u8>,
+        _limit: usize,
+        _allow: &mut dyn FnMut(usize) -> bool,
+    ) -> Result<(), InflateError> {
         match *self {}
     }
 
-    pub(crate) fn finish(&mut self, _out: &mut Vec<u8>, _limit: usize) -> Result<(), InflateError> {
+    pub(crate) fn finish_granted(
+        &mut self,
+        _out: &mut Vec<u8>,
+        _limit: usize,
+        _allow: &mut dyn FnMut(usize) -> bool,
+    ) -> Result<(), InflateError> {
         match *self {}
     }
 }

@@ -67,6 +67,7 @@ impl ReadSize {
     }
 
     /// The size of the next read.
+    #[cfg_attr(not(feature = "blocking"), allow(dead_code))]
     pub(crate) fn get(self) -> usize {
         self.size
     }
@@ -87,6 +88,7 @@ impl ReadSize {
     }
 
     /// Takes note that a read of `self.get()` bytes returned `n`.
+    #[cfg_attr(not(feature = "blocking"), allow(dead_code))]
     pub(crate) fn record(&mut self, n: usize) {
         self.record_read(n, self.size);
     }

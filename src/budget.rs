@@ -40,6 +40,13 @@ use std::sync::Arc;
 /// 10,000 chat connections with 64 KiB messages might give 256 MiB and lower
 /// `max_message_size` to 1 MiB.
 ///
+/// A connection the budget refuses ends as any connection failed by its peer
+/// does: its close frame carries 1013 and the adapters' `recv`/`read` return
+/// `Err(Error::Closed(CloseReason::Protocol(ProtocolError::OverBudget { needed, limit })))`
+/// (the sans-IO [`Connection`](crate::Connection) reports the same reason in
+/// its [`Event::Closed`](crate::Event::Closed)). Log it, and if it happens
+/// often, raise the budget or lower `max_message_size`.
+///
 /// ```
 /// use rfc6455::{Config, MemoryBudget};
 ///

@@ -257,6 +257,25 @@ impl Reject {
         Self { status: StatusCode::FORBIDDEN, headers: Vec::new(), body: Bytes::new() }
     }
 
+    /// `404 Not Found`: no WebSocket at this path (route on
+    /// [`UpgradeRequest::path`](crate::handshake::UpgradeRequest::path)). For
+    /// any other status, [`Reject::new`].
+    ///
+    /// ```
+    /// use rfc6455::handshake::{Accept, Reject, UpgradeRequest};
+    /// fn hook(request: &UpgradeRequest) -> Result<Accept, Reject> {
+    ///     match request.path() {
+    ///         "/ws" => Ok(Accept::new()),
+    ///         _ => Err(Reject::not_found()),
+    ///     }
+    /// }
+    /// # let _ = hook;
+    /// assert_eq!(Reject::not_found().status(), 404);
+    /// ```
+    pub fn not_found() -> Self {
+        Self { status: StatusCode::NOT_FOUND, headers: Vec::new(), body: Bytes::new() }
+    }
+
     /// `401 Unauthorized` with `WWW-Authenticate: Bearer`: credentials are
     /// missing or wrong (a bad token).
     pub fn unauthorized() -> Self {

@@ -299,6 +299,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         }
     }
 
+    /// A failed write as the application sees it: when the connection had
+    /// already ended for a reason that is not normal (a heartbeat that gave
+    /// up closes the transport under a writer waiting for room), that
+    /// reason, `Error::Closed`; otherwise the I/O error.
+    pub(super) fn write_error(&self, err: io::Error) -> Error {
+        match end_of_stream(&self.conn) {
+            Err(closed) => closed,
+            Ok(_) => err.into(),
+        }
+    }
+
     /// Waits until a message may be queued (the write buffer is under its limit).
     pub(super) fn poll_room(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while self.conn.is_write_buffer_full() {
@@ -383,7 +394,7 @@ macro_rules! impl_sink {
                 self: ::std::pin::Pin<&mut Self>,
                 cx: &mut ::std::task::Context<'_>,
             ) -> ::std::task::Poll<Result<(), Self::Error>> {
-                self.get_mut().with_inner(|inner| inner.poll_room(cx).map_err($crate::io::Error::from))
+                self.get_mut().with_inner(|inner| inner.poll_room(cx).map_err(|err| inner.write_error(err)))
             }
             fn start_send(self: ::std::pin::Pin<&mut Self>, message: $crate::Message) -> Result<(), Self::Error> {
                 self.get_mut().with_inner(|inner| inner.start_send(message))
@@ -392,7 +403,7 @@ macro_rules! impl_sink {
                 self: ::std::pin::Pin<&mut Self>,
                 cx: &mut ::std::task::Context<'_>,
             ) -> ::std::task::Poll<Result<(), Self::Error>> {
-                self.get_mut().with_inner(|inner| inner.poll_write_out(cx).map_err($crate::io::Error::from))
+                self.get_mut().with_inner(|inner| inner.poll_write_out(cx).map_err(|err| inner.write_error(err)))
             }
             /// Sends a close frame with code 1000 (normal), unless one was sent
             /// already, and writes it out; the read side completes the close

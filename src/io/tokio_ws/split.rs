@@ -99,7 +99,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketWriter<S> {
     /// of the read half that waits for the stream, or at `send` or `flush`.
     pub async fn feed(&mut self, message: impl Into<Message>) -> Result<(), Error> {
         let message = message.into();
-        poll_fn(|cx| locked(&self.shared, |inner| inner.poll_room(cx))).await?;
+        poll_fn(|cx| locked(&self.shared, |inner| inner.poll_room(cx)))
+            .await
+            .map_err(|err| locked(&self.shared, |inner| inner.write_error(err)))?;
         Ok(locked(&self.shared, |inner| inner.conn.send_owned(message))?)
     }
 
@@ -110,7 +112,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketWriter<S> {
         let mut chunks = ChunkReader::new(reader);
         loop {
             let (chunk, last) = chunks.next().await?;
-            poll_fn(|cx| locked(&self.shared, |inner| inner.poll_room(cx))).await?;
+            poll_fn(|cx| locked(&self.shared, |inner| inner.poll_room(cx)))
+                .await
+                .map_err(|err| locked(&self.shared, |inner| inner.write_error(err)))?;
             locked(&self.shared, |inner| inner.conn.send_fragment(kind, chunk, last))?;
             self.flush().await?;
             if last {
@@ -122,7 +126,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketWriter<S> {
     /// As [`WebSocketStream::send_part`](super::WebSocketStream::send_part):
     /// one part of a message relayed in parts, written out.
     pub async fn send_part(&mut self, part: MessagePart) -> Result<(), Error> {
-        poll_fn(|cx| locked(&self.shared, |inner| inner.poll_room(cx))).await?;
+        poll_fn(|cx| locked(&self.shared, |inner| inner.poll_room(cx)))
+            .await
+            .map_err(|err| locked(&self.shared, |inner| inner.write_error(err)))?;
         locked(&self.shared, |inner| inner.conn.send_part(part))?;
         self.flush().await
     }
@@ -137,7 +143,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketWriter<S> {
     /// As [`WebSocketStream::feed_prepared`](super::WebSocketStream::feed_prepared):
     /// queued, written at the next `flush` or `send`. Cancel-safe.
     pub async fn feed_prepared(&mut self, message: &crate::PreparedMessage) -> Result<(), Error> {
-        poll_fn(|cx| locked(&self.shared, |inner| inner.poll_room(cx))).await?;
+        poll_fn(|cx| locked(&self.shared, |inner| inner.poll_room(cx)))
+            .await
+            .map_err(|err| locked(&self.shared, |inner| inner.write_error(err)))?;
         Ok(locked(&self.shared, |inner| inner.conn.send_prepared(message))?)
     }
 
@@ -149,19 +157,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketWriter<S> {
 
     /// Writes out everything queued and flushes the stream.
     pub async fn flush(&mut self) -> Result<(), Error> {
-        Ok(poll_fn(|cx| locked(&self.shared, |inner| inner.poll_write_out(cx))).await?)
+        poll_fn(|cx| locked(&self.shared, |inner| inner.poll_write_out(cx)))
+            .await
+            .map_err(|err| locked(&self.shared, |inner| inner.write_error(err)))
     }
 
     /// As [`WebSocketStream::ping`](super::WebSocketStream::ping). Cancel-safe in the same way.
     pub async fn ping(&mut self, payload: &[u8]) -> Result<(), Error> {
-        poll_fn(|cx| locked(&self.shared, |inner| inner.poll_room(cx))).await?;
+        poll_fn(|cx| locked(&self.shared, |inner| inner.poll_room(cx)))
+            .await
+            .map_err(|err| locked(&self.shared, |inner| inner.write_error(err)))?;
         locked(&self.shared, |inner| inner.conn.ping(payload))?;
         self.flush().await
     }
 
     /// As [`WebSocketStream::pong`](super::WebSocketStream::pong). Cancel-safe in the same way.
     pub async fn pong(&mut self, payload: &[u8]) -> Result<(), Error> {
-        poll_fn(|cx| locked(&self.shared, |inner| inner.poll_room(cx))).await?;
+        poll_fn(|cx| locked(&self.shared, |inner| inner.poll_room(cx)))
+            .await
+            .map_err(|err| locked(&self.shared, |inner| inner.write_error(err)))?;
         locked(&self.shared, |inner| inner.conn.pong(payload))?;
         self.flush().await
     }

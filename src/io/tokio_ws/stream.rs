@@ -97,9 +97,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         let mut chunks = ChunkReader::new(reader);
         loop {
             let (chunk, last) = chunks.next().await?;
-            poll_fn(|cx| self.inner.poll_room(cx)).await?;
+            poll_fn(|cx| self.inner.poll_room(cx)).await.map_err(|err| self.inner.write_error(err))?;
             self.inner.conn.send_fragment(kind, chunk, last)?;
-            poll_fn(|cx| self.inner.poll_write_out(cx)).await?;
+            poll_fn(|cx| self.inner.poll_write_out(cx)).await.map_err(|err| self.inner.write_error(err))?;
             if last {
                 return Ok(chunks.total);
             }
@@ -132,16 +132,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// # Ok(()) }
     /// ```
     pub async fn send_part(&mut self, part: MessagePart) -> Result<(), Error> {
-        poll_fn(|cx| self.inner.poll_room(cx)).await?;
+        poll_fn(|cx| self.inner.poll_room(cx)).await.map_err(|err| self.inner.write_error(err))?;
         self.inner.conn.send_part(part)?;
-        Ok(poll_fn(|cx| self.inner.poll_write_out(cx)).await?)
+        poll_fn(|cx| self.inner.poll_write_out(cx)).await.map_err(|err| self.inner.write_error(err))
     }
 
     /// Queues a message (waiting for room under `Config::write_buffer_limit`
     /// first) and writes it out. Cancel-safe: see the module docs.
     pub async fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
         feed(&mut self.inner, message.into()).await?;
-        Ok(poll_fn(|cx| self.inner.poll_write_out(cx)).await?)
+        poll_fn(|cx| self.inner.poll_write_out(cx)).await.map_err(|err| self.inner.write_error(err))
     }
 
     /// Queues a message (waiting for room under `Config::write_buffer_limit`
@@ -171,7 +171,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// ```
     pub async fn send_prepared(&mut self, message: &crate::PreparedMessage) -> Result<(), Error> {
         self.feed_prepared(message).await?;
-        Ok(poll_fn(|cx| self.inner.poll_write_out(cx)).await?)
+        poll_fn(|cx| self.inner.poll_write_out(cx)).await.map_err(|err| self.inner.write_error(err))
     }
 
     /// Queues a [`PreparedMessage`](crate::PreparedMessage) without writing
@@ -180,7 +180,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// [`flush`](Self::flush)es once (one system call, not one per update).
     /// Waits for room under `Config::write_buffer_limit` first. Cancel-safe.
     pub async fn feed_prepared(&mut self, message: &crate::PreparedMessage) -> Result<(), Error> {
-        poll_fn(|cx| self.inner.poll_room(cx)).await?;
+        poll_fn(|cx| self.inner.poll_room(cx)).await.map_err(|err| self.inner.write_error(err))?;
         Ok(self.inner.conn.send_prepared(message)?)
     }
 
@@ -194,7 +194,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
 
     /// Writes out everything queued and flushes the stream.
     pub async fn flush(&mut self) -> Result<(), Error> {
-        Ok(poll_fn(|cx| self.inner.poll_write_out(cx)).await?)
+        poll_fn(|cx| self.inner.poll_write_out(cx)).await.map_err(|err| self.inner.write_error(err))
     }
 
     /// Sends a ping with up to 125 bytes of payload: queued like
@@ -210,7 +210,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// [`UsageError::Closed`](crate::UsageError::Closed), as
     /// [`Connection::ping`] does; nothing is queued then.
     pub async fn ping(&mut self, payload: &[u8]) -> Result<(), Error> {
-        poll_fn(|cx| self.inner.poll_room(cx)).await?;
+        poll_fn(|cx| self.inner.poll_room(cx)).await.map_err(|err| self.inner.write_error(err))?;
         self.inner.conn.ping(payload)?;
         self.flush().await
     }
@@ -220,7 +220,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// `Config::auto_pong`), queued and written out like [`ping`](Self::ping),
     /// with the same errors ([`Connection::pong`]).
     pub async fn pong(&mut self, payload: &[u8]) -> Result<(), Error> {
-        poll_fn(|cx| self.inner.poll_room(cx)).await?;
+        poll_fn(|cx| self.inner.poll_room(cx)).await.map_err(|err| self.inner.write_error(err))?;
         self.inner.conn.pong(payload)?;
         self.flush().await
     }
@@ -291,7 +291,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
 
 async fn feed<S: AsyncRead + AsyncWrite + Unpin>(inner: &mut Inner<S>, message: Message) -> Result<(), Error> {
     if inner.conn.is_write_buffer_full() {
-        poll_fn(|cx| inner.poll_room(cx)).await?;
+        poll_fn(|cx| inner.poll_room(cx)).await.map_err(|err| inner.write_error(err))?;
     }
     Ok(inner.conn.send_owned(message)?)
 }

@@ -62,3 +62,46 @@ seed extensions response '\x01\x09\x09\x02\x0b\x08permessage-deflate; server_no_
 seed extensions quoted '\x00\x0f\x0f\x00\x0f\x0fpermessage-deflate; client_max_window_bits="15", x-foo; bar="baz"'
 seed extensions legacy '\x00\x0f\x0f\x00\x0f\x0fx-webkit-deflate-frame, deflate-frame; max_window_bits=10,, foo'
 seed extensions bad '\x00\x0f\x0f\x00\x0f\x0fpermessage-deflate; server_max_window_bits=16; a="x,y"'
+
+# proxy_reply: [mark >= 0xf0, flags, chunk_seed] + the proxy's answer. flags: bit 0 SOCKS5,
+# bit 1 credentials user/pw, bits 2-3 target, bits 4-7 write size - 1 (the structured
+# inputs that do not start with the mark are built by `arbitrary` and need no seeds).
+seed proxy_reply http_200 '\xf0\x00\xffHTTP/1.1 200 Connection established\r\n\r\n'
+seed proxy_reply http_10_squid '\xf0\x00\x00HTTP/1.0 200 Connection established\r\nProxy-Agent: Squid/6.6\r\n\r\n'
+seed proxy_reply http_interim '\xf0\x04\x05HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\nX: y\r\n\r\nHTTP/1.1 200 OK\r\nVia: 1.1 proxy\r\n\r\n'
+seed proxy_reply http_bare_lf '\xf0\x08\x03HTTP/1.1 204 \nVia: 1.1 squid\nProxy-Agent: x\n\n'
+seed proxy_reply http_407 '\xf0\x02\x07HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="proxy"\r\nContent-Length: 0\r\n\r\n'
+seed proxy_reply http_403_body '\xf0\x00\x09HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: 9\r\n\r\nForbidden'
+seed proxy_reply http_502_chunked '\xf0\x0c\xffHTTP/1.1 502 Bad Gateway\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nerror\r\n0\r\n\r\n'
+seed proxy_reply http_200_then_websocket '\xf0\x00\xffHTTP/1.1 200 OK\r\n\r\nHTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x05hello'
+seed proxy_reply http_obs_fold '\xf0\x00\xffHTTP/1.1 200 OK\r\nVia: 1.1 a,\r\n 1.1 b\r\n\r\n'
+seed proxy_reply http_head_over_8k "\\xf0\\x00\\x11HTTP/1.1 200 OK\r\nX: %08200d\r\n\r\n" 0
+seed proxy_reply http_gets_socks '\xf0\x00\xff\x05\x00'
+seed proxy_reply socks_no_auth '\xf0\x01\x00\x05\x00\x05\x00\x00\x01\x7f\x00\x00\x01\x04\x38'
+seed proxy_reply socks_auth_name '\xf0\x03\x00\x05\x02\x01\x00\x05\x00\x00\x03\x09proxy.lan\x00\x50'
+seed proxy_reply socks_ipv6_then_tls '\xf0\x05\x00\x05\x00\x05\x00\x00\x04\xfd\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01\x01\xbb\x16\x03\x03\x00\x31'
+seed proxy_reply socks_refused '\xf0\x01\x00\x05\x00\x05\x05\x00\x01\x00\x00\x00\x00\x00\x00'
+seed proxy_reply socks_no_acceptable '\xf0\x03\x00\x05\xff'
+seed proxy_reply socks_auth_failed '\xf0\x03\x00\x05\x02\x01\x01'
+seed proxy_reply socks_unknown_atyp '\xf0\x01\x00\x05\x00\x05\x00\x00\x02\x01\x02\x03\x04\x00\x50'
+seed proxy_reply socks_gets_http '\xf0\x01\xffHTTP/1.1 400 Bad Request\r\n\r\n'
+
+# h2_connect: [mark >= 0xf0, max_headers - 4, max_handshake_bytes - 256 (2 bytes, LE), flags]
+# + "METHOD URI [:protocol]" and "name: value" lines. flags: bit 0 Config::deflate;
+# bits 1-2 the subprotocol picked: 1 the (flags >> 3)th offered, 2 one not offered, else
+# none. 0x3c 0x00 0x1f: the default limits (64 fields, 8 KiB).
+H2_RFC8441="CONNECT https://server.example.com/chat websocket\nsec-websocket-protocol: chat, superchat\nsec-websocket-extensions: permessage-deflate\nsec-websocket-version: 13\norigin: http://www.example.com\n"
+seed h2_connect rfc8441_example "\\xf0\\x3c\\x00\\x1f\\x03$H2_RFC8441"
+seed h2_connect rfc8441_no_deflate "\\xf0\\x3c\\x00\\x1f\\x0a$H2_RFC8441"
+seed h2_connect chrome "\\xf0\\x3c\\x00\\x1f\\x01CONNECT https://example.com/socket?room=1 websocket\nsec-websocket-version: 13\nsec-websocket-extensions: permessage-deflate; client_max_window_bits\norigin: https://example.com\nuser-agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36\naccept-encoding: gzip, deflate, br\naccept-language: en-US,en;q=0.9\ncookie: session=abc; theme=dark\n"
+seed h2_connect firefox "\\xf0\\x3c\\x00\\x1f\\x01CONNECT https://example.com/chat websocket\nsec-websocket-version: 13\nsec-websocket-extensions: permessage-deflate\norigin: https://example.com\nsec-fetch-dest: websocket\nsec-fetch-mode: websocket\nsec-fetch-site: same-origin\npragma: no-cache\ncache-control: no-cache\n"
+seed h2_connect host_header "\\xf0\\x3c\\x00\\x1f\\x02CONNECT /chat websocket\nhost: example.com:8443\nsec-websocket-version: 13\nsec-websocket-protocol: mqtt\n"
+seed h2_connect http11_headers_too "\\xf0\\x3c\\x00\\x1f\\x00CONNECT https://example.com/ws websocket\nupgrade: websocket\nconnection: Upgrade\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\nsec-websocket-version: 13\n"
+seed h2_connect not_offered "\\xf0\\x3c\\x00\\x1f\\x04$H2_RFC8441"
+seed h2_connect no_protocol "\\xf0\\x3c\\x00\\x1f\\x00CONNECT https://example.com/chat\nsec-websocket-version: 13\n"
+seed h2_connect other_protocol "\\xf0\\x3c\\x00\\x1f\\x00CONNECT https://example.com/chat connect-udp\nsec-websocket-version: 13\n"
+seed h2_connect get "\\xf0\\x3c\\x00\\x1f\\x00GET https://example.com/chat websocket\nsec-websocket-version: 13\n"
+seed h2_connect version_8 "\\xf0\\x3c\\x00\\x1f\\x00CONNECT https://example.com/chat websocket\nsec-websocket-version: 8\n"
+seed h2_connect bad_subprotocol "\\xf0\\x3c\\x00\\x1f\\x02CONNECT https://example.com/chat websocket\nsec-websocket-version: 13\nsec-websocket-protocol: chat, bad protocol\n"
+seed h2_connect tiny_limits "\\xf0\\x00\\x00\\x00\\x00$H2_RFC8441"
+

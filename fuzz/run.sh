@@ -43,6 +43,8 @@ all_targets=(
     connection
     inflate
     roundtrip
+    proxy_reply
+    h2_connect
 )
 if [[ $# -gt 0 ]]; then
     targets=("$@")

@@ -176,9 +176,6 @@ pub mod connection;
 mod error;
 pub mod extensions;
 pub mod frame;
-#[cfg(fuzzing)]
-#[doc(hidden)]
-pub mod fuzzing;
 pub mod handshake;
 mod http_token;
 #[cfg(any(feature = "blocking", feature = "tokio"))]

@@ -1,6 +1,6 @@
 //! Fuzzes the client side of the proxy tunnels (`io::proxy`: HTTP `CONNECT`
 //! and SOCKS5 with username/password) on the proxy's answer, through
-//! `rfc6455::fuzzing::drive_proxy_reply`, which pumps the tunnel's sans-IO
+//! `rfc6455::io::fuzzing::drive_proxy_reply`, which pumps the tunnel's sans-IO
 //! drive as the adapters do. Inputs are structured: HTTP answers (status
 //! lines in HTTP/1.1, HTTP/1.0 and odd forms, 1xx interim heads, 2xx, 101,
 //! 3xx, 407, 5xx and out-of-range codes, headers with duplicates, huge
@@ -58,7 +58,7 @@ use std::io::ErrorKind;
 
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use rfc6455::fuzzing::{drive_proxy_reply, ProxyReplyOutcome, READ_CHUNK};
+use rfc6455::io::fuzzing::{drive_proxy_reply, ProxyReplyOutcome, READ_CHUNK};
 use rfc6455::io::proxy::{ProxyError, ProxyKind};
 use rfc6455::io::Error;
 use rfc6455_fuzz::chunks;

@@ -23,6 +23,10 @@ pub mod axum_ws;
 #[cfg(feature = "blocking")]
 pub mod blocking;
 mod dial;
+// Crate internals for the fuzz targets in fuzz/; only under cargo-fuzz (`--cfg fuzzing`).
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing;
 mod handshake_drive;
 #[cfg(feature = "hyper")]
 pub mod hyper_ws;

@@ -53,9 +53,6 @@ use std::str::FromStr;
 pub use env::ProxyEnv;
 pub use error::ProxyError;
 pub(crate) use tunnel::Tunnel;
-// The drive and its steps, for `crate::fuzzing` (outside `io`, where they live).
-#[cfg(fuzzing)]
-pub(crate) use crate::io::handshake_drive::{HandshakeDrive, Step, READ_CHUNK};
 
 /// A proxy to open a tunnel through: its kind, address and optional
 /// credentials.

@@ -14,12 +14,13 @@ pub use proxy_reply::{drive_proxy_reply, ProxyReplyOutcome, READ_CHUNK};
 mod proxy_reply {
     use std::time::Instant;
 
-    use crate::io::proxy::{HandshakeDrive, Proxy, ProxyKind, Step, Tunnel};
+    use crate::io::handshake_drive::{HandshakeDrive, Step};
+    use crate::io::proxy::{Proxy, ProxyKind, Tunnel};
     use crate::io::Error;
 
     /// The most bytes an adapter reads at a time while a tunnel is being
     /// opened: one read never gives a drive more.
-    pub const READ_CHUNK: usize = crate::io::proxy::READ_CHUNK;
+    pub const READ_CHUNK: usize = crate::io::handshake_drive::READ_CHUNK;
 
     /// What a tunnel drive did with the proxy's answer.
     #[derive(Debug)]

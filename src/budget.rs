@@ -1,5 +1,6 @@
 //! A memory budget shared by many connections: a ceiling on the bytes a
-//! whole server reserves for what its peers send.
+//! whole server reserves for what its peers send and for what it queues
+//! for them.
 //!
 //! The per-connection limits (`Config::max_message_size`, `max_frame_size`)
 //! bound one connection; a few hundred connections each sending a message
@@ -10,13 +11,15 @@
 //! or a message being inflated grows. When the budget cannot grant the
 //! growth, that connection fails with close code 1013 (try again later) and
 //! [`ProtocolError::OverBudget`](crate::ProtocolError::OverBudget); the
-//! other connections go on.
+//! other connections go on. A send asks too, before its frame is queued:
+//! refused, it returns [`UsageError::OverBudget`](crate::UsageError::OverBudget)
+//! with nothing queued, and the connection stays open.
 //!
 //! Each connection's first 64 KiB of such buffers are not counted: they are
 //! the cost of a connection existing (bounded by how many you accept), and
 //! leaving them out keeps ordinary traffic off the shared counter and lets
 //! small messages through while a few large ones have the budget exhausted.
-//! So memory for the peers' input stays under the budget plus 64 KiB per
+//! So memory for these buffers stays under the budget plus 64 KiB per
 //! connection. The cost: one atomic operation when a buffer grows past that
 //! or is given back; none at all without a budget.
 
@@ -27,11 +30,15 @@ use std::sync::Arc;
 /// A memory budget shared by every connection whose [`Config`](crate::Config)
 /// holds a clone of it (clones share one counter).
 ///
-/// It counts the bytes reserved for the peers' input: receive buffers,
-/// fragmented messages being reassembled, and compressed messages being
-/// inflated. A message handed to the application is the application's and
-/// no longer counts; neither do send queues, which `Config::write_buffer_limit`
-/// bounds per connection.
+/// It counts the bytes reserved for the peers' input (receive buffers,
+/// fragmented messages being reassembled, compressed messages being
+/// inflated) and the send queues' own memory (frames encoded and not yet
+/// written, and the spare room of their buffers). A message handed to the
+/// application is the application's and no longer counts; neither does a
+/// payload a queue shares rather than copies (a
+/// [`PreparedMessage`](crate::PreparedMessage) or a large `Bytes` payload
+/// written with vectored writes), which is one allocation however many
+/// connections send it.
 ///
 /// Choosing a size: the budget must hold what the server's normal traffic
 /// keeps in flight (connections × their typical buffered message), plus room
@@ -45,7 +52,12 @@ use std::sync::Arc;
 /// `Err(Error::Closed(CloseReason::Protocol(ProtocolError::OverBudget { needed, limit })))`
 /// (the sans-IO [`Connection`](crate::Connection) reports the same reason in
 /// its [`Event::Closed`](crate::Event::Closed)). Log it, and if it happens
-/// often, raise the budget or lower `max_message_size`.
+/// often, raise the budget or lower `max_message_size`. A refused send
+/// returns `Err(Error::Usage(UsageError::OverBudget { needed, limit }))`
+/// (the core's `send` the [`UsageError`](crate::UsageError) itself) and
+/// queues nothing: the peer reads slower than you send, or the server is
+/// full; drop the message, send it once `flush` has written the queue out,
+/// or close that connection with 1013.
 ///
 /// ```
 /// use rfc6455::{Config, MemoryBudget};
@@ -98,7 +110,8 @@ impl MemoryBudget {
         self.inner.peak.load(Ordering::Relaxed)
     }
 
-    /// How many times a connection asked for more than was left (and was closed with 1013).
+    /// How many times a connection asked for more than was left (and was
+    /// closed with 1013, or had a send refused).
     pub fn refused(&self) -> u64 {
         self.inner.refused.load(Ordering::Relaxed)
     }
@@ -198,12 +211,25 @@ impl Charge {
         }
     }
 
-    /// The error for a refused request to hold `total` bytes.
+    /// Whether there is a budget to ask (without one, `cover` always grants).
+    #[inline]
+    pub(crate) fn is_budgeted(&self) -> bool {
+        self.budget.is_some()
+    }
+
+    /// For a refused request to hold `total` bytes: how many more bytes it
+    /// asked for, and the budget's limit.
+    pub(crate) fn shortfall(&self, total: usize) -> (usize, usize) {
+        (
+            total.saturating_sub(UNCHARGED).saturating_sub(self.held),
+            self.budget.as_ref().map_or(usize::MAX, MemoryBudget::limit),
+        )
+    }
+
+    /// The error for a refused request to hold `total` bytes of the peer's input.
     pub(crate) fn refused(&self, total: usize) -> crate::ProtocolError {
-        crate::ProtocolError::OverBudget {
-            needed: total.saturating_sub(UNCHARGED).saturating_sub(self.held),
-            limit: self.budget.as_ref().map_or(usize::MAX, MemoryBudget::limit),
-        }
+        let (needed, limit) = self.shortfall(total);
+        crate::ProtocolError::OverBudget { needed, limit }
     }
 
     /// Bytes held now (past the uncharged allowance).

@@ -103,13 +103,16 @@ pub struct Config {
     #[cfg(feature = "deflate")]
     pub deflate: Option<crate::extensions::deflate::DeflateConfig>,
     /// A ceiling on the memory all connections made with this config (and
-    /// its clones) reserve together for what their peers send: receive
-    /// buffers, fragmented messages being reassembled, compressed messages
-    /// being inflated. A connection whose peer would take it past the
-    /// ceiling fails with close code 1013 (try again later) and
-    /// [`ProtocolError::OverBudget`](crate::ProtocolError::OverBudget); the
-    /// others go on. `None` (the default): only the per-connection limits
-    /// apply. See [`MemoryBudget`](crate::MemoryBudget) for choosing a size.
+    /// its clones) reserve together: receive buffers, fragmented messages
+    /// being reassembled, compressed messages being inflated, and send
+    /// queues. A connection whose peer would take it past the ceiling
+    /// fails with close code 1013 (try again later) and
+    /// [`ProtocolError::OverBudget`](crate::ProtocolError::OverBudget); a
+    /// send that would is refused with
+    /// [`UsageError::OverBudget`](crate::UsageError::OverBudget), nothing
+    /// queued. The others go on. `None` (the default): only the
+    /// per-connection limits apply. See [`MemoryBudget`](crate::MemoryBudget)
+    /// for choosing a size.
     pub memory_budget: Option<crate::MemoryBudget>,
 }
 

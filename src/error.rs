@@ -291,6 +291,23 @@ pub enum UsageError {
         /// The configured limit.
         limit: usize,
     },
+    /// The [`MemoryBudget`](crate::MemoryBudget) in `Config::memory_budget`
+    /// cannot hold what this send would queue: nothing was queued. The
+    /// budget is shared by every connection, so this usually means this
+    /// connection's peer reads slower than you send (its queue holds the
+    /// memory) or the server is out of room: drop the message, send it
+    /// later, or close this connection with
+    /// [`CloseCode::TRY_AGAIN_LATER`] (1013).
+    #[error(
+        "the memory budget (limit {limit} bytes) cannot hold {needed} more bytes for this send: nothing was queued; \
+         drop the message, retry later, or close this connection with 1013"
+    )]
+    OverBudget {
+        /// Bytes past what this connection already holds that the send asked for.
+        needed: usize,
+        /// The budget's limit.
+        limit: usize,
+    },
     /// Text passed to `send_fragment` is not valid UTF-8.
     #[error("text fragments must form valid UTF-8")]
     InvalidUtf8,

@@ -12,9 +12,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{client_frame, close_code_of, events, sent_frames};
+use common::{client_frame, close_code_of, events, sent_frames, take_transmit};
 use rfc6455::frame::OpCode;
-use rfc6455::{CloseReason, Config, Connection, Event, MemoryBudget, Message, ProtocolError};
+use rfc6455::{
+    CloseReason, Config, Connection, Event, MemoryBudget, Message, PreparedMessage, ProtocolError, UsageError,
+};
 
 /// What each connection holds without asking the budget (see `MemoryBudget`).
 const UNCHARGED: usize = 64 << 10;
@@ -100,6 +102,84 @@ fn without_a_budget_nothing_changes() {
     let mut conn = Connection::server(&Config::default(), Instant::now());
     conn.handle_read(&client_frame(OpCode::Binary, true, &vec![1u8; 4 << 20]), Instant::now());
     assert!(matches!(events(&mut conn).as_slice(), [Event::Message(_)]));
+}
+
+/// A server whose send queue is bounded by the budget alone, not by
+/// `write_buffer_limit`.
+fn server_queuing(budget: &MemoryBudget) -> Connection {
+    let mut config = Config::default();
+    config.memory_budget = Some(budget.clone());
+    config.write_buffer_limit = 64 << 20;
+    Connection::server(&config, Instant::now())
+}
+
+#[test]
+fn sends_to_a_peer_that_reads_nothing_stop_at_the_budget_with_nothing_queued_and_the_rest_go_on() {
+    let budget = MemoryBudget::new(1 << 20);
+    let (mut slow, mut other) = (server_queuing(&budget), server_queuing(&budget));
+    let message = vec![3u8; 100 << 10];
+    let mut sent = 0;
+    let refused = loop {
+        match slow.send_binary(&message) {
+            Ok(()) => sent += 1,
+            Err(err) => break err,
+        }
+        assert!(sent < 100, "the budget never refused a queue of {} bytes", slow.buffered_amount());
+    };
+    match refused {
+        UsageError::OverBudget { needed, limit } => assert!(needed > 0 && limit == 1 << 20, "{needed} {limit}"),
+        other => panic!("expected OverBudget, got {other:?}"),
+    }
+    // 1 MiB plus the uncharged 64 KiB, less what a doubling buffer leaves spare.
+    assert!((5..=11).contains(&sent), "{sent} messages of 100 KiB queued");
+    assert!(budget.peak() <= budget.limit(), "peak {}", budget.peak());
+    let buffered = slow.buffered_amount();
+    assert_eq!(buffered, sent * ((100 << 10) + 10), "whole frames only");
+    // Refused again, and still nothing queued; the connection stays open.
+    assert!(matches!(slow.send_binary(&message), Err(UsageError::OverBudget { .. })));
+    assert_eq!(slow.buffered_amount(), buffered);
+    assert_eq!(slow.state(), rfc6455::State::Open);
+    // Ordinary traffic elsewhere fits in its connection's uncharged allowance.
+    for i in 0..1000 {
+        other.send_text(&format!("message {i}")).unwrap();
+        assert!(!take_transmit(&mut other).is_empty());
+    }
+    // The peer catches up: every queued frame goes out whole, the queue's
+    // memory is given back when it is released, and sending works again.
+    let wire = take_transmit(&mut slow);
+    assert_eq!(wire.len(), buffered);
+    assert_eq!(wire[..2], [0x82, 127]);
+    slow.release_idle_buffers();
+    assert_eq!(budget.used(), 0);
+    slow.send_binary(&message).unwrap();
+    drop(slow);
+    assert_eq!(budget.used(), 0, "a dropped connection gives back what its queue held");
+}
+
+#[test]
+fn a_prepared_message_sent_to_many_is_charged_once_not_per_connection() {
+    let budget = MemoryBudget::new(1 << 20);
+    let prepared = PreparedMessage::new(Message::binary(vec![9u8; 512 << 10]));
+    // Written with vectored writes, every queue shares the prepared frame.
+    let mut sharing: Vec<Connection> = (0..100)
+        .map(|_| {
+            let mut conn = server_queuing(&budget);
+            conn.set_vectored_transmit(true);
+            conn
+        })
+        .collect();
+    for conn in &mut sharing {
+        conn.send_prepared(&prepared).unwrap();
+    }
+    assert_eq!(budget.used(), 0, "100 queues of the same 512 KiB frame hold no copy of it");
+    // Without vectored writes each queue copies the frame, and the budget holds two.
+    let mut copying: Vec<Connection> = (0..4).map(|_| server_queuing(&budget)).collect();
+    let results: Vec<_> = copying.iter_mut().map(|conn| conn.send_prepared(&prepared)).collect();
+    assert!(results[..2].iter().all(Result::is_ok), "{results:?}");
+    assert!(matches!(results[3], Err(UsageError::OverBudget { .. })), "{results:?}");
+    assert!(budget.peak() <= budget.limit());
+    drop(copying);
+    assert_eq!(budget.used(), 0);
 }
 
 #[cfg(feature = "deflate")]

@@ -13,6 +13,7 @@ use super::timer::Timer;
 use super::{Connection, Message, MessagePart, Role, State};
 use crate::frame::{
     encode_frame, encode_frame_head, encode_masked_head, CloseCode, DataKind, FrameHeader, MaskKey, OpCode,
+    MAX_HEADER_LEN,
 };
 use crate::{UsageError, Utf8Bytes};
 
@@ -78,7 +79,8 @@ impl Connection {
         if self.role == Role::Client && self.vectored_transmit && len >= ZERO_COPY_MIN && !compress {
             match payload.try_into_mut() {
                 Ok(mut owned) => {
-                    self.begin_message()?;
+                    // Masked in place: the payload stays the caller's memory.
+                    self.begin_message(Queued::header_only())?;
                     let key = self.next_mask_key().unwrap_or(MaskKey([0; 4]));
                     encode_masked_head(self.send.tail(), opcode, true, key, &mut owned);
                     self.send.push_shared(owned.freeze());
@@ -159,18 +161,23 @@ impl Connection {
             Some(started) if started == kind => OpCode::Continuation,
             Some(started) => return Err(UsageError::FragmentKindMismatch { started, requested: kind }),
         };
-        if kind == DataKind::Text {
+        let utf8 = if kind == DataKind::Text {
             let mut validator = self.outgoing_utf8.clone();
             validator.feed(data).map_err(|_| UsageError::InvalidUtf8)?;
             if fin {
                 validator.finish().map_err(|_| UsageError::InvalidUtf8)?;
             }
+            Some(validator)
+        } else {
+            None
+        };
+        // A message in pieces is compressed whole, whatever its size.
+        let compress = if opcode == OpCode::Continuation { self.outgoing_compressed } else { self.deflater.is_some() };
+        self.reserve_send(Queued { copied: data.len(), compress, masked: 0 })?;
+        if let Some(validator) = utf8 {
             self.outgoing_utf8 = validator;
         }
-        if opcode != OpCode::Continuation {
-            // A message in pieces is compressed whole, whatever its size.
-            self.outgoing_compressed = self.deflater.is_some();
-        }
+        self.outgoing_compressed = compress;
         self.outgoing = if fin { None } else { Some(kind) };
         self.flush_pending_pong();
         self.idle.on_sent();
@@ -247,8 +254,13 @@ impl Connection {
         data: &[u8],
         shared: Option<&Bytes>,
     ) -> Result<(), UsageError> {
-        self.begin_message()?;
         let compress = self.deflater.as_ref().is_some_and(|d| data.len() >= d.threshold());
+        let queued = match shared.filter(|_| !compress) {
+            Some(payload) if self.role == Role::Client => Queued { masked: payload.len(), ..Queued::header_only() },
+            Some(_) => Queued::header_only(),
+            None => Queued { copied: data.len(), compress, masked: 0 },
+        };
+        self.begin_message(queued)?;
         match shared.filter(|_| !compress) {
             Some(payload) => match self.next_mask_key() {
                 None => {
@@ -267,15 +279,17 @@ impl Connection {
         Ok(())
     }
 
-    /// Checks that a whole message may be sent now, and readies the queue
-    /// for it: a pong waiting for room goes first, and the idle timer hears
-    /// that we sent.
+    /// Checks that a whole message may be sent now (and that the memory
+    /// budget, if any, has room for what it will `queue`), and readies the
+    /// queue for it: a pong waiting for room goes first, and the idle timer
+    /// hears that we sent.
     #[inline]
-    pub(super) fn begin_message(&mut self) -> Result<(), UsageError> {
+    pub(super) fn begin_message(&mut self, queued: Queued) -> Result<(), UsageError> {
         self.check_can_send_data()?;
         if self.outgoing.is_some() {
             return Err(UsageError::FragmentedMessageInProgress);
         }
+        self.reserve_send(queued)?;
         self.flush_pending_pong();
         self.idle.on_sent();
         Ok(())
@@ -330,5 +344,52 @@ impl Connection {
     pub(super) fn encode(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: &[u8]) {
         let mask = self.next_mask_key();
         encode_frame(self.send.tail(), opcode, fin, rsv, mask, payload);
+    }
+
+    /// Asks the memory budget, if there is one, for what queuing a frame
+    /// will take: refused with [`UsageError::OverBudget`], nothing queued.
+    #[inline]
+    pub(super) fn reserve_send(&mut self, queued: Queued) -> Result<(), UsageError> {
+        if !self.charge.is_budgeted() {
+            return Ok(());
+        }
+        self.reserve_send_budgeted(queued)
+    }
+
+    #[inline(never)]
+    fn reserve_send_budgeted(&mut self, queued: Queued) -> Result<(), UsageError> {
+        let Queued { copied, compress, masked } = queued;
+        let growth = if compress {
+            // Deflate's worst case: a little over the input (stored blocks).
+            let out = copied.saturating_add(copied / 1024).saturating_add(64);
+            out.saturating_sub(self.scratch.capacity())
+                .saturating_add(self.send.growth_for(out.saturating_add(MAX_HEADER_LEN), 0))
+        } else {
+            self.send.growth_for(copied.saturating_add(MAX_HEADER_LEN), masked)
+        };
+        let total = self.held_bytes().saturating_add(growth);
+        if self.charge.cover(total) {
+            return Ok(());
+        }
+        let (needed, limit) = self.charge.shortfall(total);
+        Err(UsageError::OverBudget { needed, limit })
+    }
+}
+
+/// What sending a frame puts in the send queue, for the memory budget.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Queued {
+    /// Payload bytes copied into the queue (before compression).
+    pub(super) copied: usize,
+    /// Whether they are compressed first.
+    pub(super) compress: bool,
+    /// The length of a shared payload a client masks a piece at a time.
+    pub(super) masked: usize,
+}
+
+impl Queued {
+    /// A frame header before a payload that is not copied.
+    pub(super) fn header_only() -> Self {
+        Self { copied: 0, compress: false, masked: 0 }
     }
 }

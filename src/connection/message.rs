@@ -147,24 +147,24 @@ impl MessageAssembler {
         &mut self,
         data: Bytes,
         charge: &mut Charge,
-        recv_held: usize,
+        others_held: usize,
     ) -> Result<Option<MessagePart>, ProtocolError> {
         let Some(kind) = self.current else {
             return Err(ProtocolError::UnexpectedContinuation);
         };
-        let data = self.streamed_data(kind, data, false, charge, recv_held)?;
+        let data = self.streamed_data(kind, data, false, charge, others_held)?;
         Ok(self.part(kind, data, false))
     }
 
     /// Takes a completed data frame; returns the message when it was the
     /// last fragment, or the next part of a streamed message.
-    /// (`charge` is asked before a buffer grows, `recv_held` being what the
-    /// receive buffer holds.)
+    /// (`charge` is asked before a buffer grows, `others_held` being what the
+    /// connection's other buffers hold.)
     pub(crate) fn on_data_frame(
         &mut self,
         frame: Frame,
         charge: &mut Charge,
-        recv_held: usize,
+        others_held: usize,
     ) -> Result<Option<Event>, ProtocolError> {
         let Some(kind) = self.current else {
             // `on_header` admitted this frame, so a message is in progress.
@@ -173,7 +173,7 @@ impl MessageAssembler {
         self.data_frame = false;
         if self.streamed {
             let fin = frame.header.fin;
-            let data = self.streamed_data(kind, frame.payload, fin, charge, recv_held)?;
+            let data = self.streamed_data(kind, frame.payload, fin, charge, others_held)?;
             if fin {
                 if kind == DataKind::Text {
                     self.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
@@ -185,7 +185,7 @@ impl MessageAssembler {
             }
             return Ok(self.part(kind, data, fin).map(Event::Part));
         }
-        self.whole_message_frame(kind, frame, charge, recv_held).map(|message| message.map(Event::Message))
+        self.whole_message_frame(kind, frame, charge, others_held).map(|message| message.map(Event::Message))
     }
 
     /// Bytes held by the buffers of a message being received.
@@ -202,7 +202,7 @@ impl MessageAssembler {
         data: Bytes,
         fin: bool,
         charge: &mut Charge,
-        recv_held: usize,
+        others_held: usize,
     ) -> Result<Bytes, ProtocolError> {
         let limit = self.max_message_size;
         let data = if self.compressed {
@@ -212,7 +212,7 @@ impl MessageAssembler {
             let room = usize::try_from((limit as u64).saturating_sub(self.streamed_len)).unwrap_or(usize::MAX);
             let mut out = Vec::new();
             // Charged while it is inflated; the application's once handed out.
-            let others = recv_held + self.fragments.capacity() + self.inflated.capacity();
+            let others = others_held + self.fragments.capacity() + self.inflated.capacity();
             let mut asked = 0;
             let mut allow = |capacity: usize| {
                 asked = others.saturating_add(capacity);
@@ -256,13 +256,13 @@ impl MessageAssembler {
         kind: DataKind,
         frame: Frame,
         charge: &mut Charge,
-        recv_held: usize,
+        others_held: usize,
     ) -> Result<Option<Message>, ProtocolError> {
         if self.compressed {
-            return self.on_compressed_frame(kind, frame, charge, recv_held);
+            return self.on_compressed_frame(kind, frame, charge, others_held);
         }
         if !frame.header.fin {
-            self.append(&frame.payload, charge, recv_held)?;
+            self.append(&frame.payload, charge, others_held)?;
             return Ok(None);
         }
         self.current = None;
@@ -270,7 +270,7 @@ impl MessageAssembler {
         let payload = if self.fragments.is_empty() {
             frame.payload
         } else {
-            self.append(&frame.payload, charge, recv_held)?;
+            self.append(&frame.payload, charge, others_held)?;
             self.fragments.split().freeze()
         };
         self.finish(kind, payload).map(Some)
@@ -282,14 +282,14 @@ impl MessageAssembler {
         kind: DataKind,
         frame: Frame,
         charge: &mut Charge,
-        recv_held: usize,
+        others_held: usize,
     ) -> Result<Option<Message>, ProtocolError> {
         let Some(inflater) = &mut self.inflater else {
             return Err(ProtocolError::ReservedBits(FrameHeader::RSV1));
         };
         let limit = self.max_message_size;
         let before = self.inflated.len();
-        let others = recv_held + self.fragments.capacity();
+        let others = others_held + self.fragments.capacity();
         let mut asked = 0;
         let mut allow = |capacity: usize| {
             asked = others.saturating_add(capacity);
@@ -328,8 +328,8 @@ impl MessageAssembler {
     }
 
     /// Appends a fragment; the size was checked against the limit at its header.
-    fn append(&mut self, payload: &[u8], charge: &mut Charge, recv_held: usize) -> Result<(), ProtocolError> {
-        let others = recv_held + self.inflated.capacity();
+    fn append(&mut self, payload: &[u8], charge: &mut Charge, others_held: usize) -> Result<(), ProtocolError> {
+        let others = others_held + self.inflated.capacity();
         let reserved = super::buffer::reserve(&mut self.fragments, payload.len(), self.max_message_size, |capacity| {
             charge.cover(others.saturating_add(capacity))
         });

@@ -411,8 +411,8 @@ impl Connection {
                         // A streamed message's frame still arriving: hand on what came.
                         Ok(()) if self.incoming.streams_frame() && self.decoder.frame_end() != Some(end) => {
                             let data = self.decoder.take_payload(&mut self.recv);
-                            let recv_held = self.recv.capacity();
-                            match self.incoming.on_streamed_piece(data, &mut self.charge, recv_held) {
+                            let others = self.recv.capacity() + self.output_held();
+                            match self.incoming.on_streamed_piece(data, &mut self.charge, others) {
                                 Ok(Some(part)) => return Some(Event::Part(part)),
                                 Ok(None) => Ok(()),
                                 Err(err) => Err(err),
@@ -475,6 +475,7 @@ impl Connection {
             // Give back the memory of an exceptionally large message.
             self.send.release_tail();
         }
+        self.settle_charge();
     }
 
     /// Lets [`send`](Self::send) queue payloads of 4 KiB and more without

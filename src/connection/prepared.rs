@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::{Bytes, BytesMut};
 
+use super::commands::Queued;
 use super::{Connection, Message, Role};
 use crate::extensions::{Deflater, DeflaterKey};
 use crate::frame::{encode_frame, FrameHeader, OpCode};
@@ -143,12 +144,14 @@ impl Connection {
             let shared = self.shares(prepared.0.payload.len()).then_some(&prepared.0.payload);
             return self.send_message(prepared.0.opcode, &prepared.0.payload, shared);
         }
-        self.begin_message()?;
         let frame = match shared_key.flatten() {
             Some(key) => prepared.compressed_frame(key),
             None => prepared.0.frame.clone(),
         };
-        if self.vectored_transmit && frame.len() >= SHARE_MIN {
+        let shared = self.vectored_transmit && frame.len() >= SHARE_MIN;
+        // A shared frame is the prepared message's memory; a copied one the queue's.
+        self.begin_message(Queued { copied: if shared { 0 } else { frame.len() }, ..Queued::header_only() })?;
+        if shared {
             self.send.push_shared(frame);
         } else {
             self.send.tail().extend_from_slice(&frame);

@@ -28,8 +28,8 @@ impl Connection {
     pub(super) fn on_frame(&mut self, frame: Frame) -> Result<Option<Event>, ProtocolError> {
         match frame.header.opcode {
             OpCode::Text | OpCode::Binary | OpCode::Continuation => {
-                let recv_held = self.recv.capacity();
-                let event = self.incoming.on_data_frame(frame, &mut self.charge, recv_held)?;
+                let others = self.recv.capacity() + self.output_held();
+                let event = self.incoming.on_data_frame(frame, &mut self.charge, others)?;
                 let ended = matches!(&event, Some(Event::Message(_) | Event::Part(MessagePart { last: true, .. })));
                 if ended {
                     self.settle_charge(); // the message is the application's now
@@ -89,7 +89,7 @@ impl Connection {
         // A streamed frame is handed on as it arrives: the buffer holds
         // reads, never the frame.
         let frame_end = self.decoder.frame_end().filter(|_| !self.incoming.streams_frame());
-        let others = self.incoming.held();
+        let others = self.incoming.held() + self.output_held();
         let charge = &mut self.charge;
         let reserved = buffer::reserve_recv(&mut self.recv, additional, frame_end, |capacity| {
             charge.cover(others.saturating_add(capacity))
@@ -101,11 +101,26 @@ impl Connection {
         }
     }
 
-    /// Gives back to the memory budget what the input buffers no longer hold.
+    /// Gives back to the memory budget what the buffers no longer hold.
     #[inline]
     pub(super) fn settle_charge(&mut self) {
-        let held = self.recv.capacity() + self.incoming.held();
-        self.charge.settle(held);
+        if self.charge.is_budgeted() {
+            let held = self.held_bytes();
+            self.charge.settle(held);
+        }
+    }
+
+    /// What the connection's buffers hold, as the memory budget counts it:
+    /// the receive buffer, a message being reassembled or inflated, and the
+    /// send queue's own memory (not payloads shared with the application).
+    pub(super) fn held_bytes(&self) -> usize {
+        self.recv.capacity() + self.incoming.held() + self.output_held()
+    }
+
+    /// The send side's share of [`held_bytes`](Self::held_bytes).
+    #[inline]
+    pub(super) fn output_held(&self) -> usize {
+        self.send.held() + self.scratch.capacity()
     }
 
     /// Hands out the data messages that begin from now on in parts as they

@@ -37,8 +37,12 @@ const STAGE: usize = if cfg!(test) { 64 } else { 256 << 10 };
 /// A run of queued bytes before the tail.
 #[derive(Debug)]
 enum Chunk {
-    /// Bytes that go out as they are.
+    /// Bytes the queue encoded (a sealed part of the tail) that go out as they are.
     Plain(Bytes),
+    /// A payload the caller handed over, which goes out as it is: the
+    /// caller's memory (shared with a `PreparedMessage` or the `Message`),
+    /// not the queue's.
+    Shared(Bytes),
     /// The part of a shared payload not yet masked into the stage; the
     /// stage's bytes come before it.
     Masked { rest: Bytes, key: MaskKey },
@@ -51,6 +55,8 @@ pub(crate) struct SendQueue {
     chunks: VecDeque<Chunk>,
     /// Total length of `chunks` and `stage`.
     chunks_len: usize,
+    /// Bytes of the `Plain` chunks: the queue's own memory before the tail.
+    plain_len: usize,
     /// How many of `chunks` are masked ones.
     masked: usize,
     /// The next masked bytes of the first masked chunk (the chunks before
@@ -98,6 +104,7 @@ impl SendQueue {
             self.tail_peak = self.tail_peak.max(self.tail.len());
             let queued = self.tail.split().freeze();
             self.chunks_len += queued.len();
+            self.plain_len += queued.len();
             self.chunks.push_back(Chunk::Plain(queued));
         }
     }
@@ -109,7 +116,7 @@ impl SendQueue {
         }
         self.seal_tail();
         self.chunks_len += payload.len();
-        self.chunks.push_back(Chunk::Plain(payload));
+        self.chunks.push_back(Chunk::Shared(payload));
     }
 
     /// Queues `payload` masked with `key` after everything queued (the
@@ -162,7 +169,7 @@ impl SendQueue {
         self.stage_front();
         match self.chunks.front() {
             None => &self.tail[..],
-            Some(Chunk::Plain(chunk)) => &chunk[..],
+            Some(Chunk::Plain(chunk) | Chunk::Shared(chunk)) => &chunk[..],
             Some(Chunk::Masked { .. }) => &self.stage[..],
         }
     }
@@ -187,7 +194,7 @@ impl SendQueue {
         let mut staged = false;
         for chunk in &this.chunks {
             let more = match chunk {
-                Chunk::Plain(bytes) => put(&bytes[..]),
+                Chunk::Plain(bytes) | Chunk::Shared(bytes) => put(&bytes[..]),
                 // The stage holds the first masked chunk's next piece.
                 Chunk::Masked { rest, .. } if !staged => {
                     staged = true;
@@ -242,9 +249,19 @@ impl SendQueue {
                 Chunk::Plain(bytes) if written < bytes.len() => {
                     bytes.advance(written);
                     self.chunks_len -= written;
+                    self.plain_len -= written;
                     return;
                 }
-                Chunk::Plain(bytes) => bytes.len(),
+                Chunk::Plain(bytes) => {
+                    self.plain_len -= bytes.len();
+                    bytes.len()
+                }
+                Chunk::Shared(bytes) if written < bytes.len() => {
+                    bytes.advance(written);
+                    self.chunks_len -= written;
+                    return;
+                }
+                Chunk::Shared(bytes) => bytes.len(),
                 Chunk::Masked { .. } if written < self.stage.len() => {
                     self.stage.advance(written);
                     self.chunks_len -= written;
@@ -263,6 +280,30 @@ impl SendQueue {
             self.chunks_len -= run;
             self.chunks.pop_front();
         }
+    }
+
+    /// The queue's own memory, roughly: encoded bytes not yet written and
+    /// the tail's room (at least the most it has held since it was last
+    /// released, which its allocation keeps), and the stage. Payloads
+    /// shared with the caller (`push_shared`, `push_masked`) are the
+    /// caller's and do not count.
+    pub(crate) fn held(&self) -> usize {
+        (self.plain_len + self.tail.capacity()).max(self.tail_peak) + self.stage.capacity()
+    }
+
+    /// How much more memory the queue may take to encode `additional`
+    /// bytes: nothing if the tail has the room, else what a reallocation
+    /// (which at least doubles) adds; plus the stage for a masked shared
+    /// payload of `masked_payload` bytes.
+    pub(crate) fn growth_for(&self, additional: usize, masked_payload: usize) -> usize {
+        let (len, capacity) = (self.tail.len(), self.tail.capacity());
+        let tail = if capacity - len >= additional {
+            0
+        } else {
+            len.saturating_add(additional).max(capacity.saturating_mul(2)).max(FIRST_TAIL) - capacity
+        };
+        let stage = masked_payload.min(STAGE).saturating_sub(self.stage.capacity());
+        tail.saturating_add(stage)
     }
 
     /// Whether the tail is empty and its allocation can take `n` bytes.
@@ -411,5 +452,47 @@ mod tests {
         assert!(queue.tail_over(STAGE - 1));
         queue.release_tail();
         assert!(!queue.tail_over(0));
+    }
+
+    #[test]
+    fn held_counts_the_queues_own_bytes_not_the_callers_shared_payloads() {
+        let mut queue = SendQueue::default();
+        assert_eq!(queue.held(), 0);
+        queue.tail().extend_from_slice(&[1; 1000]);
+        let encoded = queue.held();
+        assert!(encoded >= 1000, "{encoded}");
+        // A shared payload of 1 MiB is the caller's memory: only the
+        // sealed head counts, as before.
+        queue.push_shared(Bytes::from(vec![2u8; 1 << 20]));
+        assert!(queue.held() < 4 << 10, "{}", queue.held());
+        assert!(queue.held() >= 1000);
+        // A masked one costs the stage, not its own size.
+        assert_eq!(queue.growth_for(0, 10 * STAGE), STAGE, "a masked payload needs the stage");
+        queue.push_masked(Bytes::from(vec![3u8; 1 << 20]), MaskKey([1, 2, 3, 4]));
+        queue.first();
+        assert!(queue.held() <= 4 << 10, "{}", queue.held());
+        // Estimates: the room the tail has costs nothing more; past it, a
+        // reallocation at least doubles; the stage, once there, is reused.
+        let room = queue.tail.capacity() - queue.tail.len();
+        assert_eq!(queue.growth_for(room, 0), 0);
+        assert!(queue.growth_for(room + 1, 0) >= queue.tail.capacity().max(1));
+        assert_eq!(queue.growth_for(0, 10 * STAGE), 0);
+        // Written out and released, the queue holds nothing.
+        let all = queue.len();
+        let _ = drain_vectored(&mut queue, all);
+        queue.release_tail();
+        assert_eq!(queue.held(), 0);
+    }
+
+    #[test]
+    fn held_does_not_forget_a_drained_tails_allocation() {
+        let mut queue = SendQueue::default();
+        queue.tail().extend_from_slice(&vec![5u8; 100 << 10]);
+        assert!(queue.held() >= 100 << 10);
+        queue.advance(100 << 10);
+        assert!(queue.is_empty());
+        assert!(queue.held() >= 100 << 10, "the allocation stays until released: {}", queue.held());
+        queue.release_tail();
+        assert_eq!(queue.held(), 0);
     }
 }

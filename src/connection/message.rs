@@ -213,21 +213,8 @@ impl MessageAssembler {
             let mut out = Vec::new();
             // Charged while it is inflated; the application's once handed out.
             let others = others_held + self.fragments.capacity() + self.inflated.capacity();
-            let mut asked = 0;
-            let mut allow = |capacity: usize| {
-                asked = others.saturating_add(capacity);
-                charge.cover(asked)
-            };
-            let mut result = inflater.inflate_granted(&data, &mut out, room, &mut allow);
-            if fin && result.is_ok() {
-                result = inflater.finish_granted(&mut out, room, &mut allow);
-            }
-            result.map_err(|err| match err {
-                InflateError::TooLarge => {
-                    ProtocolError::MessageTooLarge { len: self.streamed_len + out.len() as u64, limit }
-                }
-                InflateError::Corrupt => ProtocolError::InvalidCompressedData,
-                InflateError::OverBudget => charge.refused(asked),
+            inflate_charged(inflater, &data, fin, &mut out, room, charge, others).map_err(|err| {
+                err.unwrap_or(ProtocolError::MessageTooLarge { len: self.streamed_len + out.len() as u64, limit })
             })?;
             if kind == DataKind::Text {
                 self.utf8.feed(&out).map_err(|_| ProtocolError::InvalidUtf8)?;
@@ -290,20 +277,9 @@ impl MessageAssembler {
         let limit = self.max_message_size;
         let before = self.inflated.len();
         let others = others_held + self.fragments.capacity();
-        let mut asked = 0;
-        let mut allow = |capacity: usize| {
-            asked = others.saturating_add(capacity);
-            charge.cover(asked)
-        };
-        let mut result = inflater.inflate_granted(&frame.payload, &mut self.inflated, limit, &mut allow);
-        if frame.header.fin && result.is_ok() {
-            result = inflater.finish_granted(&mut self.inflated, limit, &mut allow);
-        }
-        result.map_err(|err| match err {
-            InflateError::TooLarge => ProtocolError::MessageTooLarge { len: self.inflated.len() as u64, limit },
-            InflateError::Corrupt => ProtocolError::InvalidCompressedData,
-            InflateError::OverBudget => charge.refused(asked),
-        })?;
+        let fin = frame.header.fin;
+        inflate_charged(inflater, &frame.payload, fin, &mut self.inflated, limit, charge, others)
+            .map_err(|err| err.unwrap_or(ProtocolError::MessageTooLarge { len: self.inflated.len() as u64, limit }))?;
         if kind == DataKind::Text {
             let fresh = self.inflated.get(before..).unwrap_or_default();
             self.utf8.feed(fresh).map_err(|_| ProtocolError::InvalidUtf8)?;
@@ -351,4 +327,33 @@ impl MessageAssembler {
         self.data_frame = false;
         self.streamed_len = 0;
     }
+}
+
+/// Inflates `input` into `out` (ending the message when `fin`), letting
+/// `out` grow to at most `room` bytes and only as far as `charge` covers it
+/// beside the `others` bytes the connection holds elsewhere. `Err(None)`:
+/// past `room` (the caller says how large the message got).
+fn inflate_charged(
+    inflater: &mut Inflater,
+    input: &[u8],
+    fin: bool,
+    out: &mut Vec<u8>,
+    room: usize,
+    charge: &mut Charge,
+    others: usize,
+) -> Result<(), Option<ProtocolError>> {
+    let mut asked = 0;
+    let mut allow = |capacity: usize| {
+        asked = others.saturating_add(capacity);
+        charge.cover(asked)
+    };
+    let mut result = inflater.inflate_granted(input, out, room, &mut allow);
+    if fin && result.is_ok() {
+        result = inflater.finish_granted(out, room, &mut allow);
+    }
+    result.map_err(|err| match err {
+        InflateError::TooLarge => None,
+        InflateError::Corrupt => Some(ProtocolError::InvalidCompressedData),
+        InflateError::OverBudget => Some(charge.refused(asked)),
+    })
 }

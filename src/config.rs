@@ -34,7 +34,9 @@ pub struct Config {
     /// [`UsageError::WriteBufferFull`](crate::UsageError::WriteBufferFull)
     /// until the transport drains it, and automatic pongs are coalesced to the
     /// latest one. An empty queue always accepts one message, so 0 means
-    /// "one message at a time". Default 1 MiB.
+    /// "one message at a time". The adapters turn the error into a wait:
+    /// the tokio adapter's `send`/`feed` wait for room; the blocking one
+    /// waits, or returns the error with `WhenBufferFull::Fail`. Default 1 MiB.
     pub write_buffer_limit: usize,
     /// Answer every ping with a pong automatically. Default true; when false,
     /// the application answers [`Event::Ping`](crate::Event::Ping) itself

@@ -582,6 +582,13 @@ impl Connection {
         self.state == State::Closed
     }
 
+    /// True once the connection is closed or will be once the bytes it
+    /// holds are decoded (a timer gave up): nothing more will be written
+    /// for the application, so an adapter waiting to write can stop.
+    pub(crate) fn is_ending(&self) -> bool {
+        self.state == State::Closed || self.ending.is_some()
+    }
+
     /// True when the adapter should close the transport now.
     ///
     /// The server closes first, once its last bytes are written; a client

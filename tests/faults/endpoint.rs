@@ -18,6 +18,10 @@ use tokio::time::Instant;
 pub enum Adapter {
     /// `io::tokio_ws`.
     Tokio,
+    /// `io::tokio_ws` split into halves: a task reads from the start
+    /// (reporting what arrives) while the script's writes and close go
+    /// through the write half; `Read` waits for the reading task to end.
+    TokioSplit,
     /// `io::blocking`, on a thread of its own.
     Blocking,
 }
@@ -27,6 +31,8 @@ pub enum Adapter {
 pub enum Step {
     /// Sends a message (and writes it out).
     Send(Message),
+    /// Queues a message without writing it out.
+    Feed(Message),
     /// Sends one fragment of a binary message (`first`, `last`).
     Part(Bytes, bool, bool),
     /// Starts the close handshake.
@@ -113,7 +119,7 @@ pub fn serve_one(adapter: Adapter, config: Config, steps: Vec<Step>) -> (SocketA
     let addr = listener.local_addr().expect("address");
     let (tx, reports) = mpsc::unbounded_channel();
     match adapter {
-        Adapter::Tokio => {
+        Adapter::Tokio | Adapter::TokioSplit => {
             listener.set_nonblocking(true).expect("non-blocking listener");
             let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
             tokio::spawn(async move {
@@ -123,6 +129,7 @@ pub fn serve_one(adapter: Adapter, config: Config, steps: Vec<Step>) -> (SocketA
                     Ok(ws)
                 };
                 match result.await {
+                    Ok(ws) if adapter == Adapter::TokioSplit => run_tokio_split(ws, steps, &tx).await,
                     Ok(ws) => run_tokio(ws, steps, &tx).await,
                     Err(err) => report(&tx, Report::Done(Err(err))),
                 }
@@ -148,9 +155,10 @@ pub fn serve_one(adapter: Adapter, config: Config, steps: Vec<Step>) -> (SocketA
 pub fn connect(adapter: Adapter, url: String, config: Config, steps: Vec<Step>) -> Endpoint {
     let (tx, reports) = mpsc::unbounded_channel();
     match adapter {
-        Adapter::Tokio => {
+        Adapter::Tokio | Adapter::TokioSplit => {
             tokio::spawn(async move {
                 match tokio_ws::connect_with(url.as_str(), &config).await {
+                    Ok((ws, _)) if adapter == Adapter::TokioSplit => run_tokio_split(ws, steps, &tx).await,
                     Ok((ws, _)) => run_tokio(ws, steps, &tx).await,
                     Err(err) => report(&tx, Report::Done(Err(err))),
                 }
@@ -185,6 +193,7 @@ where
         for step in steps {
             match step {
                 Step::Send(message) => ws.send(message).await?,
+                Step::Feed(message) => ws.feed(message).await?,
                 Step::Part(data, first, last) => ws.send_part(part(data, first, last)).await?,
                 Step::Close(code) => ws.close(code, "").await?,
                 Step::Sleep(pause) => tokio::time::sleep(pause).await,
@@ -208,12 +217,45 @@ where
     report(tx, Report::Done(result));
 }
 
+async fn run_tokio_split<S>(ws: tokio_ws::WebSocketStream<S>, steps: Vec<Step>, tx: &Reports)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    report(tx, Report::Open);
+    let (mut reader, mut writer) = ws.into_split();
+    let reader_tx = tx.clone();
+    let mut reading = tokio::spawn(async move {
+        while let Some(message) = reader.recv().await? {
+            report(&reader_tx, Report::Received(message));
+        }
+        Ok::<(), Error>(())
+    });
+    let result = async {
+        for step in steps {
+            match step {
+                Step::Send(message) => writer.send(message).await?,
+                Step::Feed(message) => writer.feed(message).await?,
+                Step::Part(data, first, last) => writer.send_part(part(data, first, last)).await?,
+                Step::Close(code) => writer.close(code, "").await?,
+                Step::Sleep(pause) => tokio::time::sleep(pause).await,
+                Step::Gate(gate) => gate.notified().await,
+                Step::Read => return (&mut reading).await.expect("the reading task panicked"),
+                Step::Echo => panic!("a split end reads in a task of its own: no echo"),
+            }
+        }
+        Ok(())
+    };
+    let result = result.await;
+    report(tx, Report::Done(result));
+}
+
 fn run_blocking<S: std::io::Read + std::io::Write>(mut ws: blocking::WebSocket<S>, steps: Vec<Step>, tx: &Reports) {
     report(tx, Report::Open);
     let run = || -> Result<(), Error> {
         for step in steps {
             match step {
                 Step::Send(message) => ws.send(message)?,
+                Step::Feed(message) => ws.feed(message)?,
                 Step::Part(data, first, last) => ws.send_part(part(data, first, last))?,
                 Step::Close(code) => ws.close(code, "")?,
                 Step::Sleep(pause) => std::thread::sleep(pause),

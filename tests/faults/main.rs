@@ -102,6 +102,33 @@ macro_rules! four_ways {
     )*};
 }
 
+/// Runs a scenario `async fn(Adapter, Role)` on the tokio adapter, whole
+/// and split into halves (a task reading while the write half closes), in
+/// both roles.
+macro_rules! tokio_ways {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            use super::{Adapter, Role};
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn tokio_server() {
+                crate::scenarios::$scenario(Adapter::Tokio, Role::Server).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn tokio_client() {
+                crate::scenarios::$scenario(Adapter::Tokio, Role::Client).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn split_server() {
+                crate::scenarios::$scenario(Adapter::TokioSplit, Role::Server).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn split_client() {
+                crate::scenarios::$scenario(Adapter::TokioSplit, Role::Client).await;
+            }
+        }
+    )*};
+}
+
 four_ways!(
     half_open_after_the_handshake_is_detected_by_the_heartbeat,
     half_open_mid_message_is_detected_and_nothing_is_delivered,
@@ -113,3 +140,20 @@ four_ways!(
     fin_mid_close_handshake_ends_abnormally,
     a_dropped_close_reply_is_ended_by_the_close_timeout,
 );
+
+tokio_ways!(a_close_behind_a_queue_the_peer_never_reads_ends_at_the_close_timeout);
+
+/// The dropped close reply again, with the read half already waiting in
+/// `recv` when the write half closes: the read half still ends at the
+/// close timeout.
+mod a_dropped_close_reply_with_split_halves {
+    use super::{Adapter, Role};
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn split_server() {
+        crate::scenarios::a_dropped_close_reply_is_ended_by_the_close_timeout(Adapter::TokioSplit, Role::Server).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn split_client() {
+        crate::scenarios::a_dropped_close_reply_is_ended_by_the_close_timeout(Adapter::TokioSplit, Role::Client).await;
+    }
+}

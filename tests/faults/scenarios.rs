@@ -252,3 +252,51 @@ pub async fn a_dropped_close_reply_is_ended_by_the_close_timeout(adapter: Adapte
     assert!(took <= close_timeout + SLACK, "gave up only after {took:?}");
     transport_dropped_by(relay.stats(), role).await;
 }
+
+/// The end under test queues a message its peer never reads (the relay
+/// stops reading toward the peer, so the sockets fill up) and closes:
+/// `close` returns once `close_timeout` has passed rather than waiting on
+/// the socket for ever, the connection ends with
+/// `TimeoutKind::CloseHandshake`, and the transport is dropped. Tokio only:
+/// a blocking write blocks (see `WebSocket::close` in `io::blocking`).
+pub async fn a_close_behind_a_queue_the_peer_never_reads_ends_at_the_close_timeout(adapter: Adapter, role: Role) {
+    let close_timeout = Duration::from_millis(400);
+    let mut config = quiet();
+    config.close_timeout = close_timeout;
+    // Not compressed: queuing it takes no time worth counting.
+    config.deflate = None;
+    // More than the kernel's socket buffers on both sides of the relay hold.
+    let stuck = Message::Binary(payload(32 << 20));
+    let Link { relay, mut under, mut peer } = link(
+        adapter,
+        role,
+        (
+            config,
+            vec![
+                Step::Sleep(Duration::from_millis(200)),
+                Step::Feed(stuck),
+                Step::Close(CloseCode::NORMAL),
+                Step::Read,
+            ],
+        ),
+        (quiet(), vec![Step::Read]),
+    )
+    .await;
+    under.opened().await;
+    peer.opened().await;
+    relay.set(toward(role).other(), Fault::Stall);
+    let closed_at = Instant::now() + Duration::from_millis(200);
+    let finish = under.finish().await;
+    assert!(
+        matches!(finish.result, Err(Error::Closed(CloseReason::Timeout(TimeoutKind::CloseHandshake)))),
+        "expected the close timeout, got {:?}",
+        finish.result
+    );
+    let took = finish.at.saturating_duration_since(closed_at);
+    assert!(took >= close_timeout - Duration::from_millis(50), "gave up after {took:?}, before the close timeout");
+    assert!(took <= close_timeout + SLACK, "gave up only after {took:?}");
+    // Let the relay read again (and throw the bytes away): behind the queued
+    // bytes it finds the end of the transport.
+    relay.set(toward(role).other(), Fault::BlackHole);
+    transport_dropped_by(relay.stats(), role).await;
+}

@@ -335,6 +335,13 @@ impl<S: Read + Write> WebSocket<S> {
     /// Starts the close handshake with `code` and `reason`; keep calling
     /// [`read`](Self::read) until it returns `Ok(None)`, which happens once the
     /// peer has answered (or the close timeout ran out).
+    ///
+    /// It writes out what is queued before the close frame with the
+    /// stream's blocking writes, which the close timeout does not bound: a
+    /// peer that reads nothing keeps a write waiting once the socket is
+    /// full. Set a write timeout on the stream (`TcpStream::set_write_timeout`,
+    /// through [`get_ref`](Self::get_ref)) if peers may stop reading; the
+    /// tokio adapter's `close` is bounded by `close_timeout` itself.
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
         self.conn.close(code, reason, Instant::now())?;
         self.flush_queued()

@@ -49,6 +49,8 @@ pub(super) struct Inner<S> {
     /// Bytes were written since the stream was last flushed (or it never
     /// was): a stream that buffers (TLS) holds them until flushed.
     unflushed: bool,
+    /// Split: the task of the read half, last seen waiting in `recv`.
+    read_waker: Option<Waker>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
@@ -67,6 +69,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             read_size: ReadSize::new(),
             finished: false,
             unflushed: true,
+            read_waker: None,
         }
     }
 
@@ -103,6 +106,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     #[inline]
     fn poll_data(&mut self, cx: &mut Context<'_>, in_parts: bool) -> Poll<Result<Option<Event>, Error>> {
         self.conn.set_message_streaming(in_parts);
+        if self.write_wakers.is_some() && !self.read_waker.as_ref().is_some_and(|waker| waker.will_wake(cx.waker())) {
+            self.read_waker = Some(cx.waker().clone());
+        }
         loop {
             while let Some(event) = self.conn.poll_event() {
                 if matches!(event, Event::Message(_) | Event::Part(_)) {
@@ -257,6 +263,42 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         }
     }
 
+    /// Writes out everything queued, as [`poll_write_out`](Self::poll_write_out)
+    /// does, while the connection's timers run: a peer that reads nothing
+    /// cannot hold a close past `close_timeout`. `Ready(Ok)` once written,
+    /// or once a timer ended the connection (the next `recv` says why and
+    /// drops the transport). For the unsplit stream: the one timer wakes
+    /// the task that polled it last.
+    pub(super) fn poll_write_out_timed(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            if self.conn.is_ending() {
+                return Poll::Ready(Ok(()));
+            }
+            match self.poll_write_out(cx) {
+                Poll::Pending => {}
+                done => return done,
+            }
+            ready!(self.poll_timer(cx));
+            self.fire_timers();
+        }
+    }
+
+    /// Fires the connection's due timers, and wakes the read half (split)
+    /// to learn the outcome.
+    pub(super) fn fire_timers(&mut self) {
+        self.conn.handle_timeout(now());
+        self.wake_reader();
+    }
+
+    /// Wakes the read half waiting in `recv` (split), so that it looks at
+    /// the connection again: a close the write half started arms a timer
+    /// the read half must wait on.
+    pub(super) fn wake_reader(&mut self) {
+        if let Some(waker) = self.read_waker.take() {
+            waker.wake();
+        }
+    }
+
     /// Writes everything queued and flushes the stream.
     #[inline]
     pub(super) fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -360,12 +402,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     }
 
     /// Sends a normal close (if none was sent) and writes it out; the read
-    /// side completes the close handshake.
+    /// side completes the close handshake. Unsplit, the write is bounded by
+    /// `close_timeout` (as `close` is); a split writer's `Sink` would take
+    /// the one timer from the read half, which enforces the timeout there
+    /// (woken here to arm it).
     pub(super) fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         if self.conn.state() == State::Open {
             self.conn.close(CloseCode::NORMAL, "", now())?;
+            self.wake_reader();
         }
-        Poll::Ready(Ok(ready!(self.poll_write_out(cx))?))
+        let written = if self.write_wakers.is_none() { self.poll_write_out_timed(cx) } else { self.poll_write_out(cx) };
+        Poll::Ready(Ok(ready!(written)?))
     }
 }
 

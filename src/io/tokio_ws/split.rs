@@ -95,8 +95,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketWriter<S> {
         self.flush().await
     }
 
-    /// As [`WebSocketStream::feed`](super::WebSocketStream::feed): queued bytes go out at the next `recv`
-    /// of the read half that waits for the stream, or at `send` or `flush`.
+    /// As [`WebSocketStream::feed`](super::WebSocketStream::feed): queued bytes go out at `send` or
+    /// [`flush`](Self::flush), or when the read half next has to wait for the stream; a `recv`
+    /// already waiting is not woken for them, so `flush` after a burst of `feed`s.
     pub async fn feed(&mut self, message: impl Into<Message>) -> Result<(), Error> {
         let message = message.into();
         poll_fn(|cx| locked(&self.shared, |inner| inner.poll_room(cx)))
@@ -149,10 +150,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketWriter<S> {
         Ok(locked(&self.shared, |inner| inner.conn.send_prepared(message))?)
     }
 
-    /// As [`WebSocketStream::close`](super::WebSocketStream::close); the read half completes the handshake.
+    /// As [`WebSocketStream::close`](super::WebSocketStream::close), bounded by
+    /// `Config::close_timeout` the same way; the read half completes the handshake.
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
-        locked(&self.shared, |inner| inner.conn.close(code, reason, now()))?;
-        self.flush().await
+        locked(&self.shared, |inner| {
+            inner.conn.close(code, reason, now())?;
+            // The read half waits for the answer, bounded by the close timer it must now arm.
+            inner.wake_reader();
+            Ok::<(), crate::UsageError>(())
+        })?;
+        loop {
+            let (ended, deadline) =
+                locked(&self.shared, |inner| (inner.conn.should_close_transport(), inner.conn.poll_timeout()));
+            if ended {
+                return Ok(());
+            }
+            let Some(deadline) = deadline else {
+                return self.flush().await;
+            };
+            // Its own timer: the shared one wakes the read half.
+            let written = ::tokio::time::timeout_at(::tokio::time::Instant::from_std(deadline), self.flush()).await;
+            match written {
+                Ok(result) => return result,
+                Err(_) => locked(&self.shared, Inner::fire_timers),
+            }
+        }
     }
 
     /// Writes out everything queued and flushes the stream.

@@ -138,7 +138,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     }
 
     /// Queues a message (waiting for room under `Config::write_buffer_limit`
-    /// first) and writes it out. Cancel-safe: see the module docs.
+    /// first) and writes it out: it returns once the stream has taken all
+    /// the queued bytes, so a peer that reads nothing keeps it waiting once
+    /// the kernel's socket buffers (often megabytes) are full. Cancel-safe:
+    /// see the module docs; put a timeout on it, or keep a task in
+    /// [`recv`](Self::recv) with `Config::ping_interval` set, whose heartbeat
+    /// ends such a connection and the wait with it.
     pub async fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
         feed(&mut self.inner, message.into()).await?;
         poll_fn(|cx| self.inner.poll_write_out(cx)).await.map_err(|err| self.inner.write_error(err))
@@ -184,12 +189,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         Ok(self.inner.conn.send_prepared(message)?)
     }
 
-    /// Starts the close handshake; keep calling [`recv`](Self::recv) until it
-    /// returns `Ok(None)`, then read the peer's answer from
+    /// Starts the close handshake: queues the close frame and writes out
+    /// everything queued before it. Keep calling [`recv`](Self::recv) until
+    /// it returns `Ok(None)`, then read the peer's answer from
     /// [`connection().close_reason()`](Connection::close_reason).
+    ///
+    /// Bounded by `Config::close_timeout`: against a peer that reads
+    /// nothing (its socket full, the queue stuck behind it) `close` returns
+    /// `Ok` once the timeout has passed, and the next `recv` returns
+    /// `Err(Error::Closed(CloseReason::Timeout(TimeoutKind::CloseHandshake)))`
+    /// and drops the transport.
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
         self.inner.conn.close(code, reason, now())?;
-        self.flush().await
+        poll_fn(|cx| self.inner.poll_write_out_timed(cx)).await.map_err(|err| self.inner.write_error(err))
     }
 
     /// Writes out everything queued and flushes the stream.

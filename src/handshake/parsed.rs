@@ -104,7 +104,26 @@ impl UpgradeRequest {
         if let Some(host) = headers.get(http::header::HOST) {
             head.insert(http::header::HOST, host.clone());
         }
-        Ok(Self::from_head(&http::Method::GET, uri, http::Version::HTTP_11, &head, config)?.into_http2())
+        // The lines written here (the request line, Upgrade, Connection, the
+        // key, and Host from `:authority`) are ours, not the peer's: the
+        // limits count only what it sent.
+        let mut limits = config.clone();
+        limits.max_headers = config.max_headers.saturating_add(HTTP2_SYNTHESISED_LINES);
+        limits.max_handshake_bytes = config.max_handshake_bytes.saturating_add(HTTP2_SYNTHESISED_BYTES);
+        let request =
+            Self::from_head(&http::Method::GET, uri, http::Version::HTTP_11, &head, &limits).map_err(|err| {
+                // The limits the caller set, not the ones widened here.
+                match err {
+                    HandshakeError::HeadTooLarge { .. } => {
+                        HandshakeError::HeadTooLarge { limit: config.max_handshake_bytes }
+                    }
+                    HandshakeError::TooManyHeaders { .. } => {
+                        HandshakeError::TooManyHeaders { limit: config.max_headers }
+                    }
+                    other => other,
+                }
+            })?;
+        Ok(request.into_http2())
     }
 
     fn from_head(
@@ -187,6 +206,17 @@ impl UpgradeRequest {
 
 /// What an HTTP/2 request's `key()` gives: RFC 8441 has no key.
 const HTTP2_PLACEHOLDER_KEY: &str = "AAAAAAAAAAAAAAAAAAAAAA==";
+
+/// Header lines an HTTP/2 extended CONNECT gains on its way through the
+/// HTTP/1.1 parser: Upgrade, Connection, the key, and Host.
+const HTTP2_SYNTHESISED_LINES: usize = 4;
+
+/// The bytes of those lines and of the request line around the path, with
+/// room for a `Host` made from an `:authority` of up to 255 bytes (a DNS
+/// name's longest, plus a port).
+const HTTP2_SYNTHESISED_BYTES: usize =
+    "GET  HTTP/1.1\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-key: AAAAAAAAAAAAAAAAAAAAAA==\r\nhost: \r\n".len()
+        + 262;
 
 fn put_header(head: &mut BytesMut, name: &str, value: &[u8]) {
     head.put_slice(name.as_bytes());
@@ -362,6 +392,36 @@ mod tests {
         assert_eq!(
             refuse(http2_connect().header("Sec-WebSocket-Version", "8"), Some("websocket")),
             HandshakeError::UnsupportedVersion
+        );
+    }
+
+    #[test]
+    fn an_http2_request_is_held_to_the_header_limits_on_what_the_peer_sent() {
+        let config = Config::default();
+        let with_fields = |n: usize| {
+            let mut builder = http2_connect();
+            for i in 3..n {
+                builder = builder.header(format!("x-field-{i}"), "1");
+            }
+            let (parts, ()) = builder.body(()).unwrap().into_parts();
+            assert_eq!(parts.headers.len(), n);
+            UpgradeRequest::from_http2_parts(&parts, Some("websocket"), &config)
+        };
+        // As many fields as the limit allows: accepted, although the
+        // parser sees four more lines (Upgrade, Connection, key, Host).
+        assert!(with_fields(config.max_headers - 1).is_ok());
+        assert!(with_fields(config.max_headers).is_ok());
+        assert_eq!(with_fields(config.max_headers + 1).unwrap_err(), HandshakeError::TooManyHeaders { limit: 64 });
+        // Bytes likewise: a field that fills the peer's share of the limit passes.
+        let request_bytes = |value_len: usize| {
+            let (parts, ()) = http2_connect().header("x-big", "v".repeat(value_len)).body(()).unwrap().into_parts();
+            UpgradeRequest::from_http2_parts(&parts, Some("websocket"), &config)
+        };
+        let others = "sec-websocket-version: 13\r\nsec-websocket-protocol: chat\r\norigin: https://example.com\r\nx-big: \r\n\r\n/chat".len();
+        assert!(request_bytes(config.max_handshake_bytes - others).is_ok());
+        assert_eq!(
+            request_bytes(config.max_handshake_bytes + 300).unwrap_err(),
+            HandshakeError::HeadTooLarge { limit: config.max_handshake_bytes }
         );
     }
 

@@ -141,8 +141,16 @@ impl Socks5 {
     /// The answer of exactly `len` bytes whose first byte is `version`, once
     /// it has all arrived; `None` to read more.
     fn answer(&mut self, len: usize, version: u8, wrong_version: &'static str) -> Result<Option<BytesMut>, ProxyError> {
-        if self.recv.first().is_some_and(|&first| first != version) {
-            return Err(ProxyError::Malformed(wrong_version));
+        match self.recv.first() {
+            Some(&first) if first == version => {}
+            // An HTTP proxy answers a SOCKS greeting with `HTTP/1.x 400`.
+            Some(b'H') => {
+                return Err(ProxyError::Malformed(
+                    "the answer is not SOCKS5 but HTTP; is this an HTTP proxy? use http://",
+                ))
+            }
+            Some(_) => return Err(ProxyError::Malformed(wrong_version)),
+            None => {}
         }
         if self.recv.len() > len {
             return Err(ProxyError::Malformed("the SOCKS5 proxy sent more than its answer"));
@@ -441,6 +449,9 @@ mod tests {
         check(with_auth, &[&[5, 2], &[5, 0]], "username/password answer's version");
         check(no_auth, &[&[5, 0], &[4, 0, 0, 1, 0, 0, 0, 0, 0, 0]], "CONNECT reply's version");
         check(no_auth, &[&[5, 0], &[0, 91]], "CONNECT reply's version");
+        // An HTTP proxy's answer to the greeting: the hint says which scheme to use.
+        check(no_auth, &[b"HT"], "is this an HTTP proxy? use http://");
+        check(no_auth, &[b"HTTP/1.1 400 Bad Request\r\n\r\n"], "is this an HTTP proxy? use http://");
     }
 
     #[test]

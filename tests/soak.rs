@@ -16,6 +16,8 @@
 //! changes the number of clients (default 1,000).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, dead_code, unreachable_pub)]
 
+#[path = "common/echo.rs"]
+mod echo;
 #[path = "faults/relay.rs"]
 mod relay;
 
@@ -24,10 +26,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use echo::echo_server;
 use relay::{Cut, Fault, Relay};
-use rfc6455::handshake::Accept;
 use rfc6455::io::reconnect::{ClientEvent, ReconnectingClient};
-use rfc6455::io::tokio_ws;
 use rfc6455::{Backoff, CloseCode, Config, Message};
 use tokio::time::Instant;
 
@@ -50,25 +51,6 @@ fn config() -> Config {
     config.handshake_timeout = Some(Duration::from_secs(2));
     config.close_timeout = Duration::from_secs(2);
     config
-}
-
-/// An echo server for any number of connections.
-async fn echo_server() -> std::net::SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let Ok(mut ws) = tokio_ws::accept_tcp(tcp, &config(), |_| Ok(Accept::new())).await else { return };
-                while let Ok(Some(message)) = ws.recv().await {
-                    if ws.send(message).await.is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    addr
 }
 
 /// What one client counted.
@@ -200,7 +182,7 @@ impl XorShift {
 async fn a_thousand_clients_through_random_faults_lose_nothing_silently_and_leak_nothing() {
     let seconds = env_or("SOAK_SECONDS", 60);
     let clients = env_or("SOAK_CLIENTS", 1000) as usize;
-    let server = echo_server().await;
+    let server = echo_server(config()).await;
     let mut relays = Vec::new();
     for _ in 0..RELAYS {
         relays.push(Relay::start(server).await);

@@ -10,6 +10,8 @@
 //! are short (hundreds of milliseconds) so the whole file runs in seconds.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, unreachable_pub, dead_code)]
 
+#[path = "../common/echo.rs"]
+mod echo;
 mod endpoint;
 mod redial;
 mod relay;

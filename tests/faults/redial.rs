@@ -5,13 +5,12 @@
 
 use std::time::Duration;
 
-use rfc6455::handshake::Accept;
 use rfc6455::io::reconnect::{ClientEvent, DisconnectReason, ReconnectingClient};
-use rfc6455::io::{tokio_ws, Error};
+use rfc6455::io::Error;
 use rfc6455::{Backoff, CloseReason, Config, Message, TimeoutKind};
-use tokio::net::TcpListener;
 use tokio::time::{sleep_until, Instant};
 
+use crate::echo::echo_server;
 use crate::quiet;
 use crate::relay::{Fault, Relay};
 
@@ -22,28 +21,9 @@ const BACKOFF_CAP: Duration = Duration::from_millis(400);
 /// How long the link stays dead.
 const OUTAGE: Duration = Duration::from_secs(2);
 
-/// An echo server for any number of connections.
-async fn echo_server() -> std::net::SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let Ok(mut ws) = tokio_ws::accept_tcp(tcp, &quiet(), |_| Ok(Accept::new())).await else { return };
-                while let Ok(Some(message)) = ws.recv().await {
-                    if ws.send(message).await.is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    addr
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reconnecting_client_notices_a_half_open_link_and_comes_back_once_it_heals() {
-    let relay = Relay::start(echo_server().await).await;
+    let relay = Relay::start(echo_server(quiet()).await).await;
     let mut config = Config::default();
     config.ping_interval = Some(PING_INTERVAL);
     config.pong_timeout = PONG_TIMEOUT;

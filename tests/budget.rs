@@ -192,19 +192,7 @@ mod deflate {
     /// Raw deflate of `len` zeros with a sync flush, its tail stripped: a
     /// bomb (64 MiB inflate from about 64 KiB).
     pub(super) fn bomb(len: usize) -> Vec<u8> {
-        let data = vec![0u8; len];
-        let mut compress = flate2::Compress::new(flate2::Compression::best(), false);
-        let mut out = Vec::with_capacity(len / 500 + 1024);
-        loop {
-            let consumed = compress.total_in() as usize;
-            out.reserve(64 << 10);
-            compress.compress_vec(&data[consumed..], &mut out, flate2::FlushCompress::Sync).unwrap();
-            if compress.total_in() as usize == data.len() && out.len() < out.capacity() {
-                break;
-            }
-        }
-        out.truncate(out.len() - 4);
-        out
+        common::deflate_raw(&vec![0u8; len])
     }
 
     /// The bomb as a masked client frame with RSV1 set.

@@ -296,23 +296,6 @@ fn compressed_frame(opcode: OpCode, fin: bool, compressed: &[u8]) -> Vec<u8> {
     client_frame_rsv(opcode, fin, FrameHeader::RSV1, compressed)
 }
 
-/// Raw deflate of `data` with a sync flush and the tail stripped.
-fn deflate_raw(data: &[u8]) -> Vec<u8> {
-    let mut compress = flate2::Compress::new(flate2::Compression::best(), false);
-    let mut out = Vec::with_capacity(data.len() / 100 + 1024);
-    loop {
-        let consumed = compress.total_in() as usize;
-        out.reserve(64 << 10);
-        compress.compress_vec(&data[consumed..], &mut out, flate2::FlushCompress::Sync).unwrap();
-        if compress.total_in() as usize == data.len() && out.len() < out.capacity() {
-            break;
-        }
-    }
-    assert!(out.ends_with(&[0, 0, 0xff, 0xff]));
-    out.truncate(out.len() - 4);
-    out
-}
-
 fn server_with_deflate(max_message_size: usize) -> Connection {
     let mut config = config();
     config.max_message_size = max_message_size;

@@ -251,3 +251,21 @@ impl Default for Pair {
         Self::new()
     }
 }
+
+/// Raw deflate of `data` with a sync flush and the tail stripped: the
+/// payload of a permessage-deflate frame (RFC 7692 §7.2.1).
+pub fn deflate_raw(data: &[u8]) -> Vec<u8> {
+    let mut compress = flate2::Compress::new(flate2::Compression::best(), false);
+    let mut out = Vec::with_capacity(data.len() / 100 + 1024);
+    loop {
+        let consumed = compress.total_in() as usize;
+        out.reserve(64 << 10);
+        compress.compress_vec(&data[consumed..], &mut out, flate2::FlushCompress::Sync).unwrap();
+        if compress.total_in() as usize == data.len() && out.len() < out.capacity() {
+            break;
+        }
+    }
+    assert!(out.ends_with(&[0, 0, 0xff, 0xff]));
+    out.truncate(out.len() - 4);
+    out
+}

@@ -454,6 +454,16 @@ fn assess(headers: &http::HeaderMap, uri: &http::Uri) -> Assessment {
     Assessment { clean, protocols, host }
 }
 
+/// The bytes an HTTP/2 request gains as HTTP/1.1 that its limits do not
+/// count: the request line around the target, Upgrade, Connection, the key,
+/// and a Host line around an authority of up to 262 bytes.
+const SYNTHESISED_BYTES: usize = "GET  HTTP/1.1\r\n".len()
+    + "upgrade: websocket\r\n".len()
+    + "connection: Upgrade\r\n".len()
+    + "sec-websocket-key: AAAAAAAAAAAAAAAAAAAAAA==\r\n".len()
+    + "host: \r\n".len()
+    + 262;
+
 /// The size and field count of the HTTP/1.1 request an HTTP/2 one stands
 /// for: its fields, those HTTP/1.1 needs in place of the connection-specific
 /// ones, and the request line.
@@ -497,13 +507,23 @@ fn check(parts: &http::request::Parts, protocol: Option<&str>, config: &Config, 
     let uri = &parts.uri;
     let target = uri.path_and_query().map_or("/", http::uri::PathAndQuery::as_str);
     let (size, count) = as_http11(&parts.headers, uri, target);
+    // The limits count what the peer sent: the lines the request gains as
+    // HTTP/1.1 are allowed on top (at most four, and their bytes with a
+    // Host of up to 262).
+    let (max_size, max_count) = (config.max_handshake_bytes + SYNTHESISED_BYTES, config.max_headers + 4);
     match &result {
-        Err(HandshakeError::HeadTooLarge { .. }) => assert!(size > config.max_handshake_bytes, "{size} bytes"),
-        Err(HandshakeError::TooManyHeaders { .. }) => assert!(count > config.max_headers, "{count} fields"),
+        Err(HandshakeError::HeadTooLarge { limit }) => {
+            assert!(size > max_size, "{size} bytes");
+            assert_eq!(*limit, config.max_handshake_bytes, "the configured limit");
+        }
+        Err(HandshakeError::TooManyHeaders { limit }) => {
+            assert!(count > max_count, "{count} fields");
+            assert_eq!(*limit, config.max_headers, "the configured limit");
+        }
         _ => {}
     }
     let assessment = assess(&parts.headers, uri);
-    let within = size <= config.max_handshake_bytes && count <= config.max_headers;
+    let within = size <= max_size && count <= max_count;
     let clean = assessment.clean && within && is_clean_target(target);
     let request = match result {
         Ok(request) => request,

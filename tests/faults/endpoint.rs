@@ -22,6 +22,9 @@ pub enum Adapter {
     /// (reporting what arrives) while the script's writes and close go
     /// through the write half; `Read` waits for the reading task to end.
     TokioSplit,
+    /// As `TokioSplit`, but nobody reads until the script's `Read`: the
+    /// write half is on its own until then.
+    TokioSplitLateReader,
     /// `io::blocking`, on a thread of its own.
     Blocking,
 }
@@ -119,7 +122,7 @@ pub fn serve_one(adapter: Adapter, config: Config, steps: Vec<Step>) -> (SocketA
     let addr = listener.local_addr().expect("address");
     let (tx, reports) = mpsc::unbounded_channel();
     match adapter {
-        Adapter::Tokio | Adapter::TokioSplit => {
+        Adapter::Tokio | Adapter::TokioSplit | Adapter::TokioSplitLateReader => {
             listener.set_nonblocking(true).expect("non-blocking listener");
             let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
             tokio::spawn(async move {
@@ -129,7 +132,7 @@ pub fn serve_one(adapter: Adapter, config: Config, steps: Vec<Step>) -> (SocketA
                     Ok(ws)
                 };
                 match result.await {
-                    Ok(ws) if adapter == Adapter::TokioSplit => run_tokio_split(ws, steps, &tx).await,
+                    Ok(ws) if adapter != Adapter::Tokio => run_tokio_split(ws, adapter, steps, &tx).await,
                     Ok(ws) => run_tokio(ws, steps, &tx).await,
                     Err(err) => report(&tx, Report::Done(Err(err))),
                 }
@@ -155,10 +158,10 @@ pub fn serve_one(adapter: Adapter, config: Config, steps: Vec<Step>) -> (SocketA
 pub fn connect(adapter: Adapter, url: String, config: Config, steps: Vec<Step>) -> Endpoint {
     let (tx, reports) = mpsc::unbounded_channel();
     match adapter {
-        Adapter::Tokio | Adapter::TokioSplit => {
+        Adapter::Tokio | Adapter::TokioSplit | Adapter::TokioSplitLateReader => {
             tokio::spawn(async move {
                 match tokio_ws::connect_with(url.as_str(), &config).await {
-                    Ok((ws, _)) if adapter == Adapter::TokioSplit => run_tokio_split(ws, steps, &tx).await,
+                    Ok((ws, _)) if adapter != Adapter::Tokio => run_tokio_split(ws, adapter, steps, &tx).await,
                     Ok((ws, _)) => run_tokio(ws, steps, &tx).await,
                     Err(err) => report(&tx, Report::Done(Err(err))),
                 }
@@ -217,14 +220,20 @@ where
     report(tx, Report::Done(result));
 }
 
-async fn run_tokio_split<S>(ws: tokio_ws::WebSocketStream<S>, steps: Vec<Step>, tx: &Reports)
+async fn run_tokio_split<S>(ws: tokio_ws::WebSocketStream<S>, adapter: Adapter, steps: Vec<Step>, tx: &Reports)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     report(tx, Report::Open);
     let (mut reader, mut writer) = ws.into_split();
     let reader_tx = tx.clone();
+    let start = Arc::new(Notify::new());
+    if adapter == Adapter::TokioSplit {
+        start.notify_one();
+    }
+    let go = Arc::clone(&start);
     let mut reading = tokio::spawn(async move {
+        go.notified().await;
         while let Some(message) = reader.recv().await? {
             report(&reader_tx, Report::Received(message));
         }
@@ -239,7 +248,10 @@ where
                 Step::Close(code) => writer.close(code, "").await?,
                 Step::Sleep(pause) => tokio::time::sleep(pause).await,
                 Step::Gate(gate) => gate.notified().await,
-                Step::Read => return (&mut reading).await.expect("the reading task panicked"),
+                Step::Read => {
+                    start.notify_one();
+                    return (&mut reading).await.expect("the reading task panicked");
+                }
                 Step::Echo => panic!("a split end reads in a task of its own: no echo"),
             }
         }

@@ -106,7 +106,7 @@ macro_rules! four_ways {
 
 /// Runs a scenario `async fn(Adapter, Role)` on the tokio adapter, whole
 /// and split into halves (a task reading while the write half closes), in
-/// both roles.
+/// both roles; and split with nobody reading until the script's end.
 macro_rules! tokio_ways {
     ($($scenario:ident),* $(,)?) => {$(
         mod $scenario {
@@ -126,6 +126,10 @@ macro_rules! tokio_ways {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn split_client() {
                 crate::scenarios::$scenario(Adapter::TokioSplit, Role::Client).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn split_nobody_reading_server() {
+                crate::scenarios::$scenario(Adapter::TokioSplitLateReader, Role::Server).await;
             }
         }
     )*};

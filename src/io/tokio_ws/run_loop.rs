@@ -271,12 +271,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     /// the task that polled it last.
     pub(super) fn poll_write_out_timed(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         loop {
-            if self.conn.is_ending() {
-                return Poll::Ready(Ok(()));
-            }
             match self.poll_write_out(cx) {
                 Poll::Pending => {}
                 done => return done,
+            }
+            // The socket takes no more: stop once the connection is over,
+            // else wait for the next deadline (the close timer's at the latest).
+            if self.conn.is_ending() {
+                return Poll::Ready(Ok(()));
             }
             ready!(self.poll_timer(cx));
             self.fire_timers();

@@ -160,19 +160,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketWriter<S> {
             Ok::<(), crate::UsageError>(())
         })?;
         loop {
-            let (ended, deadline) =
-                locked(&self.shared, |inner| (inner.conn.should_close_transport(), inner.conn.poll_timeout()));
-            if ended {
-                return Ok(());
-            }
-            let Some(deadline) = deadline else {
-                return self.flush().await;
-            };
-            // Its own timer: the shared one wakes the read half.
-            let written = ::tokio::time::timeout_at(::tokio::time::Instant::from_std(deadline), self.flush()).await;
-            match written {
-                Ok(result) => return result,
-                Err(_) => locked(&self.shared, Inner::fire_timers),
+            let (ending, deadline) = locked(&self.shared, |inner| (inner.conn.is_ending(), inner.conn.poll_timeout()));
+            match deadline {
+                // Its own timer: the shared one wakes the read half.
+                Some(deadline) if !ending => {
+                    let at = ::tokio::time::Instant::from_std(deadline);
+                    match ::tokio::time::timeout_at(at, self.flush()).await {
+                        Ok(result) => return result,
+                        Err(_) => locked(&self.shared, Inner::fire_timers),
+                    }
+                }
+                // Over (a timer ended it): what the socket takes now goes out, nothing is waited for.
+                _ if ending => {
+                    let attempt =
+                        poll_fn(|cx| Poll::Ready(locked(&self.shared, |inner| inner.poll_write_out(cx)))).await;
+                    return match attempt {
+                        Poll::Ready(Err(err)) => Err(locked(&self.shared, |inner| inner.write_error(err))),
+                        Poll::Ready(Ok(())) | Poll::Pending => Ok(()),
+                    };
+                }
+                _ => return self.flush().await,
             }
         }
     }

@@ -33,7 +33,8 @@ use std::sync::Arc;
 /// It counts the bytes reserved for the peers' input (receive buffers,
 /// fragmented messages being reassembled, compressed messages being
 /// inflated) and the send queues' own memory (frames encoded and not yet
-/// written, and the spare room of their buffers). A message handed to the
+/// written, payloads only the queue holds, and the spare room of their
+/// buffers). A message handed to the
 /// application is the application's and no longer counts; neither does a
 /// payload a queue shares rather than copies (a
 /// [`PreparedMessage`](crate::PreparedMessage) or a large `Bytes` payload

@@ -157,6 +157,44 @@ fn sends_to_a_peer_that_reads_nothing_stop_at_the_budget_with_nothing_queued_and
 }
 
 #[test]
+fn messages_handed_over_without_a_copy_are_charged_while_only_the_queue_holds_them() {
+    // Both roles, vectored: a server queues the message's own bytes, a
+    // client masks them in place; neither copies, and nobody else holds them.
+    for role in [rfc6455::Role::Server, rfc6455::Role::Client] {
+        let budget = MemoryBudget::new(1 << 20);
+        let mut config = Config::default();
+        config.memory_budget = Some(budget.clone());
+        config.write_buffer_limit = 64 << 20;
+        config.deflate = None;
+        let mut conn = match role {
+            rfc6455::Role::Server => Connection::server(&config, Instant::now()),
+            rfc6455::Role::Client => Connection::client(&config, Instant::now(), [7; 32]),
+        };
+        conn.set_vectored_transmit(true);
+        let mut sent = 0;
+        let refused = loop {
+            match conn.send_owned(Message::binary(vec![5u8; 100 << 10])) {
+                Ok(()) => sent += 1,
+                Err(err) => break err,
+            }
+            assert!(sent < 100, "{role:?}: the budget never refused {} queued bytes", conn.buffered_amount());
+        };
+        assert!(matches!(refused, UsageError::OverBudget { .. }), "{role:?}: {refused:?}");
+        assert!((9..=11).contains(&sent), "{role:?}: {sent} messages of 100 KiB under 1 MiB + 64 KiB");
+        assert!(budget.peak() <= budget.limit());
+        // A message the caller still holds stays the caller's memory (a
+        // server queues it as it is; a client would need the masking stage).
+        if role == rfc6455::Role::Server {
+            let kept = Message::binary(vec![6u8; 100 << 10]);
+            assert!(conn.send_owned(kept.clone()).is_ok(), "a shared payload is not charged");
+        }
+        let _ = take_transmit(&mut conn);
+        conn.release_idle_buffers();
+        assert_eq!(budget.used(), 0, "{role:?}: written out, every byte given back");
+    }
+}
+
+#[test]
 fn a_prepared_message_sent_to_many_is_charged_once_not_per_connection() {
     let budget = MemoryBudget::new(1 << 20);
     let prepared = PreparedMessage::new(Message::binary(vec![9u8; 512 << 10]));

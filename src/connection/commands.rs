@@ -26,13 +26,13 @@ impl Connection {
     /// [`UsageError::WriteBufferFull`] at the high-water mark. Then write out
     /// [`poll_transmit`](Self::poll_transmit).
     pub fn send_text(&mut self, text: &str) -> Result<(), UsageError> {
-        self.send_message(OpCode::Text, text.as_bytes(), None)
+        self.send_message(OpCode::Text, text.as_bytes(), None, false)
     }
 
     /// Queues a binary message as a single frame. Errors as for
     /// [`send_text`](Self::send_text); then write out [`poll_transmit`](Self::poll_transmit).
     pub fn send_binary(&mut self, data: &[u8]) -> Result<(), UsageError> {
-        self.send_message(OpCode::Binary, data, None)
+        self.send_message(OpCode::Binary, data, None, false)
     }
 
     /// Queues a whole [`Message`]; see [`send_text`](Self::send_text).
@@ -52,7 +52,7 @@ impl Connection {
             Message::Binary(data) => (OpCode::Binary, data),
         };
         let shared = self.shares(payload.len()).then_some(payload);
-        self.send_message(opcode, payload, shared)
+        self.send_message(opcode, payload, shared, false)
     }
 
     /// Queues a whole [`Message`] that the connection may take apart: as
@@ -79,18 +79,20 @@ impl Connection {
         if self.role == Role::Client && self.vectored_transmit && len >= ZERO_COPY_MIN && !compress {
             match payload.try_into_mut() {
                 Ok(mut owned) => {
-                    // Masked in place: the payload stays the caller's memory.
-                    self.begin_message(Queued::header_only())?;
+                    // Masked in place, not copied: the queue holds the only reference.
+                    self.begin_message(Queued { owned: len, ..Queued::header_only() })?;
                     let key = self.next_mask_key().unwrap_or(MaskKey([0; 4]));
                     encode_masked_head(self.send.tail(), opcode, true, key, &mut owned);
-                    self.send.push_shared(owned.freeze());
+                    self.send.push_shared(owned.freeze(), true);
                     return Ok(());
                 }
                 Err(shared) => payload = shared,
             }
         }
         let shared = self.shares(len).then_some(&payload);
-        self.send_message(opcode, &payload, shared)
+        // Given to the queue: its memory alone once this returns, unless the caller kept a clone.
+        let owned = payload.is_unique();
+        self.send_message(opcode, &payload, shared, owned)
     }
 
     /// A shared payload of `len` bytes is queued by reference: as it is by a
@@ -173,7 +175,7 @@ impl Connection {
         };
         // A message in pieces is compressed whole, whatever its size.
         let compress = if opcode == OpCode::Continuation { self.outgoing_compressed } else { self.deflater.is_some() };
-        self.reserve_send(Queued { copied: data.len(), compress, masked: 0 })?;
+        self.reserve_send(Queued { copied: data.len(), compress, ..Queued::header_only() })?;
         if let Some(validator) = utf8 {
             self.outgoing_utf8 = validator;
         }
@@ -253,25 +255,31 @@ impl Connection {
         opcode: OpCode,
         data: &[u8],
         shared: Option<&Bytes>,
+        owned: bool,
     ) -> Result<(), UsageError> {
         let compress = self.deflater.as_ref().is_some_and(|d| data.len() >= d.threshold());
         let queued = match shared.filter(|_| !compress) {
-            Some(payload) if self.role == Role::Client => Queued { masked: payload.len(), ..Queued::header_only() },
-            Some(_) => Queued::header_only(),
-            None => Queued { copied: data.len(), compress, masked: 0 },
+            Some(payload) => Queued {
+                // A client masks it a piece at a time into the stage.
+                masked: if self.role == Role::Client { payload.len() } else { 0 },
+                // Nobody else holds it: the queue's memory, though not copied.
+                owned: if owned { payload.len() } else { 0 },
+                ..Queued::header_only()
+            },
+            None => Queued { copied: data.len(), compress, ..Queued::header_only() },
         };
         self.begin_message(queued)?;
         match shared.filter(|_| !compress) {
             Some(payload) => match self.next_mask_key() {
                 None => {
                     encode_frame_head(self.send.tail(), opcode, true, 0, payload.len());
-                    self.send.push_shared(payload.clone());
+                    self.send.push_shared(payload.clone(), owned);
                 }
                 Some(key) => {
                     let header =
                         FrameHeader { fin: true, rsv: 0, opcode, mask: Some(key), payload_len: payload.len() as u64 };
                     header.encode(self.send.tail());
-                    self.send.push_masked(payload.clone(), key);
+                    self.send.push_masked(payload.clone(), key, owned);
                 }
             },
             None => self.push_data(opcode, true, data, compress),
@@ -358,15 +366,15 @@ impl Connection {
 
     #[inline(never)]
     fn reserve_send_budgeted(&mut self, queued: Queued) -> Result<(), UsageError> {
-        let Queued { copied, compress, masked } = queued;
-        let growth = if compress {
+        let Queued { copied, compress, masked, owned } = queued;
+        let growth = owned.saturating_add(if compress {
             // Deflate's worst case: a little over the input (stored blocks).
             let out = copied.saturating_add(copied / 1024).saturating_add(64);
             out.saturating_sub(self.scratch.capacity())
                 .saturating_add(self.send.growth_for(out.saturating_add(MAX_HEADER_LEN), 0))
         } else {
             self.send.growth_for(copied.saturating_add(MAX_HEADER_LEN), masked)
-        };
+        });
         let total = self.held_bytes().saturating_add(growth);
         if self.charge.cover(total) {
             return Ok(());
@@ -385,11 +393,14 @@ pub(super) struct Queued {
     pub(super) compress: bool,
     /// The length of a shared payload a client masks a piece at a time.
     pub(super) masked: usize,
+    /// Payload bytes queued without a copy that nobody else holds (a
+    /// message given to `send_owned`): the queue's memory all the same.
+    pub(super) owned: usize,
 }
 
 impl Queued {
-    /// A frame header before a payload that is not copied.
+    /// A frame header before a payload that is not copied and stays shared.
     pub(super) fn header_only() -> Self {
-        Self { copied: 0, compress: false, masked: 0 }
+        Self { copied: 0, compress: false, masked: 0, owned: 0 }
     }
 }

@@ -511,6 +511,10 @@ impl Connection {
         if self.send.is_empty() && self.send.tail_over(keep) {
             self.send.release_tail();
         }
+        if self.scratch.capacity() > MIN_RETAINED {
+            // What compressing an exceptionally large message left behind.
+            self.scratch = Vec::new();
+        }
         self.settle_charge();
     }
 

@@ -142,7 +142,7 @@ impl Connection {
         let shared_key = compressor.map(Deflater::shared_output_key);
         if self.role == Role::Client || shared_key.is_some_and(|key| key.is_none()) {
             let shared = self.shares(prepared.0.payload.len()).then_some(&prepared.0.payload);
-            return self.send_message(prepared.0.opcode, &prepared.0.payload, shared);
+            return self.send_message(prepared.0.opcode, &prepared.0.payload, shared, false);
         }
         let frame = match shared_key.flatten() {
             Some(key) => prepared.compressed_frame(key),
@@ -152,7 +152,7 @@ impl Connection {
         // A shared frame is the prepared message's memory; a copied one the queue's.
         self.begin_message(Queued { copied: if shared { 0 } else { frame.len() }, ..Queued::header_only() })?;
         if shared {
-            self.send.push_shared(frame);
+            self.send.push_shared(frame, false);
         } else {
             self.send.tail().extend_from_slice(&frame);
         }

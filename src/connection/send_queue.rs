@@ -37,15 +37,17 @@ const STAGE: usize = if cfg!(test) { 64 } else { 256 << 10 };
 /// A run of queued bytes before the tail.
 #[derive(Debug)]
 enum Chunk {
-    /// Bytes the queue encoded (a sealed part of the tail) that go out as they are.
+    /// Bytes that go out as they are and are the queue's own memory: a
+    /// sealed part of the tail, or a payload nobody else holds.
     Plain(Bytes),
     /// A payload the caller handed over, which goes out as it is: the
     /// caller's memory (shared with a `PreparedMessage` or the `Message`),
     /// not the queue's.
     Shared(Bytes),
     /// The part of a shared payload not yet masked into the stage; the
-    /// stage's bytes come before it.
-    Masked { rest: Bytes, key: MaskKey },
+    /// stage's bytes come before it. `owned`: nobody else holds it, so it
+    /// counts as the queue's memory.
+    Masked { rest: Bytes, key: MaskKey, owned: bool },
 }
 
 #[derive(Debug, Default)]
@@ -55,8 +57,9 @@ pub(crate) struct SendQueue {
     chunks: VecDeque<Chunk>,
     /// Total length of `chunks` and `stage`.
     chunks_len: usize,
-    /// Bytes of the `Plain` chunks: the queue's own memory before the tail.
-    plain_len: usize,
+    /// Bytes of the `Plain` chunks and of owned masked payloads not yet
+    /// staged: the queue's own memory before the tail.
+    owned_len: usize,
     /// How many of `chunks` are masked ones.
     masked: usize,
     /// The next masked bytes of the first masked chunk (the chunks before
@@ -104,31 +107,40 @@ impl SendQueue {
             self.tail_peak = self.tail_peak.max(self.tail.len());
             let queued = self.tail.split().freeze();
             self.chunks_len += queued.len();
-            self.plain_len += queued.len();
+            self.owned_len += queued.len();
             self.chunks.push_back(Chunk::Plain(queued));
         }
     }
 
-    /// Queues `payload` after everything queued, without copying it.
-    pub(crate) fn push_shared(&mut self, payload: Bytes) {
+    /// Queues `payload` after everything queued, without copying it;
+    /// `owned` when nobody else holds it (it is then the queue's memory).
+    pub(crate) fn push_shared(&mut self, payload: Bytes, owned: bool) {
         if payload.is_empty() {
             return;
         }
         self.seal_tail();
         self.chunks_len += payload.len();
-        self.chunks.push_back(Chunk::Shared(payload));
+        if owned {
+            self.owned_len += payload.len();
+            self.chunks.push_back(Chunk::Plain(payload));
+        } else {
+            self.chunks.push_back(Chunk::Shared(payload));
+        }
     }
 
     /// Queues `payload` masked with `key` after everything queued (the
     /// frame's header is already in the tail), masking it a piece at a
     /// time as the transport reaches it.
-    pub(crate) fn push_masked(&mut self, payload: Bytes, key: MaskKey) {
+    pub(crate) fn push_masked(&mut self, payload: Bytes, key: MaskKey, owned: bool) {
         if payload.is_empty() {
             return;
         }
         self.seal_tail();
         self.chunks_len += payload.len();
-        self.chunks.push_back(Chunk::Masked { rest: payload, key });
+        if owned {
+            self.owned_len += payload.len();
+        }
+        self.chunks.push_back(Chunk::Masked { rest: payload, key, owned });
         self.masked += 1;
     }
 
@@ -149,7 +161,7 @@ impl SendQueue {
             let Some(at) = self.chunks.iter().position(|chunk| matches!(chunk, Chunk::Masked { .. })) else {
                 return;
             };
-            let Some(Chunk::Masked { rest, key }) = self.chunks.get_mut(at) else {
+            let Some(Chunk::Masked { rest, key, owned }) = self.chunks.get_mut(at) else {
                 return;
             };
             if rest.is_empty() {
@@ -158,6 +170,10 @@ impl SendQueue {
                 continue;
             }
             let piece = rest.split_to(rest.len().min(STAGE));
+            if *owned {
+                // Staged: the stage's memory now, counted as such.
+                self.owned_len -= piece.len();
+            }
             self.stage.clear();
             self.stage.put_masked(&piece, *key);
         }
@@ -249,11 +265,11 @@ impl SendQueue {
                 Chunk::Plain(bytes) if written < bytes.len() => {
                     bytes.advance(written);
                     self.chunks_len -= written;
-                    self.plain_len -= written;
+                    self.owned_len -= written;
                     return;
                 }
                 Chunk::Plain(bytes) => {
-                    self.plain_len -= bytes.len();
+                    self.owned_len -= bytes.len();
                     bytes.len()
                 }
                 Chunk::Shared(bytes) if written < bytes.len() => {
@@ -284,11 +300,11 @@ impl SendQueue {
 
     /// The queue's own memory, roughly: encoded bytes not yet written and
     /// the tail's room (at least the most it has held since it was last
-    /// released, which its allocation keeps), and the stage. Payloads
-    /// shared with the caller (`push_shared`, `push_masked`) are the
-    /// caller's and do not count.
+    /// released, which its allocation keeps), payloads nobody else holds,
+    /// and the stage. Payloads shared with the caller (`push_shared`,
+    /// `push_masked` not `owned`) are the caller's and do not count.
     pub(crate) fn held(&self) -> usize {
-        (self.plain_len + self.tail.capacity()).max(self.tail_peak) + self.stage.capacity()
+        (self.owned_len + self.tail.capacity()).max(self.tail_peak) + self.stage.capacity()
     }
 
     /// How much more memory the queue may take to encode `additional`
@@ -367,7 +383,7 @@ mod tests {
             queue.tail().extend_from_slice(&small);
             expected.extend_from_slice(&small);
             let big = Bytes::from(vec![100 + i; 7 + usize::from(i) * 3]);
-            queue.push_shared(big.clone());
+            queue.push_shared(big.clone(), false);
             expected.extend_from_slice(&big);
             // Two masked payloads in a row, 2 to 3 stages long.
             for len in [STAGE * 2 + usize::from(i) * 13 + 1, usize::from(i) + 5] {
@@ -375,12 +391,12 @@ mod tests {
                 let payload = Bytes::from((0..len).map(|n| (n * 7 + usize::from(i)) as u8).collect::<Vec<u8>>());
                 let mut masked = payload.to_vec();
                 crate::frame::apply_mask(&mut masked, key, 0);
-                queue.push_masked(payload, key);
+                queue.push_masked(payload, key, false);
                 expected.extend_from_slice(&masked);
             }
         }
-        queue.push_masked(Bytes::new(), MaskKey([1, 2, 3, 4]));
-        queue.push_shared(Bytes::new());
+        queue.push_masked(Bytes::new(), MaskKey([1, 2, 3, 4]), false);
+        queue.push_shared(Bytes::new(), false);
         queue.tail().extend_from_slice(b"end");
         expected.extend_from_slice(b"end");
         (queue, expected)
@@ -428,7 +444,7 @@ mod tests {
         let mut queue = SendQueue::default();
         queue.tail().extend_from_slice(b"head");
         let key = MaskKey([9, 8, 7, 6]);
-        queue.push_masked(Bytes::from(vec![0u8; STAGE * 2 + 3]), key);
+        queue.push_masked(Bytes::from(vec![0u8; STAGE * 2 + 3]), key, false);
         queue.tail().extend_from_slice(b"next");
         let runs = |queue: &mut SendQueue| {
             let mut slices = [IoSlice::new(&[]); 8];
@@ -463,12 +479,12 @@ mod tests {
         assert!(encoded >= 1000, "{encoded}");
         // A shared payload of 1 MiB is the caller's memory: only the
         // sealed head counts, as before.
-        queue.push_shared(Bytes::from(vec![2u8; 1 << 20]));
+        queue.push_shared(Bytes::from(vec![2u8; 1 << 20]), false);
         assert!(queue.held() < 4 << 10, "{}", queue.held());
         assert!(queue.held() >= 1000);
         // A masked one costs the stage, not its own size.
         assert_eq!(queue.growth_for(0, 10 * STAGE), STAGE, "a masked payload needs the stage");
-        queue.push_masked(Bytes::from(vec![3u8; 1 << 20]), MaskKey([1, 2, 3, 4]));
+        queue.push_masked(Bytes::from(vec![3u8; 1 << 20]), MaskKey([1, 2, 3, 4]), false);
         queue.first();
         assert!(queue.held() <= 4 << 10, "{}", queue.held());
         // Estimates: the room the tail has costs nothing more; past it, a
@@ -494,5 +510,19 @@ mod tests {
         assert!(queue.held() >= 100 << 10, "the allocation stays until released: {}", queue.held());
         queue.release_tail();
         assert_eq!(queue.held(), 0);
+    }
+
+    #[test]
+    fn a_payload_nobody_else_holds_is_the_queues_memory_until_written() {
+        let mut queue = SendQueue::default();
+        queue.push_shared(Bytes::from(vec![1u8; 10_000]), true);
+        assert!(queue.held() >= 10_000, "{}", queue.held());
+        queue.push_masked(Bytes::from(vec![2u8; 10 * STAGE]), MaskKey([1, 2, 3, 4]), true);
+        assert!(queue.held() >= 10_000 + 10 * STAGE, "{}", queue.held());
+        let all = queue.len();
+        let _ = drain_vectored(&mut queue, 1000);
+        assert_eq!(all, 10_000 + 10 * STAGE);
+        queue.release_tail();
+        assert_eq!(queue.held(), 0, "every owned byte given back as it was written");
     }
 }

@@ -49,7 +49,8 @@ pub(super) struct Inner<S> {
     /// Bytes were written since the stream was last flushed (or it never
     /// was): a stream that buffers (TLS) holds them until flushed.
     unflushed: bool,
-    /// Split: the task of the read half, last seen waiting in `recv`.
+    /// The task last seen in `recv` (the read half's, when split by either
+    /// `into_split` or `StreamExt::split`).
     read_waker: Option<Waker>,
 }
 
@@ -106,7 +107,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     #[inline]
     fn poll_data(&mut self, cx: &mut Context<'_>, in_parts: bool) -> Poll<Result<Option<Event>, Error>> {
         self.conn.set_message_streaming(in_parts);
-        if self.write_wakers.is_some() && !self.read_waker.as_ref().is_some_and(|waker| waker.will_wake(cx.waker())) {
+        if !self.read_waker.as_ref().is_some_and(|waker| waker.will_wake(cx.waker())) {
             self.read_waker = Some(cx.waker().clone());
         }
         loop {
@@ -285,16 +286,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         }
     }
 
-    /// Fires the connection's due timers, and wakes the read half (split)
-    /// to learn the outcome.
+    /// Fires the connection's due timers, and wakes the reading task to
+    /// learn the outcome.
     pub(super) fn fire_timers(&mut self) {
         self.conn.handle_timeout(now());
         self.wake_reader();
     }
 
-    /// Wakes the read half waiting in `recv` (split), so that it looks at
-    /// the connection again: a close the write half started arms a timer
-    /// the read half must wait on.
+    /// Wakes the task waiting in `recv` (a read half), so that it looks at
+    /// the connection again: a close the write side started arms a timer
+    /// the read side must wait on.
     pub(super) fn wake_reader(&mut self) {
         if let Some(waker) = self.read_waker.take() {
             waker.wake();
@@ -404,17 +405,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     }
 
     /// Sends a normal close (if none was sent) and writes it out; the read
-    /// side completes the close handshake. Unsplit, the write is bounded by
-    /// `close_timeout` (as `close` is); a split writer's `Sink` would take
-    /// the one timer from the read half, which enforces the timeout there
-    /// (woken here to arm it).
+    /// side completes the close handshake, and is woken to arm the close
+    /// timer. The write waits for the stream: the `Sink` may be one half of
+    /// `StreamExt::split`, whose other half the one timer wakes (the
+    /// inherent `close` is the one bounded by `close_timeout`).
     pub(super) fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         if self.conn.state() == State::Open {
             self.conn.close(CloseCode::NORMAL, "", now())?;
             self.wake_reader();
         }
-        let written = if self.write_wakers.is_none() { self.poll_write_out_timed(cx) } else { self.poll_write_out(cx) };
-        Poll::Ready(Ok(ready!(written)?))
+        Poll::Ready(Ok(ready!(self.poll_write_out(cx))?))
     }
 }
 

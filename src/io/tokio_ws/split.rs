@@ -175,8 +175,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketWriter<S> {
                     let attempt =
                         poll_fn(|cx| Poll::Ready(locked(&self.shared, |inner| inner.poll_write_out(cx)))).await;
                     return match attempt {
-                        Poll::Ready(Err(err)) => Err(locked(&self.shared, |inner| inner.write_error(err))),
-                        Poll::Ready(Ok(())) | Poll::Pending => Ok(()),
+                        // The read half may have shut the transport down already.
+                        Poll::Ready(Err(err)) if !locked(&self.shared, |inner| inner.conn.is_closed()) => {
+                            Err(locked(&self.shared, |inner| inner.write_error(err)))
+                        }
+                        Poll::Ready(_) | Poll::Pending => Ok(()),
                     };
                 }
                 _ => return self.flush().await,

@@ -198,7 +198,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// nothing (its socket full, the queue stuck behind it) `close` returns
     /// `Ok` once the timeout has passed, and the next `recv` returns
     /// `Err(Error::Closed(CloseReason::Timeout(TimeoutKind::CloseHandshake)))`
-    /// and drops the transport.
+    /// and drops the transport. (`SinkExt::close` waits for the stream
+    /// without that bound: its other half, after `StreamExt::split`, owns
+    /// the timer.)
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
         self.inner.conn.close(code, reason, now())?;
         poll_fn(|cx| self.inner.poll_write_out_timed(cx)).await.map_err(|err| self.inner.write_error(err))

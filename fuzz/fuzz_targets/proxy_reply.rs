@@ -752,6 +752,9 @@ fn socks_expect(answers: &[(Vec<u8>, bool)], wire_len: usize, credentials: bool)
             };
         }
         let version = if phase == Phase::Auth { 1 } else { 5 };
+        if phase == Phase::Method && byte!(0) == b'H' {
+            return Some(SocksExpect::Malformed("is this an HTTP proxy? use http://"));
+        }
         if byte!(0) != version {
             return Some(SocksExpect::Malformed(match phase {
                 Phase::Method => "method answer's version",

@@ -93,6 +93,12 @@ impl Socks5 {
     fn read_answer(&mut self) -> Result<(), ProxyError> {
         match self.phase {
             Phase::Method => {
+                // An HTTP proxy answers a SOCKS greeting with `HTTP/1.x 400`.
+                if self.recv.first() == Some(&b'H') {
+                    return Err(ProxyError::Malformed(
+                        "the answer is not SOCKS5 but HTTP; is this an HTTP proxy? use http://",
+                    ));
+                }
                 let Some(answer) = self.answer(2, VERSION, "the method answer's version is not 5")? else {
                     return Ok(());
                 };
@@ -141,16 +147,8 @@ impl Socks5 {
     /// The answer of exactly `len` bytes whose first byte is `version`, once
     /// it has all arrived; `None` to read more.
     fn answer(&mut self, len: usize, version: u8, wrong_version: &'static str) -> Result<Option<BytesMut>, ProxyError> {
-        match self.recv.first() {
-            Some(&first) if first == version => {}
-            // An HTTP proxy answers a SOCKS greeting with `HTTP/1.x 400`.
-            Some(b'H') => {
-                return Err(ProxyError::Malformed(
-                    "the answer is not SOCKS5 but HTTP; is this an HTTP proxy? use http://",
-                ))
-            }
-            Some(_) => return Err(ProxyError::Malformed(wrong_version)),
-            None => {}
+        if self.recv.first().is_some_and(|&first| first != version) {
+            return Err(ProxyError::Malformed(wrong_version));
         }
         if self.recv.len() > len {
             return Err(ProxyError::Malformed("the SOCKS5 proxy sent more than its answer"));
@@ -452,6 +450,9 @@ mod tests {
         // An HTTP proxy's answer to the greeting: the hint says which scheme to use.
         check(no_auth, &[b"HT"], "is this an HTTP proxy? use http://");
         check(no_auth, &[b"HTTP/1.1 400 Bad Request\r\n\r\n"], "is this an HTTP proxy? use http://");
+        // Only the first answer can be an HTTP proxy's: later, `H` is a wrong version.
+        check(with_auth, &[&[5, 2], b"HT"], "username/password answer's version");
+        check(no_auth, &[&[5, 0], b"HT"], "CONNECT reply's version");
     }
 
     #[test]

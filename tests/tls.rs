@@ -53,6 +53,7 @@ fn blocking_server(tls: Arc<rustls::ServerConfig>) -> (SocketAddr, JoinHandle<Re
         let mut ws = blocking::accept_with(BlockingTls::new(session, tcp), &deflate_config(), |_| Ok(Accept::new()))?;
         ws.set_stream_hooks(StreamHooks {
             set_read_timeout: |tls: &BlockingTls, limit| tls.sock.set_read_timeout(limit),
+            set_write_timeout: |tls: &BlockingTls, limit| tls.sock.set_write_timeout(limit),
             shutdown: |tls: &BlockingTls| tls.sock.shutdown(Shutdown::Both),
         });
         let alpn = ws.get_ref().conn.alpn_protocol().map(<[u8]>::to_vec);

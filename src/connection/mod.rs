@@ -589,7 +589,7 @@ impl Connection {
     /// True once the connection is closed or will be once the bytes it
     /// holds are decoded (a timer gave up): nothing more will be written
     /// for the application, so an adapter waiting to write can stop.
-    #[cfg(feature = "tokio")]
+    #[cfg(any(feature = "tokio", feature = "blocking"))]
     pub(crate) fn is_ending(&self) -> bool {
         self.state == State::Closed || self.ending.is_some()
     }

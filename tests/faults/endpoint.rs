@@ -57,6 +57,8 @@ pub enum Report {
     Open,
     /// A whole message arrived.
     Received(Message),
+    /// The script's `Close` step begins.
+    Closing,
     /// The script ended: `Ok` after a normal close, or the error that ended it.
     Done(Result<(), Error>),
 }
@@ -76,6 +78,8 @@ pub struct Finish {
     pub result: Result<(), Error>,
     /// When the end reported it.
     pub at: Instant,
+    /// When the script's `Close` step began, if it had one.
+    pub closing: Option<Instant>,
 }
 
 impl Endpoint {
@@ -106,11 +110,13 @@ impl Endpoint {
     /// Collects messages until the end reports `Done`.
     pub async fn finish(&mut self) -> Finish {
         let mut messages = Vec::new();
+        let mut closing = None;
         loop {
             match self.next().await {
                 (_, Report::Open) => panic!("opened twice"),
                 (_, Report::Received(message)) => messages.push(message),
-                (at, Report::Done(result)) => return Finish { messages, result, at },
+                (at, Report::Closing) => closing = Some(at),
+                (at, Report::Done(result)) => return Finish { messages, result, at, closing },
             }
         }
     }
@@ -198,7 +204,10 @@ where
                 Step::Send(message) => ws.send(message).await?,
                 Step::Feed(message) => ws.feed(message).await?,
                 Step::Part(data, first, last) => ws.send_part(part(data, first, last)).await?,
-                Step::Close(code) => ws.close(code, "").await?,
+                Step::Close(code) => {
+                    report(tx, Report::Closing);
+                    ws.close(code, "").await?
+                }
                 Step::Sleep(pause) => tokio::time::sleep(pause).await,
                 Step::Gate(gate) => gate.notified().await,
                 Step::Read => {
@@ -245,7 +254,10 @@ where
                 Step::Send(message) => writer.send(message).await?,
                 Step::Feed(message) => writer.feed(message).await?,
                 Step::Part(data, first, last) => writer.send_part(part(data, first, last)).await?,
-                Step::Close(code) => writer.close(code, "").await?,
+                Step::Close(code) => {
+                    report(tx, Report::Closing);
+                    writer.close(code, "").await?
+                }
                 Step::Sleep(pause) => tokio::time::sleep(pause).await,
                 Step::Gate(gate) => gate.notified().await,
                 Step::Read => {
@@ -269,7 +281,10 @@ fn run_blocking<S: std::io::Read + std::io::Write>(mut ws: blocking::WebSocket<S
                 Step::Send(message) => ws.send(message)?,
                 Step::Feed(message) => ws.feed(message)?,
                 Step::Part(data, first, last) => ws.send_part(part(data, first, last))?,
-                Step::Close(code) => ws.close(code, "")?,
+                Step::Close(code) => {
+                    report(tx, Report::Closing);
+                    ws.close(code, "")?
+                }
                 Step::Sleep(pause) => std::thread::sleep(pause),
                 Step::Gate(_) => panic!("a gate is for tokio ends (the peer) only"),
                 Step::Read => {

@@ -104,10 +104,11 @@ macro_rules! four_ways {
     )*};
 }
 
-/// Runs a scenario `async fn(Adapter, Role)` on the tokio adapter, whole
-/// and split into halves (a task reading while the write half closes), in
-/// both roles; and split with nobody reading until the script's end.
-macro_rules! tokio_ways {
+/// Runs a scenario `async fn(Adapter, Role)` every way: as `four_ways!`
+/// does, plus the tokio adapter split into halves (a task reading while the
+/// write half closes) in both roles, and split with nobody reading until
+/// the script's end.
+macro_rules! every_way {
     ($($scenario:ident),* $(,)?) => {$(
         mod $scenario {
             use super::{Adapter, Role};
@@ -118,6 +119,14 @@ macro_rules! tokio_ways {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn tokio_client() {
                 crate::scenarios::$scenario(Adapter::Tokio, Role::Client).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn blocking_server() {
+                crate::scenarios::$scenario(Adapter::Blocking, Role::Server).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn blocking_client() {
+                crate::scenarios::$scenario(Adapter::Blocking, Role::Client).await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn split_server() {
@@ -147,7 +156,7 @@ four_ways!(
     a_dropped_close_reply_is_ended_by_the_close_timeout,
 );
 
-tokio_ways!(a_close_behind_a_queue_the_peer_never_reads_ends_at_the_close_timeout);
+every_way!(a_close_behind_a_queue_the_peer_never_reads_ends_at_the_close_timeout);
 
 /// The dropped close reply again, with the read half already waiting in
 /// `recv` when the write half closes: the read half still ends at the

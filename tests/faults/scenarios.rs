@@ -8,7 +8,7 @@ use rfc6455::{CloseCode, CloseReason, Config, Message, Role, TimeoutKind};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::endpoint::{Adapter, Step};
+use crate::endpoint::{Adapter, Finish, Step};
 use crate::relay::{Action, Cut, Dir, Fault, Stats};
 use crate::{link, payload, quiet, Link};
 
@@ -224,6 +224,20 @@ pub async fn fin_mid_close_handshake_ends_abnormally(adapter: Adapter, role: Rol
     cut_mid_close_handshake(adapter, role, Cut::Fin).await;
 }
 
+/// Asserts that an end's script ended with the close timeout, one
+/// `close_timeout` after its `Close` step began (within [`SLACK`]).
+fn assert_ended_by_the_close_timeout(finish: Finish, close_timeout: Duration) {
+    assert!(
+        matches!(finish.result, Err(Error::Closed(CloseReason::Timeout(TimeoutKind::CloseHandshake)))),
+        "expected the close timeout, got {:?}",
+        finish.result
+    );
+    let closing = finish.closing.expect("the script has a Close step");
+    let took = finish.at.saturating_duration_since(closing);
+    assert!(took >= close_timeout - Duration::from_millis(50), "gave up after {took:?}, before the close timeout");
+    assert!(took <= close_timeout + SLACK, "gave up only after {took:?}");
+}
+
 /// The peer's close reply is black-holed and the link stays up: the close
 /// timeout ends the wait, with `TimeoutKind::CloseHandshake`.
 pub async fn a_dropped_close_reply_is_ended_by_the_close_timeout(adapter: Adapter, role: Role) {
@@ -240,16 +254,7 @@ pub async fn a_dropped_close_reply_is_ended_by_the_close_timeout(adapter: Adapte
     under.opened().await;
     peer.opened().await;
     relay.set(toward(role), Fault::BlackHole);
-    let closed_at = Instant::now() + Duration::from_millis(200);
-    let finish = under.finish().await;
-    assert!(
-        matches!(finish.result, Err(Error::Closed(CloseReason::Timeout(TimeoutKind::CloseHandshake)))),
-        "expected the close timeout, got {:?}",
-        finish.result
-    );
-    let took = finish.at.saturating_duration_since(closed_at);
-    assert!(took >= close_timeout - Duration::from_millis(50), "gave up after {took:?}, before the close timeout");
-    assert!(took <= close_timeout + SLACK, "gave up only after {took:?}");
+    assert_ended_by_the_close_timeout(under.finish().await, close_timeout);
     transport_dropped_by(relay.stats(), role).await;
 }
 
@@ -257,8 +262,7 @@ pub async fn a_dropped_close_reply_is_ended_by_the_close_timeout(adapter: Adapte
 /// stops reading toward the peer, so the sockets fill up) and closes:
 /// `close` returns once `close_timeout` has passed rather than waiting on
 /// the socket for ever, the connection ends with
-/// `TimeoutKind::CloseHandshake`, and the transport is dropped. Tokio only:
-/// a blocking write blocks (see `WebSocket::close` in `io::blocking`).
+/// `TimeoutKind::CloseHandshake`, and the transport is dropped.
 pub async fn a_close_behind_a_queue_the_peer_never_reads_ends_at_the_close_timeout(adapter: Adapter, role: Role) {
     let close_timeout = Duration::from_millis(400);
     let mut config = quiet();
@@ -285,16 +289,7 @@ pub async fn a_close_behind_a_queue_the_peer_never_reads_ends_at_the_close_timeo
     under.opened().await;
     peer.opened().await;
     relay.set(toward(role).other(), Fault::Stall);
-    let closed_at = Instant::now() + Duration::from_millis(200);
-    let finish = under.finish().await;
-    assert!(
-        matches!(finish.result, Err(Error::Closed(CloseReason::Timeout(TimeoutKind::CloseHandshake)))),
-        "expected the close timeout, got {:?}",
-        finish.result
-    );
-    let took = finish.at.saturating_duration_since(closed_at);
-    assert!(took >= close_timeout - Duration::from_millis(50), "gave up after {took:?}, before the close timeout");
-    assert!(took <= close_timeout + SLACK, "gave up only after {took:?}");
+    assert_ended_by_the_close_timeout(under.finish().await, close_timeout);
     // Let the relay read again (and throw the bytes away): behind the queued
     // bytes it finds the end of the transport.
     relay.set(toward(role).other(), Fault::BlackHole);

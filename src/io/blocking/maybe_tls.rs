@@ -118,6 +118,7 @@ impl StreamHooks<MaybeTlsStream> {
     pub fn maybe_tls() -> Self {
         Self {
             set_read_timeout: |stream, limit| stream.get_ref().set_read_timeout(limit),
+            set_write_timeout: |stream, limit| stream.get_ref().set_write_timeout(limit),
             shutdown: |stream| stream.get_ref().shutdown(Shutdown::Both),
         }
     }

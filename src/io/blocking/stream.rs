@@ -17,15 +17,21 @@ const SEND_CHUNK: usize = 64 << 10;
 ///
 /// With hooks, the connection's timers (heartbeat, idle and close timeouts)
 /// fire on an idle connection: the adapter owns the stream's read timeout
-/// (limit reads with [`WebSocket::set_read_timeout`] instead), and the
-/// transport is shut down when the connection ends. Without them, timers
-/// fire only when the stream returns from a read, and the stream is closed
-/// when the [`WebSocket`] is dropped.
+/// (limit reads with [`WebSocket::set_read_timeout`] instead) and, once the
+/// close handshake has begun, its write timeout (cleared when the close's
+/// writes are done); the transport is shut down when the connection ends.
+/// Without them, timers fire only when the stream returns from a read, and
+/// the stream is closed when the [`WebSocket`] is dropped.
 ///
-/// Timers run inside [`WebSocket::read`]: an application that only sends
-/// never notices a dead peer. A write to a dead peer whose socket buffer is
-/// full blocks until TCP gives up; use a non-blocking stream, or the tokio
-/// adapter, where that matters.
+/// Timers run inside [`WebSocket::read`], and in the writes of
+/// [`WebSocket::close`] and of a closing `read` (bounded by
+/// `Config::close_timeout`). An application that only sends never notices
+/// a dead peer, and a `send` to a peer that reads nothing blocks once its
+/// socket is full, until TCP gives up: set a write timeout on the stream
+/// for sends (`TcpStream::set_write_timeout` through [`WebSocket::get_ref`];
+/// a write that times out leaves the rest queued, as on a non-blocking
+/// stream: [`WebSocket::buffered_amount`] says how much), or use the tokio adapter, whose sends can be wrapped in
+/// `tokio::time::timeout`, where that matters.
 /// [`connect`](super::connect) installs [`StreamHooks::tcp`]; after [`accept`](super::accept) on a
 /// `TcpStream`, install them with [`WebSocket::set_stream_hooks`].
 #[derive(Debug)]
@@ -33,6 +39,10 @@ pub struct StreamHooks<S> {
     /// Sets how long the next read may block (`None`: no limit), like
     /// [`TcpStream::set_read_timeout`].
     pub set_read_timeout: fn(&S, Option<Duration>) -> io::Result<()>,
+    /// Sets how long the next write may block (`None`: no limit), like
+    /// [`TcpStream::set_write_timeout`]: used while closing, so that a peer
+    /// that reads nothing cannot hold a close past `Config::close_timeout`.
+    pub set_write_timeout: fn(&S, Option<Duration>) -> io::Result<()>,
     /// Closes the transport, like `TcpStream::shutdown(Shutdown::Both)`.
     pub shutdown: fn(&S) -> io::Result<()>,
 }
@@ -40,7 +50,11 @@ pub struct StreamHooks<S> {
 impl StreamHooks<TcpStream> {
     /// The hooks for a `TcpStream`.
     pub fn tcp() -> Self {
-        Self { set_read_timeout: TcpStream::set_read_timeout, shutdown: |s| s.shutdown(Shutdown::Both) }
+        Self {
+            set_read_timeout: TcpStream::set_read_timeout,
+            set_write_timeout: TcpStream::set_write_timeout,
+            shutdown: |s| s.shutdown(Shutdown::Both),
+        }
     }
 }
 
@@ -251,7 +265,8 @@ impl<S: Read + Write> WebSocket<S> {
             if self.finished {
                 return end_of_stream(&self.conn).map(|_| None);
             }
-            let written = match self.write_out() {
+            // Closing, the close timer bounds the writes as well as the reads.
+            let written = match self.write_out_timed() {
                 // A non-blocking stream that takes no more for now: read
                 // (and fire due timers) meanwhile.
                 Err(err) if err.kind() == ErrorKind::WouldBlock => Ok(()),
@@ -336,15 +351,20 @@ impl<S: Read + Write> WebSocket<S> {
     /// [`read`](Self::read) until it returns `Ok(None)`, which happens once the
     /// peer has answered (or the close timeout ran out).
     ///
-    /// It writes out what is queued before the close frame with the
-    /// stream's blocking writes, which the close timeout does not bound: a
-    /// peer that reads nothing keeps a write waiting once the socket is
-    /// full. Set a write timeout on the stream (`TcpStream::set_write_timeout`,
-    /// through [`get_ref`](Self::get_ref)) if peers may stop reading; the
-    /// tokio adapter's `close` is bounded by `close_timeout` itself.
+    /// It writes out what is queued before the close frame. With
+    /// [`StreamHooks`] (which the TCP helpers install) the writes are bounded
+    /// by `Config::close_timeout`: against a peer that reads nothing (its
+    /// socket full, the queue stuck behind it) `close` returns `Ok` once the
+    /// timeout has passed, and the next `read` returns
+    /// `Err(Error::Closed(CloseReason::Timeout(TimeoutKind::CloseHandshake)))`
+    /// and shuts the transport down. Without hooks, set a write timeout on
+    /// the stream yourself if peers may stop reading.
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
         self.conn.close(code, reason, Instant::now())?;
-        self.flush_queued()
+        match self.write_out_timed() {
+            Err(err) if err.kind() == ErrorKind::WouldBlock => Ok(()),
+            other => Ok(other?),
+        }
     }
 
     /// Writes out everything queued (pongs, close frames, messages) and
@@ -454,6 +474,74 @@ impl<S: Read + Write> WebSocket<S> {
         }
     }
 
+    /// Writes queued bytes as [`write_out`](Self::write_out) does, but once
+    /// the close handshake has begun, with the hooks' write timeout armed
+    /// for the connection's next deadline, firing the timers when it passes:
+    /// `Ok` once written or once a timer ended the connection (the next
+    /// read says why). A non-blocking stream that takes no more returns
+    /// `WouldBlock` as before. Without a write-timeout hook, or while open,
+    /// the writes are unbounded (no system call added per send).
+    fn write_out_timed(&mut self) -> io::Result<()> {
+        let set_write_timeout = match &self.hooks {
+            Some(hooks) if self.conn.ready_state() != ReadyState::Open => hooks.set_write_timeout,
+            _ => return self.write_out(),
+        };
+        let mut armed = None;
+        let result = loop {
+            // Over (a timer gave up, say): the last words (a 1011 close
+            // frame) go if the socket takes them now, without waiting.
+            let over = self.conn.should_close_transport();
+            // Else each write waits until the deadline at most: re-armed per
+            // write, as a partial write starts the stream's timeout afresh.
+            let started = Instant::now();
+            let limit = match over {
+                true => Some(LAST_WORDS_WAIT),
+                false => self
+                    .conn
+                    .poll_timeout()
+                    .map(|deadline| deadline.saturating_duration_since(started).max(Duration::from_millis(1))),
+            };
+            let queued = self.conn.poll_transmit();
+            if queued.is_empty() {
+                break self.stream.flush();
+            }
+            if limit != armed {
+                if let Err(err) = set_write_timeout(&self.stream, limit) {
+                    break Err(err);
+                }
+                armed = limit;
+            }
+            match self.stream.write(queued) {
+                Ok(0) => break Err(ErrorKind::WriteZero.into()),
+                Ok(n) => self.conn.advance_transmit(n),
+                Err(err) if err.kind() == ErrorKind::Interrupted => {}
+                Err(err) if over && matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break Ok(()),
+                Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    let now = Instant::now();
+                    match self.conn.poll_timeout() {
+                        Some(deadline) if deadline <= now => {
+                            self.conn.handle_timeout(now);
+                            if self.conn.is_ending() {
+                                break Ok(());
+                            }
+                        }
+                        // The write timeout fired a little early: wait out the rest.
+                        Some(_) if limit.is_some_and(|limit| now.duration_since(started) >= limit) => {}
+                        // A non-blocking stream that takes no more for now.
+                        _ => break Err(err),
+                    }
+                }
+                Err(err) => break Err(err),
+            }
+        };
+        // Later writes are unbounded again, as before the close.
+        if armed.is_some() {
+            let cleared = set_write_timeout(&self.stream, None);
+            return result.and(cleared);
+        }
+        result
+    }
+
     pub(super) fn write_out(&mut self) -> io::Result<()> {
         loop {
             let queued = self.conn.poll_transmit();
@@ -529,6 +617,11 @@ impl<S: Read + Write> WebSocket<S> {
         Ok(())
     }
 }
+
+/// How long a write may wait for room once the connection is over (its
+/// last close frame after a timer gave up on the peer): the socket takes
+/// it at once or never.
+const LAST_WORDS_WAIT: Duration = Duration::from_millis(1);
 
 /// How late a read timeout may fire after the connection's deadline before
 /// it is re-armed (a system call).

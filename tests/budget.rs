@@ -9,6 +9,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod common;
+#[cfg(all(feature = "deflate", feature = "tokio"))]
+#[path = "common/echo.rs"]
+mod echo;
 
 use std::time::{Duration, Instant};
 
@@ -277,7 +280,6 @@ mod deflate {
 #[cfg(all(feature = "deflate", feature = "tokio"))]
 mod storm {
     use super::*;
-    use rfc6455::handshake::Accept;
     use rfc6455::io::{tokio_ws, Error};
     use rfc6455::CloseCode;
     use tokio::io::AsyncWriteExt;
@@ -302,21 +304,7 @@ mod storm {
         let budget = MemoryBudget::new(BUDGET);
         let mut config = Config::default();
         config.memory_budget = Some(budget.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            while let Ok((tcp, _)) = listener.accept().await {
-                let config = config.clone();
-                tokio::spawn(async move {
-                    let Ok(mut ws) = tokio_ws::accept_tcp(tcp, &config, |_| Ok(Accept::new())).await else { return };
-                    while let Ok(Some(message)) = ws.recv().await {
-                        if ws.send(message).await.is_err() {
-                            break;
-                        }
-                    }
-                });
-            }
-        });
+        let addr = crate::echo::echo_server(config).await;
         let frame = bytes::Bytes::from(deflate::bomb_frame(64 << 20));
         let url = format!("ws://{addr}/");
         let before = peak_rss();

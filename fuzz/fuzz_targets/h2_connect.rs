@@ -455,14 +455,12 @@ fn assess(headers: &http::HeaderMap, uri: &http::Uri) -> Assessment {
 }
 
 /// The bytes an HTTP/2 request gains as HTTP/1.1 that its limits do not
-/// count: the request line around the target, Upgrade, Connection, the key,
-/// and a Host line around an authority of up to 262 bytes.
+/// count: the request line around the target, Upgrade, Connection and the
+/// key (a Host line made from the authority is counted apart).
 const SYNTHESISED_BYTES: usize = "GET  HTTP/1.1\r\n".len()
     + "upgrade: websocket\r\n".len()
     + "connection: Upgrade\r\n".len()
-    + "sec-websocket-key: AAAAAAAAAAAAAAAAAAAAAA==\r\n".len()
-    + "host: \r\n".len()
-    + 262;
+    + "sec-websocket-key: AAAAAAAAAAAAAAAAAAAAAA==\r\n".len();
 
 /// The size and field count of the HTTP/1.1 request an HTTP/2 one stands
 /// for: its fields, those HTTP/1.1 needs in place of the connection-specific
@@ -507,10 +505,14 @@ fn check(parts: &http::request::Parts, protocol: Option<&str>, config: &Config, 
     let uri = &parts.uri;
     let target = uri.path_and_query().map_or("/", http::uri::PathAndQuery::as_str);
     let (size, count) = as_http11(&parts.headers, uri, target);
-    // The limits count what the peer sent: the lines the request gains as
-    // HTTP/1.1 are allowed on top (at most four, and their bytes with a
-    // Host of up to 262).
-    let (max_size, max_count) = (config.max_handshake_bytes + SYNTHESISED_BYTES, config.max_headers + 4);
+    // The limits count what the peer sent (the target and the authority
+    // included): the lines the request gains as HTTP/1.1 are allowed on
+    // top, three, and a Host line around the authority when it sent none.
+    let host_line = usize::from(!parts.headers.contains_key(http::header::HOST) && uri.authority().is_some());
+    let (max_size, max_count) = (
+        config.max_handshake_bytes + SYNTHESISED_BYTES + host_line * "host: \r\n".len(),
+        config.max_headers + 3 + host_line,
+    );
     match &result {
         Err(HandshakeError::HeadTooLarge { limit }) => {
             assert!(size > max_size, "{size} bytes");

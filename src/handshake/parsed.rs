@@ -105,11 +105,14 @@ impl UpgradeRequest {
             head.insert(http::header::HOST, host.clone());
         }
         // The lines written here (the request line, Upgrade, Connection, the
-        // key, and Host from `:authority`) are ours, not the peer's: the
-        // limits count only what it sent.
+        // key, and a Host line around `:authority` when no Host came) are
+        // ours, not the peer's: the limits count only what it sent (the
+        // path and the authority included).
+        let host_line = usize::from(!head.contains_key(http::header::HOST) && uri.authority().is_some());
         let mut limits = config.clone();
-        limits.max_headers = config.max_headers.saturating_add(HTTP2_SYNTHESISED_LINES);
-        limits.max_handshake_bytes = config.max_handshake_bytes.saturating_add(HTTP2_SYNTHESISED_BYTES);
+        limits.max_headers = config.max_headers.saturating_add(HTTP2_SYNTHESISED_LINES + host_line);
+        limits.max_handshake_bytes =
+            config.max_handshake_bytes.saturating_add(HTTP2_SYNTHESISED_BYTES + host_line * HTTP2_HOST_LINE.len());
         let request =
             Self::from_head(&http::Method::GET, uri, http::Version::HTTP_11, &head, &limits).map_err(|err| {
                 // The limits the caller set, not the ones widened here.
@@ -208,15 +211,18 @@ impl UpgradeRequest {
 const HTTP2_PLACEHOLDER_KEY: &str = "AAAAAAAAAAAAAAAAAAAAAA==";
 
 /// Header lines an HTTP/2 extended CONNECT gains on its way through the
-/// HTTP/1.1 parser: Upgrade, Connection, the key, and Host.
-const HTTP2_SYNTHESISED_LINES: usize = 4;
+/// HTTP/1.1 parser: Upgrade, Connection and the key (and Host, counted
+/// apart: only when the peer sent none).
+const HTTP2_SYNTHESISED_LINES: usize = 3;
 
-/// The bytes of those lines and of the request line around the path, with
-/// room for a `Host` made from an `:authority` of up to 255 bytes (a DNS
-/// name's longest, plus a port).
+/// The bytes of those lines and of the request line around the path.
 const HTTP2_SYNTHESISED_BYTES: usize =
-    "GET  HTTP/1.1\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-key: AAAAAAAAAAAAAAAAAAAAAA==\r\nhost: \r\n".len()
-        + 262;
+    "GET  HTTP/1.1\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-key: AAAAAAAAAAAAAAAAAAAAAA==\r\n"
+        .len();
+
+/// A Host line made from `:authority`, around the authority (which the peer
+/// sent, so it counts).
+const HTTP2_HOST_LINE: &str = "host: \r\n";
 
 fn put_header(head: &mut BytesMut, name: &str, value: &[u8]) {
     head.put_slice(name.as_bytes());
@@ -408,7 +414,8 @@ mod tests {
             UpgradeRequest::from_http2_parts(&parts, Some("websocket"), &config)
         };
         // As many fields as the limit allows: accepted, although the
-        // parser sees four more lines (Upgrade, Connection, key, Host).
+        // parser sees four more lines (Upgrade, Connection, key, and Host
+        // from the authority).
         assert!(with_fields(config.max_headers - 1).is_ok());
         assert!(with_fields(config.max_headers).is_ok());
         assert_eq!(with_fields(config.max_headers + 1).unwrap_err(), HandshakeError::TooManyHeaders { limit: 64 });
@@ -417,11 +424,41 @@ mod tests {
             let (parts, ()) = http2_connect().header("x-big", "v".repeat(value_len)).body(()).unwrap().into_parts();
             UpgradeRequest::from_http2_parts(&parts, Some("websocket"), &config)
         };
-        let others = "sec-websocket-version: 13\r\nsec-websocket-protocol: chat\r\norigin: https://example.com\r\nx-big: \r\n\r\n/chat".len();
+        // (The authority and the path are the peer's: they count.)
+        let others = "sec-websocket-version: 13\r\nsec-websocket-protocol: chat\r\norigin: https://example.com\r\nx-big: \r\n\r\n/chatexample.com".len();
         assert!(request_bytes(config.max_handshake_bytes - others).is_ok());
         assert_eq!(
-            request_bytes(config.max_handshake_bytes + 300).unwrap_err(),
+            request_bytes(config.max_handshake_bytes - others + 1).unwrap_err(),
             HandshakeError::HeadTooLarge { limit: config.max_handshake_bytes }
+        );
+        // A Host field the peer sent counts as its own line and bytes.
+        let with_host = |value_len: usize| {
+            let (parts, ()) = http2_connect()
+                .header("host", "example.com")
+                .header("x-big", "v".repeat(value_len))
+                .body(())
+                .unwrap()
+                .into_parts();
+            UpgradeRequest::from_http2_parts(&parts, Some("websocket"), &config)
+        };
+        let others = others + "host: \r\n".len();
+        assert!(with_host(config.max_handshake_bytes - others).is_ok());
+        assert_eq!(
+            with_host(config.max_handshake_bytes - others + 1).unwrap_err(),
+            HandshakeError::HeadTooLarge { limit: config.max_handshake_bytes }
+        );
+        let (parts, ()) = (4..config.max_headers)
+            .fold(http2_connect().header("host", "example.com"), |b, i| b.header(format!("x-field-{i}"), "1"))
+            .body(())
+            .unwrap()
+            .into_parts();
+        assert_eq!(parts.headers.len(), config.max_headers);
+        assert!(UpgradeRequest::from_http2_parts(&parts, Some("websocket"), &config).is_ok());
+        let mut parts = parts;
+        parts.headers.insert("x-one-more", http::HeaderValue::from_static("1"));
+        assert_eq!(
+            UpgradeRequest::from_http2_parts(&parts, Some("websocket"), &config).unwrap_err(),
+            HandshakeError::TooManyHeaders { limit: 64 }
         );
     }
 

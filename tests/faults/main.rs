@@ -79,9 +79,14 @@ pub fn payload(len: usize) -> Bytes {
         .into()
 }
 
-/// Runs a scenario `async fn(Adapter, Role)` four ways, one test each.
+/// Runs a scenario `async fn(Adapter, Role)` four ways, one test each: the
+/// tokio and blocking adapters in both roles (`@one` takes more tests for
+/// the scenario's module).
 macro_rules! four_ways {
     ($($scenario:ident),* $(,)?) => {$(
+        four_ways!(@one $scenario {});
+    )*};
+    (@one $scenario:ident { $($more:item)* }) => {
         mod $scenario {
             use super::{Adapter, Role};
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -100,34 +105,18 @@ macro_rules! four_ways {
             async fn blocking_client() {
                 crate::scenarios::$scenario(Adapter::Blocking, Role::Client).await;
             }
+            $($more)*
         }
-    )*};
+    };
 }
 
-/// Runs a scenario `async fn(Adapter, Role)` every way: as `four_ways!`
-/// does, plus the tokio adapter split into halves (a task reading while the
-/// write half closes) in both roles, and split with nobody reading until
-/// the script's end.
+/// Runs a scenario `async fn(Adapter, Role)` every way: the four ways, plus
+/// the tokio adapter split into halves (a task reading while the write half
+/// closes) in both roles, and split with nobody reading until the script's
+/// end.
 macro_rules! every_way {
     ($($scenario:ident),* $(,)?) => {$(
-        mod $scenario {
-            use super::{Adapter, Role};
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn tokio_server() {
-                crate::scenarios::$scenario(Adapter::Tokio, Role::Server).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn tokio_client() {
-                crate::scenarios::$scenario(Adapter::Tokio, Role::Client).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn blocking_server() {
-                crate::scenarios::$scenario(Adapter::Blocking, Role::Server).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn blocking_client() {
-                crate::scenarios::$scenario(Adapter::Blocking, Role::Client).await;
-            }
+        four_ways!(@one $scenario {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn split_server() {
                 crate::scenarios::$scenario(Adapter::TokioSplit, Role::Server).await;
@@ -140,7 +129,7 @@ macro_rules! every_way {
             async fn split_nobody_reading_server() {
                 crate::scenarios::$scenario(Adapter::TokioSplitLateReader, Role::Server).await;
             }
-        }
+        });
     )*};
 }
 

@@ -102,7 +102,8 @@ where
 /// Performs the client handshake over a stream you connected yourself (a
 /// TLS stream of your own, an in-memory stream),
 /// blocking until done. `request` is anything [`IntoClientRequest`] takes,
-/// as for [`connect`].
+/// as for [`connect`]. As for [`accept_with`], `Config::handshake_timeout`
+/// and the [`StreamHooks`] are yours to set.
 pub fn client<S: Read + Write>(
     request: impl IntoClientRequest,
     mut stream: S,
@@ -122,6 +123,11 @@ pub fn accept<S: Read + Write>(stream: S) -> Result<WebSocket<S>, Error> {
 /// headers, `Origin`, offered subprotocols) and accept or reject it. A
 /// rejection, or an invalid request, is answered over `stream` and returned
 /// as an error.
+///
+/// `Config::handshake_timeout` is not applied here (the stream is yours):
+/// set read and write timeouts on it for the handshake, then clear them
+/// and install [`StreamHooks`] for the connection's timers, as
+/// [`accept_tcp`] does for a `TcpStream`.
 pub fn accept_with<S, F>(mut stream: S, config: &Config, hook: F) -> Result<WebSocket<S>, Error>
 where
     S: Read + Write,

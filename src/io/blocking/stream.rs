@@ -32,8 +32,12 @@ const SEND_CHUNK: usize = 64 << 10;
 /// a write that times out leaves the rest queued, as on a non-blocking
 /// stream: [`WebSocket::buffered_amount`] says how much), or use the tokio adapter, whose sends can be wrapped in
 /// `tokio::time::timeout`, where that matters.
-/// [`connect`](super::connect) installs [`StreamHooks::tcp`]; after [`accept`](super::accept) on a
-/// `TcpStream`, install them with [`WebSocket::set_stream_hooks`].
+/// [`connect`](super::connect) installs [`StreamHooks::maybe_tls`] and
+/// [`accept_tcp`](super::accept_tcp) [`StreamHooks::tcp`]; over a stream of
+/// your own (after [`accept_with`](super::accept_with) or
+/// [`client`](super::client)), install them with
+/// [`WebSocket::set_stream_hooks`] (clear a timeout you set on the stream
+/// for the handshake first).
 #[derive(Debug)]
 pub struct StreamHooks<S> {
     /// Sets how long the next read may block (`None`: no limit), like
@@ -94,7 +98,9 @@ impl<S: Read + Write> WebSocket<S> {
     /// Limits how long [`read`](Self::read) waits for the peer: past
     /// `limit` without a message it returns an [`Error::Io`] of kind
     /// `WouldBlock` or `TimedOut`, and nothing is lost (call `read` again).
-    /// `None` (the default): wait as long as the connection is alive.
+    /// The limit counts from the call, whatever arrives meanwhile short of a
+    /// message (pings, part of a message). `None` (the default): wait as
+    /// long as the connection is alive.
     ///
     /// With [`StreamHooks`] (which the TCP helpers install) the adapter sets
     /// the stream's own read timeout to drive the connection's timers, so set
@@ -256,6 +262,9 @@ impl<S: Read + Write> WebSocket<S> {
     /// (messages from now on handed out `in_parts` or whole), or the end.
     fn read_data(&mut self, in_parts: bool) -> Result<Option<Event>, Error> {
         self.conn.set_message_streaming(in_parts);
+        // The application's limit counts from here, however many reads
+        // (pings, pieces of a message) it takes.
+        let limit_ends = self.read_limit.and_then(|limit| Instant::now().checked_add(limit));
         loop {
             while let Some(event) = self.conn.poll_event() {
                 if matches!(event, Event::Message(_) | Event::Part(_)) {
@@ -283,7 +292,7 @@ impl<S: Read + Write> WebSocket<S> {
                     }
                     return Ok(());
                 }
-                self.fill()
+                self.fill(limit_ends)
             });
             match result {
                 // The transport broke after the WebSocket had closed: nothing is lost.
@@ -326,7 +335,8 @@ impl<S: Read + Write> WebSocket<S> {
         }
     }
 
-    /// Queues a message without writing it: it goes out, with everything
+    /// Queues a message without writing it (unless the queue is at its
+    /// limit: see below): it goes out, with everything
     /// queued before and after it, in one write at the next [`read`](Self::read)
     /// that has to wait for the stream, or at [`send`](Self::send) or
     /// [`flush`](Self::flush). For answering a burst of messages with one
@@ -558,9 +568,16 @@ impl<S: Read + Write> WebSocket<S> {
     }
 
     /// One read from the stream into the connection, or the timers that are due.
-    fn fill(&mut self) -> io::Result<()> {
+    ///
+    /// `limit_ends`: when the application's read limit runs out (with
+    /// hooks): past it, `WouldBlock` without reading.
+    fn fill(&mut self, limit_ends: Option<Instant>) -> io::Result<()> {
         let started = Instant::now();
-        self.arm_read_timeout(started)?;
+        let limit_ends = limit_ends.filter(|_| self.hooks.is_some());
+        if limit_ends.is_some_and(|ends| ends <= started) {
+            return Err(ErrorKind::WouldBlock.into());
+        }
+        self.arm_read_timeout(started, limit_ends)?;
         let want = self.read_size.get();
         let result = read_into(self.conn.recv_buffer(want), want, |buf| self.stream.read(buf));
         let now = Instant::now();
@@ -577,12 +594,10 @@ impl<S: Read + Write> WebSocket<S> {
                 match self.conn.poll_timeout() {
                     Some(deadline) if deadline <= now => self.conn.handle_timeout(now),
                     // The application's limit ran out.
-                    _ if self.hooks.is_some() && self.read_limit.is_some_and(|limit| waited >= limit) => {
-                        return Err(err)
-                    }
-                    // Our read timeout, armed for a deadline that has since
-                    // moved later: arm it afresh and read again.
-                    Some(_) if self.read_timeout.is_some_and(|armed| waited >= armed) => self.read_timeout = None,
+                    _ if limit_ends.is_some_and(|ends| ends <= now) => return Err(err),
+                    // Our read timeout, armed for a deadline (or a limit)
+                    // that has since moved later: arm it afresh and read again.
+                    _ if self.read_timeout.is_some_and(|armed| waited >= armed) => self.read_timeout = None,
                     _ => return Err(err),
                 }
             }
@@ -596,13 +611,11 @@ impl<S: Read + Write> WebSocket<S> {
     /// here (by more than [`TIMER_SLACK`]), and a deadline that moved later
     /// (the heartbeat's moves with every read) is caught when the old timeout
     /// fires early. So a busy connection makes no system call per read.
-    fn arm_read_timeout(&mut self, now: Instant) -> io::Result<()> {
+    fn arm_read_timeout(&mut self, now: Instant, limit_ends: Option<Instant>) -> io::Result<()> {
         let Some(hooks) = &self.hooks else { return Ok(()) };
-        let until_deadline = self
-            .conn
-            .poll_timeout()
-            .map(|deadline| deadline.saturating_duration_since(now).max(Duration::from_millis(1)));
-        let timeout = match (until_deadline, self.read_limit) {
+        let until = |at: Instant| at.saturating_duration_since(now).max(Duration::from_millis(1));
+        let until_deadline = self.conn.poll_timeout().map(until);
+        let timeout = match (until_deadline, limit_ends.map(until)) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };

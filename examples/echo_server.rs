@@ -143,11 +143,11 @@ fn run_blocking(addr: SocketAddr, config: Config, tls: Option<Arc<rustls::Server
                 let mut socket =
                     blocking::accept_with(BlockingTls::new(session, stream), &config, |_| Ok(Accept::new()))?;
                 socket.get_ref().sock.set_write_timeout(None)?;
-                socket.set_stream_hooks(StreamHooks {
-                    set_read_timeout: |tls: &BlockingTls, limit| tls.sock.set_read_timeout(limit),
-                    set_write_timeout: |tls: &BlockingTls, limit| tls.sock.set_write_timeout(limit),
-                    shutdown: |tls: &BlockingTls| tls.sock.shutdown(std::net::Shutdown::Both),
-                });
+                socket.set_stream_hooks(StreamHooks::new(
+                    |tls: &BlockingTls, limit| tls.sock.set_read_timeout(limit),
+                    |tls: &BlockingTls, limit| tls.sock.set_write_timeout(limit),
+                    |tls: &BlockingTls| tls.sock.shutdown(std::net::Shutdown::Both),
+                ));
                 while let Some(message) = socket.read()? {
                     socket.send(message)?;
                 }

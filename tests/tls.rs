@@ -51,11 +51,11 @@ fn blocking_server(tls: Arc<rustls::ServerConfig>) -> (SocketAddr, JoinHandle<Re
         tcp.set_read_timeout(Some(WAIT))?;
         let session = rustls::ServerConnection::new(tls).map_err(std::io::Error::other)?;
         let mut ws = blocking::accept_with(BlockingTls::new(session, tcp), &deflate_config(), |_| Ok(Accept::new()))?;
-        ws.set_stream_hooks(StreamHooks {
-            set_read_timeout: |tls: &BlockingTls, limit| tls.sock.set_read_timeout(limit),
-            set_write_timeout: |tls: &BlockingTls, limit| tls.sock.set_write_timeout(limit),
-            shutdown: |tls: &BlockingTls| tls.sock.shutdown(Shutdown::Both),
-        });
+        ws.set_stream_hooks(StreamHooks::new(
+            |tls: &BlockingTls, limit| tls.sock.set_read_timeout(limit),
+            |tls: &BlockingTls, limit| tls.sock.set_write_timeout(limit),
+            |tls: &BlockingTls| tls.sock.shutdown(Shutdown::Both),
+        ));
         let alpn = ws.get_ref().conn.alpn_protocol().map(<[u8]>::to_vec);
         let mut echoed = 0;
         while let Some(message) = ws.read()? {

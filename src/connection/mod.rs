@@ -563,7 +563,7 @@ impl Connection {
     /// bytes, or a pong waiting for room. A run loop's quick check before
     /// it looks for bytes to write.
     #[inline]
-    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "tokio", feature = "blocking")), allow(dead_code))]
     pub(crate) fn has_transmit(&self) -> bool {
         !self.send.is_empty() || self.pending_pong.is_some()
     }

@@ -116,11 +116,11 @@ impl MaybeTlsStream {
 impl StreamHooks<MaybeTlsStream> {
     /// The hooks for a [`MaybeTlsStream`]: they act on its TCP stream.
     pub fn maybe_tls() -> Self {
-        Self {
-            set_read_timeout: |stream, limit| stream.get_ref().set_read_timeout(limit),
-            set_write_timeout: |stream, limit| stream.get_ref().set_write_timeout(limit),
-            shutdown: |stream| stream.get_ref().shutdown(Shutdown::Both),
-        }
+        Self::new(
+            |stream, limit| stream.get_ref().set_read_timeout(limit),
+            |stream, limit| stream.get_ref().set_write_timeout(limit),
+            |stream| stream.get_ref().shutdown(Shutdown::Both),
+        )
     }
 }
 

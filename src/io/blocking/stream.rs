@@ -16,22 +16,22 @@ const SEND_CHUNK: usize = 64 << 10;
 /// What the adapter may do with a stream besides reading and writing.
 ///
 /// With hooks, the connection's timers (heartbeat, idle and close timeouts)
-/// fire on an idle connection: the adapter owns the stream's read timeout
-/// (limit reads with [`WebSocket::set_read_timeout`] instead) and, once the
-/// close handshake has begun, its write timeout (cleared when the close's
-/// writes are done); the transport is shut down when the connection ends.
-/// Without them, timers fire only when the stream returns from a read, and
-/// the stream is closed when the [`WebSocket`] is dropped.
+/// fire on an idle connection and while [`WebSocket::read`] writes what is
+/// queued (pongs, fed messages), and the writes of [`WebSocket::close`] are
+/// bounded by `Config::close_timeout`: the adapter owns the stream's read
+/// and write timeouts (set your limits with [`WebSocket::set_read_timeout`]
+/// and [`WebSocket::set_write_timeout`] instead), and shuts the transport
+/// down when the connection ends. Without them, timers fire only when the
+/// stream returns from a read, and the stream is closed when the
+/// [`WebSocket`] is dropped.
 ///
-/// Timers run inside [`WebSocket::read`], and in the writes of
-/// [`WebSocket::close`] and of a closing `read` (bounded by
-/// `Config::close_timeout`). An application that only sends never notices
-/// a dead peer, and a `send` to a peer that reads nothing blocks once its
-/// socket is full, until TCP gives up: set a write timeout on the stream
-/// for sends (`TcpStream::set_write_timeout` through [`WebSocket::get_ref`];
-/// a write that times out leaves the rest queued, as on a non-blocking
-/// stream: [`WebSocket::buffered_amount`] says how much), or use the tokio adapter, whose sends can be wrapped in
-/// `tokio::time::timeout`, where that matters.
+/// An application that only sends never notices a dead peer, and a `send`
+/// to a peer that reads nothing blocks once its socket is full, until TCP
+/// gives up: limit sends with [`WebSocket::set_write_timeout`] (a write that
+/// times out leaves the rest queued, as on a non-blocking stream), or use
+/// the tokio adapter, whose sends can be wrapped in `tokio::time::timeout`,
+/// where that matters.
+///
 /// [`connect`](super::connect) installs [`StreamHooks::maybe_tls`] and
 /// [`accept_tcp`](super::accept_tcp) [`StreamHooks::tcp`]; over a stream of
 /// your own (after [`accept_with`](super::accept_with) or
@@ -39,26 +39,45 @@ const SEND_CHUNK: usize = 64 << 10;
 /// [`WebSocket::set_stream_hooks`] (clear a timeout you set on the stream
 /// for the handshake first).
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct StreamHooks<S> {
     /// Sets how long the next read may block (`None`: no limit), like
     /// [`TcpStream::set_read_timeout`].
     pub set_read_timeout: fn(&S, Option<Duration>) -> io::Result<()>,
     /// Sets how long the next write may block (`None`: no limit), like
-    /// [`TcpStream::set_write_timeout`]: used while closing, so that a peer
-    /// that reads nothing cannot hold a close past `Config::close_timeout`.
+    /// [`TcpStream::set_write_timeout`]: so that a peer that reads nothing
+    /// cannot hold a read past the connection's timers, nor a close past
+    /// `Config::close_timeout`.
     pub set_write_timeout: fn(&S, Option<Duration>) -> io::Result<()>,
     /// Closes the transport, like `TcpStream::shutdown(Shutdown::Both)`.
     pub shutdown: fn(&S) -> io::Result<()>,
 }
 
+impl<S> StreamHooks<S> {
+    /// Hooks for a stream of your own, e.g. a TLS stream over a `TcpStream`:
+    ///
+    /// ```
+    /// # struct MyTls { sock: std::net::TcpStream }
+    /// use rfc6455::io::blocking::StreamHooks;
+    /// let hooks = StreamHooks::new(
+    ///     |tls: &MyTls, limit| tls.sock.set_read_timeout(limit),
+    ///     |tls: &MyTls, limit| tls.sock.set_write_timeout(limit),
+    ///     |tls: &MyTls| tls.sock.shutdown(std::net::Shutdown::Both),
+    /// );
+    /// ```
+    pub fn new(
+        set_read_timeout: fn(&S, Option<Duration>) -> io::Result<()>,
+        set_write_timeout: fn(&S, Option<Duration>) -> io::Result<()>,
+        shutdown: fn(&S) -> io::Result<()>,
+    ) -> Self {
+        Self { set_read_timeout, set_write_timeout, shutdown }
+    }
+}
+
 impl StreamHooks<TcpStream> {
     /// The hooks for a `TcpStream`.
     pub fn tcp() -> Self {
-        Self {
-            set_read_timeout: TcpStream::set_read_timeout,
-            set_write_timeout: TcpStream::set_write_timeout,
-            shutdown: |s| s.shutdown(Shutdown::Both),
-        }
+        Self::new(TcpStream::set_read_timeout, TcpStream::set_write_timeout, |s| s.shutdown(Shutdown::Both))
     }
 }
 
@@ -72,6 +91,10 @@ pub struct WebSocket<S> {
     read_timeout: Option<Duration>,
     /// The application's limit on a blocking read (with hooks).
     read_limit: Option<Duration>,
+    /// The write timeout last given to the stream (with hooks).
+    write_timeout: Option<Duration>,
+    /// The application's limit on a blocking write (with hooks).
+    write_limit: Option<Duration>,
     read_size: ReadSize,
     when_full: WhenBufferFull,
     finished: bool,
@@ -99,15 +122,35 @@ impl<S: Read + Write> WebSocket<S> {
     /// `limit` without a message it returns an [`Error::Io`] of kind
     /// `WouldBlock` or `TimedOut`, and nothing is lost (call `read` again).
     /// The limit counts from the call, whatever arrives meanwhile short of a
-    /// message (pings, part of a message). `None` (the default): wait as
-    /// long as the connection is alive.
+    /// message (pings, part of a message), and bounds the writes `read`
+    /// makes too (pongs, fed messages: what a peer that reads nothing does
+    /// not take stays queued). `None` (the default): wait as long as the
+    /// connection is alive. A zero limit still reads once.
     ///
     /// With [`StreamHooks`] (which the TCP helpers install) the adapter sets
     /// the stream's own read timeout to drive the connection's timers, so set
     /// your limit here, not on the stream. Without hooks this does nothing:
     /// set the timeout on the stream yourself.
     pub fn set_read_timeout(&mut self, limit: Option<Duration>) {
-        self.read_limit = limit;
+        self.read_limit = limit.map(|limit| limit.max(MIN_LIMIT));
+    }
+
+    /// Limits how long a write may wait for the peer to take bytes (in
+    /// [`send`](Self::send), [`flush`](Self::flush), a [`feed`](Self::feed)
+    /// at the write buffer's limit, and the writes inside [`read`](Self::read)):
+    /// past `limit` without progress the write returns `WouldBlock` or
+    /// `TimedOut` and the rest stays queued, nothing lost, as with a
+    /// non-blocking stream ([`buffered_amount`](Self::buffered_amount) says
+    /// how much; `send` returns `Ok` with the message queued, a `feed` that
+    /// had to make room returns the error without queuing). `None` (the
+    /// default): wait as long as the peer takes.
+    ///
+    /// With [`StreamHooks`] the adapter sets the stream's write timeout
+    /// (closing, it is bounded by `Config::close_timeout` too), so set your
+    /// limit here, not on the stream. Without hooks this does nothing: set
+    /// the timeout on the stream yourself.
+    pub fn set_write_timeout(&mut self, limit: Option<Duration>) {
+        self.write_limit = limit.map(|limit| limit.max(MIN_LIMIT));
     }
 
     /// Chooses what sending does at the write buffer's limit: wait (the
@@ -125,6 +168,8 @@ impl<S: Read + Write> WebSocket<S> {
             hooks: None,
             read_timeout: None,
             read_limit: None,
+            write_timeout: None,
+            write_limit: None,
             read_size: ReadSize::new(),
             when_full: WhenBufferFull::Wait,
             finished: false,
@@ -265,6 +310,7 @@ impl<S: Read + Write> WebSocket<S> {
         // The application's limit counts from here, however many reads
         // (pings, pieces of a message) it takes.
         let limit_ends = self.read_limit.and_then(|limit| Instant::now().checked_add(limit));
+        let mut first_read = true;
         loop {
             while let Some(event) = self.conn.poll_event() {
                 if matches!(event, Event::Message(_) | Event::Part(_)) {
@@ -274,8 +320,9 @@ impl<S: Read + Write> WebSocket<S> {
             if self.finished {
                 return end_of_stream(&self.conn).map(|_| None);
             }
-            // Closing, the close timer bounds the writes as well as the reads.
-            let written = match self.write_out_timed() {
+            // The connection's timers (and the read limit) bound the writes
+            // as well as the reads.
+            let written = match self.write_out_timed(limit_ends) {
                 // A non-blocking stream that takes no more for now: read
                 // (and fire due timers) meanwhile.
                 Err(err) if err.kind() == ErrorKind::WouldBlock => Ok(()),
@@ -284,6 +331,10 @@ impl<S: Read + Write> WebSocket<S> {
                 Err(_) if matches!(self.conn.ready_state(), ReadyState::Closing | ReadyState::Closed) => Ok(()),
                 other => other,
             };
+            // A timer gave up while writing: the events say how it ended.
+            if written.is_ok() && self.conn.is_ending() && !self.conn.is_closed() {
+                continue;
+            }
             let result = written.and_then(|()| {
                 if self.conn.should_close_transport() {
                     self.finished = true;
@@ -292,7 +343,9 @@ impl<S: Read + Write> WebSocket<S> {
                     }
                     return Ok(());
                 }
-                self.fill(limit_ends)
+                let filled = self.fill(limit_ends, first_read);
+                first_read = false;
+                filled
             });
             match result {
                 // The transport broke after the WebSocket had closed: nothing is lost.
@@ -371,7 +424,7 @@ impl<S: Read + Write> WebSocket<S> {
     /// the stream yourself if peers may stop reading.
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
         self.conn.close(code, reason, Instant::now())?;
-        match self.write_out_timed() {
+        match self.write_out_timed(None) {
             Err(err) if err.kind() == ErrorKind::WouldBlock => Ok(()),
             other => Ok(other?),
         }
@@ -484,75 +537,104 @@ impl<S: Read + Write> WebSocket<S> {
         }
     }
 
-    /// Writes queued bytes as [`write_out`](Self::write_out) does, but once
-    /// the close handshake has begun, with the hooks' write timeout armed
-    /// for the connection's next deadline, firing the timers when it passes:
-    /// `Ok` once written or once a timer ended the connection (the next
-    /// read says why). A non-blocking stream that takes no more returns
-    /// `WouldBlock` as before. Without a write-timeout hook, or while open,
-    /// the writes are unbounded (no system call added per send).
-    fn write_out_timed(&mut self) -> io::Result<()> {
-        let set_write_timeout = match &self.hooks {
-            Some(hooks) if self.conn.ready_state() != ReadyState::Open => hooks.set_write_timeout,
-            _ => return self.write_out(),
+    /// Writes queued bytes as [`write_out`](Self::write_out) does, while the
+    /// connection's timers run (with hooks): the stream's write timeout is
+    /// armed for the next deadline (and for `limit_ends`, a read's limit,
+    /// and the application's write limit), and timers fire when it passes.
+    /// `Ok` once written, or once a timer ended the connection (the events
+    /// say how); `WouldBlock` once a limit passed or from a non-blocking
+    /// stream, the rest queued.
+    /// Once the connection is over (a timer gave up), its last bytes go
+    /// only if the stream takes them within [`LAST_WORDS_WAIT`].
+    ///
+    /// Open, with no deadline and no limit, this is a plain `write_out`.
+    fn write_out_timed(&mut self, limit_ends: Option<Instant>) -> io::Result<()> {
+        let Some(set_write_timeout) = self.hooks.as_ref().map(|hooks| hooks.set_write_timeout) else {
+            return self.write_out();
         };
-        let mut armed = None;
-        let result = loop {
-            // Over (a timer gave up, say): the last words (a 1011 close
-            // frame) go if the socket takes them now, without waiting.
-            let over = self.conn.should_close_transport();
-            // Else each write waits until the deadline at most: re-armed per
-            // write, as a partial write starts the stream's timeout afresh.
+        if self.conn.ready_state() == ReadyState::Open && limit_ends.is_none() && self.conn.poll_timeout().is_none() {
+            return self.write_out();
+        }
+        let mut last_words_end = None;
+        let mut flush_blocked = false;
+        loop {
             let started = Instant::now();
-            let limit = match over {
-                true => Some(LAST_WORDS_WAIT),
-                false => self
-                    .conn
-                    .poll_timeout()
-                    .map(|deadline| deadline.saturating_duration_since(started).max(Duration::from_millis(1))),
-            };
-            let queued = self.conn.poll_transmit();
-            if queued.is_empty() {
-                break self.stream.flush();
+            if last_words_end.is_none() && self.conn.should_close_transport() {
+                last_words_end = started.checked_add(LAST_WORDS_WAIT);
             }
-            if limit != armed {
-                if let Err(err) = set_write_timeout(&self.stream, limit) {
-                    break Err(err);
+            let deadline = last_words_end.or_else(|| self.conn.poll_timeout());
+            // Armed lazily, as the read timeout is: only shortened here, and
+            // re-armed below when it fired before what it was armed for.
+            if self.conn.has_transmit() || flush_blocked {
+                let until = |at: Instant| at.saturating_duration_since(started).max(MIN_LIMIT);
+                let wanted = [deadline.map(until), limit_ends.map(until), self.write_limit].into_iter().flatten().min();
+                let rearm = match (wanted, self.write_timeout) {
+                    (Some(wanted), Some(armed)) => wanted.saturating_add(TIMER_SLACK) < armed,
+                    (wanted, armed) => wanted != armed,
+                };
+                if rearm {
+                    set_write_timeout(&self.stream, wanted)?;
+                    self.write_timeout = wanted;
                 }
-                armed = limit;
             }
-            match self.stream.write(queued) {
-                Ok(0) => break Err(ErrorKind::WriteZero.into()),
-                Ok(n) => self.conn.advance_transmit(n),
+            let queued = self.conn.poll_transmit();
+            let result = if queued.is_empty() {
+                self.stream.flush().map(|()| None)
+            } else {
+                self.stream.write(queued).map(Some)
+            };
+            let now = Instant::now();
+            match result {
+                Ok(None) => return Ok(()),
+                Ok(Some(0)) => return Err(ErrorKind::WriteZero.into()),
+                Ok(Some(n)) => self.conn.advance_transmit(n),
                 Err(err) if err.kind() == ErrorKind::Interrupted => {}
-                Err(err) if over && matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break Ok(()),
                 Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                    let now = Instant::now();
-                    match self.conn.poll_timeout() {
-                        Some(deadline) if deadline <= now => {
-                            self.conn.handle_timeout(now);
-                            if self.conn.is_ending() {
-                                break Ok(());
-                            }
+                    flush_blocked = true;
+                    let waited = now.duration_since(started);
+                    match deadline {
+                        // The last words were not taken.
+                        _ if last_words_end.is_some() => return Ok(()),
+                        Some(deadline) if deadline <= now => {}
+                        // The read's limit, or the application's write
+                        // limit, ran out: the rest stays queued.
+                        _ if limit_ends.is_some_and(|ends| ends <= now) => return Err(err),
+                        _ if self.write_limit.is_some_and(|limit| waited.saturating_add(TIMER_SLACK) >= limit) => {
+                            return Err(err)
                         }
-                        // The write timeout fired a little early: wait out the rest.
-                        Some(_) if limit.is_some_and(|limit| now.duration_since(started) >= limit) => {}
-                        // A non-blocking stream that takes no more for now.
-                        _ => break Err(err),
+                        // Ours, fired before what it was armed for (which
+                        // moved later, or rounding): arm afresh.
+                        _ if self.write_timeout.is_some_and(|armed| waited.saturating_add(TIMER_SLACK) >= armed) => {
+                            self.write_timeout = None;
+                        }
+                        // A non-blocking stream.
+                        _ => return Err(err),
                     }
                 }
-                Err(err) => break Err(err),
+                Err(err) => return Err(err),
             }
-        };
-        // Later writes are unbounded again, as before the close.
-        if armed.is_some() {
-            let cleared = set_write_timeout(&self.stream, None);
-            return result.and(cleared);
+            // A peer that takes the bytes slowly does not outlast a deadline.
+            if last_words_end.is_some_and(|end| end <= now) {
+                return Ok(());
+            }
+            if last_words_end.is_none() && deadline.is_some_and(|deadline| deadline <= now) {
+                self.conn.handle_timeout(now);
+                if self.conn.is_ending() {
+                    return Ok(());
+                }
+            }
         }
-        result
     }
 
+    /// Writes queued bytes with the application's write limit (with hooks),
+    /// and flushes the stream.
     pub(super) fn write_out(&mut self) -> io::Result<()> {
+        if let Some(hooks) = &self.hooks {
+            if self.write_timeout != self.write_limit && self.conn.has_transmit() {
+                (hooks.set_write_timeout)(&self.stream, self.write_limit)?;
+                self.write_timeout = self.write_limit;
+            }
+        }
         loop {
             let queued = self.conn.poll_transmit();
             if queued.is_empty() {
@@ -570,11 +652,12 @@ impl<S: Read + Write> WebSocket<S> {
     /// One read from the stream into the connection, or the timers that are due.
     ///
     /// `limit_ends`: when the application's read limit runs out (with
-    /// hooks): past it, `WouldBlock` without reading.
-    fn fill(&mut self, limit_ends: Option<Instant>) -> io::Result<()> {
+    /// hooks): past it, `WouldBlock` without reading, unless this is the
+    /// `first` read of the call (a short limit still reads once).
+    fn fill(&mut self, limit_ends: Option<Instant>, first: bool) -> io::Result<()> {
         let started = Instant::now();
         let limit_ends = limit_ends.filter(|_| self.hooks.is_some());
-        if limit_ends.is_some_and(|ends| ends <= started) {
+        if !first && limit_ends.is_some_and(|ends| ends <= started) {
             return Err(ErrorKind::WouldBlock.into());
         }
         self.arm_read_timeout(started, limit_ends)?;
@@ -613,7 +696,7 @@ impl<S: Read + Write> WebSocket<S> {
     /// fires early. So a busy connection makes no system call per read.
     fn arm_read_timeout(&mut self, now: Instant, limit_ends: Option<Instant>) -> io::Result<()> {
         let Some(hooks) = &self.hooks else { return Ok(()) };
-        let until = |at: Instant| at.saturating_duration_since(now).max(Duration::from_millis(1));
+        let until = |at: Instant| at.saturating_duration_since(now).max(MIN_LIMIT);
         let until_deadline = self.conn.poll_timeout().map(until);
         let timeout = match (until_deadline, limit_ends.map(until)) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -635,6 +718,10 @@ impl<S: Read + Write> WebSocket<S> {
 /// last close frame after a timer gave up on the peer): the socket takes
 /// it at once or never.
 const LAST_WORDS_WAIT: Duration = Duration::from_millis(1);
+
+/// The shortest timeout the adapter gives a stream (a zero one is refused
+/// by `TcpStream`).
+const MIN_LIMIT: Duration = Duration::from_millis(1);
 
 /// How late a read timeout may fire after the connection's deadline before
 /// it is re-armed (a system call).

@@ -106,6 +106,8 @@ fn tls_config(cert: &str, key: &str) -> Result<Arc<rustls::ServerConfig>, String
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
         .map_err(|e| format!("--tls-cert {cert}: {e}"))?;
     let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("--tls-key {key}: {e}"))?;
+    // ring: deprecated since rustls 0.23.48 (no post-quantum key exchange), fine here.
+    #[allow(deprecated)]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

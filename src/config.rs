@@ -76,7 +76,9 @@ pub struct Config {
     /// peer keeps reading): the connection
     /// closes with [`TimeoutKind::Pong`](crate::TimeoutKind::Pong) and the
     /// adapters close the transport. A silent peer is thus noticed within
-    /// `ping_interval + pong_timeout`. Default 20 s: long enough for a
+    /// `ping_interval + pong_timeout` (with the blocking adapter, while the
+    /// application is in `read`: a send that blocks delays it, see
+    /// `WebSocket::set_write_timeout` there). Default 20 s: long enough for a
     /// congested mobile link (keep it well above
     /// [`RttEstimate::rto`](crate::RttEstimate::rto)), short enough to
     /// notice a dead peer in under a minute. Zero is taken as 1 ms.

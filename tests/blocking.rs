@@ -1234,17 +1234,7 @@ fn a_write_limit_bounds_a_send_and_the_timers_end_a_stuck_connection() {
         let mut ws = blocking::accept_tcp(stream, &config, |_| Ok(Default::default())).unwrap();
         ws.set_write_timeout(Some(Duration::from_millis(50)));
         let started = Instant::now();
-        // Bytes that do not compress (permessage-deflate may be on).
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let noise: Vec<u8> = (0..8 << 20)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state >> 24) as u8
-            })
-            .collect();
-        let sent = ws.send(noise);
+        let sent = ws.send(noise(8 << 20));
         let (send_took, queued) = (started.elapsed(), ws.buffered_amount());
         let started = Instant::now();
         let end = ws.read();
@@ -1348,4 +1338,59 @@ fn a_zero_read_limit_returns_a_message_already_there() {
     ws.set_read_timeout(Some(Duration::ZERO));
     assert_eq!(ws.read().unwrap(), Some(Message::from("already here")));
     finish(&client, "the client");
+}
+
+/// `len` bytes that do not compress (permessage-deflate may be on).
+fn noise(len: usize) -> Vec<u8> {
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
+/// The write limit counts from the call: against a peer that reads slowly
+/// (so that every write makes some progress), a send still returns at the
+/// limit, with the rest queued, and a later flush goes on writing.
+#[test]
+fn a_write_limit_counts_from_the_call_against_a_slow_reader() {
+    let (listener, port) = listener();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    // The peer reads 16 KiB every 10 ms (1.6 MB/s: 4 MiB take 2.6 s).
+    let peer = spawn(move || {
+        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        socket2::SockRef::from(&stream).set_recv_buffer_size(64 << 10).unwrap();
+        let request = ClientRequest::new(&format!("ws://127.0.0.1:{port}/")).unwrap();
+        let (client, _) = blocking::client(&request, stream, &Config::default()).unwrap();
+        let (mut stream, _) = client.into_parts();
+        stream.set_read_timeout(Some(Duration::from_millis(10))).unwrap();
+        let mut buf = [0u8; 16 << 10];
+        let until = Instant::now() + WAIT;
+        while done_rx.try_recv().is_err() && Instant::now() < until {
+            let _ = stream.read(&mut buf);
+            thread::sleep(Duration::from_millis(10));
+        }
+    });
+    let (stream, _) = listener.accept().unwrap();
+    socket2::SockRef::from(&stream).set_send_buffer_size(64 << 10).unwrap();
+    let mut ws = blocking::accept_tcp(stream, &Config::default(), |_| Ok(Default::default())).unwrap();
+    ws.set_write_timeout(Some(Duration::from_millis(300)));
+    let started = Instant::now();
+    let sent = ws.send(noise(4 << 20));
+    let took = started.elapsed();
+    let queued = ws.buffered_amount();
+    let flushed = ws.flush();
+    let _ = done_tx.send(());
+    finish(&peer, "the peer");
+    assert!(sent.is_ok(), "{sent:?}");
+    // Without the limit (or with one restarted by each write's progress)
+    // the send would take the seconds the peer needs for 4 MiB.
+    assert!(took >= Duration::from_millis(250) && took < Duration::from_secs(2), "the send took {took:?}");
+    assert!(queued > 0 && queued < 4 << 20, "{queued} bytes queued");
+    assert!(matches!(&flushed, Err(err) if is_would_block(err)), "{flushed:?}");
+    assert!(ws.buffered_amount() < queued, "the flush wrote nothing");
 }

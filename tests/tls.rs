@@ -180,6 +180,8 @@ fn the_client_offers_http11_only_so_a_server_preferring_h2_cannot_break_the_upgr
     // ... and an application's own rustls configuration that asks for h2 first.
     let mut roots = rustls::RootCertStore::empty();
     roots.add(CertificateDer::from(pem_to_der(&pki.ca_pem))).unwrap();
+    // ring: deprecated since rustls 0.23.48 (no post-quantum key exchange), fine here.
+    #[allow(deprecated)]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut own = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

@@ -38,6 +38,8 @@ pub fn pki(names: &[&str], expired: bool) -> Pki {
 
 /// A rustls server configuration for `pki`'s certificate, offering `alpn`.
 pub fn server_tls(pki: &Pki, alpn: &[&[u8]]) -> Arc<rustls::ServerConfig> {
+    // ring: deprecated since rustls 0.23.48 (no post-quantum key exchange), fine here.
+    #[allow(deprecated)]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

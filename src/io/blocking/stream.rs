@@ -135,15 +135,17 @@ impl<S: Read + Write> WebSocket<S> {
         self.read_limit = limit.map(|limit| limit.max(MIN_LIMIT));
     }
 
-    /// Limits how long a write may wait for the peer to take bytes (in
+    /// Limits how long writing may block, counted from the call (in
     /// [`send`](Self::send), [`flush`](Self::flush), a [`feed`](Self::feed)
     /// at the write buffer's limit, and the writes inside [`read`](Self::read)):
-    /// past `limit` without progress the write returns `WouldBlock` or
-    /// `TimedOut` and the rest stays queued, nothing lost, as with a
-    /// non-blocking stream ([`buffered_amount`](Self::buffered_amount) says
-    /// how much; `send` returns `Ok` with the message queued, a `feed` that
-    /// had to make room returns the error without queuing). `None` (the
-    /// default): wait as long as the peer takes.
+    /// past `limit` the rest stays queued, nothing lost, as with a
+    /// non-blocking stream. `send` then returns `Ok` (the message is
+    /// queued, not all written: [`buffered_amount`](Self::buffered_amount)
+    /// says how much is left, and the next `send`, `flush` or `read` goes
+    /// on writing); `flush` returns an [`Error::Io`] of kind `WouldBlock`
+    /// or `TimedOut`, and so does a `feed` or `send` that had to make room
+    /// under `Config::write_buffer_limit` (the message is then not queued).
+    /// `None` (the default): wait as long as the peer takes.
     ///
     /// With [`StreamHooks`] the adapter sets the stream's write timeout
     /// (closing, it is bounded by `Config::close_timeout` too), so set your
@@ -539,35 +541,72 @@ impl<S: Read + Write> WebSocket<S> {
 
     /// Writes queued bytes as [`write_out`](Self::write_out) does, while the
     /// connection's timers run (with hooks): the stream's write timeout is
-    /// armed for the next deadline (and for `limit_ends`, a read's limit,
-    /// and the application's write limit), and timers fire when it passes.
+    /// armed for the next deadline, and timers fire when it passes; a read's
+    /// limit (`limit_ends`) and the application's write limit bound it too.
     /// `Ok` once written, or once a timer ended the connection (the events
     /// say how); `WouldBlock` once a limit passed or from a non-blocking
-    /// stream, the rest queued.
-    /// Once the connection is over (a timer gave up), its last bytes go
-    /// only if the stream takes them within [`LAST_WORDS_WAIT`].
+    /// stream, the rest queued. Once the connection is over (a timer gave
+    /// up), its last bytes go only if the stream takes them within
+    /// [`LAST_WORDS_WAIT`].
     ///
     /// Open, with no deadline and no limit, this is a plain `write_out`.
     fn write_out_timed(&mut self, limit_ends: Option<Instant>) -> io::Result<()> {
+        if self.hooks.is_none()
+            || (self.conn.ready_state() == ReadyState::Open
+                && limit_ends.is_none()
+                && self.conn.poll_timeout().is_none())
+        {
+            return self.write_out();
+        }
+        let write_ends = self.write_limit.and_then(|limit| Instant::now().checked_add(limit));
+        let ends = [limit_ends, write_ends].into_iter().flatten().min();
+        self.write_bounded(ends, true)
+    }
+
+    /// Writes queued bytes and flushes the stream, with the application's
+    /// write limit (with hooks): past it, `WouldBlock` with the rest queued.
+    pub(super) fn write_out(&mut self) -> io::Result<()> {
+        if self.hooks.is_some() && (self.write_limit.is_some() || self.write_timeout.is_some()) {
+            let ends = self.write_limit.and_then(|limit| Instant::now().checked_add(limit));
+            return self.write_bounded(ends, false);
+        }
+        loop {
+            let queued = self.conn.poll_transmit();
+            if queued.is_empty() {
+                return self.stream.flush();
+            }
+            match self.stream.write(queued) {
+                Ok(0) => return Err(ErrorKind::WriteZero.into()),
+                Ok(n) => self.conn.advance_transmit(n),
+                Err(err) if err.kind() == ErrorKind::Interrupted => {}
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// The write loop with the stream's write timeout (hooks required)
+    /// armed for `limit_ends` and, with `timers`, for the connection's
+    /// deadlines, which fire as they pass. See [`write_out_timed`](Self::write_out_timed).
+    fn write_bounded(&mut self, limit_ends: Option<Instant>, timers: bool) -> io::Result<()> {
         let Some(set_write_timeout) = self.hooks.as_ref().map(|hooks| hooks.set_write_timeout) else {
             return self.write_out();
         };
-        if self.conn.ready_state() == ReadyState::Open && limit_ends.is_none() && self.conn.poll_timeout().is_none() {
-            return self.write_out();
-        }
         let mut last_words_end = None;
         let mut flush_blocked = false;
         loop {
             let started = Instant::now();
-            if last_words_end.is_none() && self.conn.should_close_transport() {
+            if timers && last_words_end.is_none() && self.conn.should_close_transport() {
                 last_words_end = started.checked_add(LAST_WORDS_WAIT);
             }
-            let deadline = last_words_end.or_else(|| self.conn.poll_timeout());
+            let deadline = match timers {
+                true => last_words_end.or_else(|| self.conn.poll_timeout()),
+                false => None,
+            };
             // Armed lazily, as the read timeout is: only shortened here, and
             // re-armed below when it fired before what it was armed for.
             if self.conn.has_transmit() || flush_blocked {
                 let until = |at: Instant| at.saturating_duration_since(started).max(MIN_LIMIT);
-                let wanted = [deadline.map(until), limit_ends.map(until), self.write_limit].into_iter().flatten().min();
+                let wanted = [deadline, limit_ends].into_iter().flatten().min().map(until);
                 let rearm = match (wanted, self.write_timeout) {
                     (Some(wanted), Some(armed)) => wanted.saturating_add(TIMER_SLACK) < armed,
                     (wanted, armed) => wanted != armed,
@@ -596,12 +635,8 @@ impl<S: Read + Write> WebSocket<S> {
                         // The last words were not taken.
                         _ if last_words_end.is_some() => return Ok(()),
                         Some(deadline) if deadline <= now => {}
-                        // The read's limit, or the application's write
-                        // limit, ran out: the rest stays queued.
-                        _ if limit_ends.is_some_and(|ends| ends <= now) => return Err(err),
-                        _ if self.write_limit.is_some_and(|limit| waited.saturating_add(TIMER_SLACK) >= limit) => {
-                            return Err(err)
-                        }
+                        // A limit ran out: the rest stays queued.
+                        _ if limit_ends.is_some_and(|ends| ends <= now + TIMER_SLACK) => return Err(err),
                         // Ours, fired before what it was armed for (which
                         // moved later, or rounding): arm afresh.
                         _ if self.write_timeout.is_some_and(|armed| waited.saturating_add(TIMER_SLACK) >= armed) => {
@@ -622,29 +657,6 @@ impl<S: Read + Write> WebSocket<S> {
                 if self.conn.is_ending() {
                     return Ok(());
                 }
-            }
-        }
-    }
-
-    /// Writes queued bytes with the application's write limit (with hooks),
-    /// and flushes the stream.
-    pub(super) fn write_out(&mut self) -> io::Result<()> {
-        if let Some(hooks) = &self.hooks {
-            if self.write_timeout != self.write_limit && self.conn.has_transmit() {
-                (hooks.set_write_timeout)(&self.stream, self.write_limit)?;
-                self.write_timeout = self.write_limit;
-            }
-        }
-        loop {
-            let queued = self.conn.poll_transmit();
-            if queued.is_empty() {
-                return self.stream.flush();
-            }
-            match self.stream.write(queued) {
-                Ok(0) => return Err(ErrorKind::WriteZero.into()),
-                Ok(n) => self.conn.advance_transmit(n),
-                Err(err) if err.kind() == ErrorKind::Interrupted => {}
-                Err(err) => return Err(err),
             }
         }
     }

@@ -43,8 +43,7 @@ pub(super) fn client_config(extra_roots: &[Vec<u8>]) -> Result<Arc<ClientConfig>
         }
         return Err(TlsError::NoRootCertificates(problems.join("; ")));
     }
-    let provider =
-        CryptoProvider::get_default().cloned().unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()));
+    let provider = CryptoProvider::get_default().cloned().unwrap_or_else(|| Arc::new(ring_provider()));
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|err| TlsError::Config(err.to_string()))?
@@ -52,6 +51,15 @@ pub(super) fn client_config(extra_roots: &[Vec<u8>]) -> Result<Arc<ClientConfig>
         .with_no_client_auth();
     config.alpn_protocols = vec![ALPN_HTTP11.as_bytes().to_vec()];
     Ok(Arc::new(config))
+}
+
+/// rustls' ring provider, used when the application installed none. rustls
+/// 0.23.48 deprecates it for lacking post-quantum key exchange; an
+/// application that wants that installs the aws-lc-rs provider as the
+/// process default, which is then used instead.
+#[allow(deprecated)]
+fn ring_provider() -> CryptoProvider {
+    rustls::crypto::ring::default_provider()
 }
 
 /// `config`, with its ALPN list replaced by `http/1.1` if it offers anything
@@ -86,7 +94,7 @@ mod tests {
     fn the_applications_installed_crypto_provider_is_used_when_there_is_one() {
         // A provider the application narrowed to one cipher suite, installed for the process
         // (tests in this binary that build configurations later get it too, and still work).
-        let mut narrowed = rustls::crypto::ring::default_provider();
+        let mut narrowed = ring_provider();
         narrowed.cipher_suites.truncate(1);
         let suite = narrowed.cipher_suites[0].suite();
         let installed = narrowed.install_default().is_ok();

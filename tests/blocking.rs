@@ -1394,3 +1394,49 @@ fn a_write_limit_counts_from_the_call_against_a_slow_reader() {
     assert!(matches!(&flushed, Err(err) if is_would_block(err)), "{flushed:?}");
     assert!(ws.buffered_amount() < queued, "the flush wrote nothing");
 }
+
+/// A non-blocking stream (writes always `WouldBlock`) counting its writes.
+#[derive(Default)]
+struct CountingVanished {
+    writes: usize,
+}
+
+impl Read for CountingVanished {
+    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+        Err(ErrorKind::WouldBlock.into())
+    }
+}
+
+impl Write for CountingVanished {
+    fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+        self.writes += 1;
+        Err(ErrorKind::WouldBlock.into())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// With hooks on a non-blocking stream, a deadline a few milliseconds
+/// away does not make `read` spin on the write that would
+/// block until it passes.
+#[test]
+fn a_short_timeout_on_a_non_blocking_stream_does_not_spin() {
+    let mut config = config();
+    config.ping_interval = Some(Duration::from_millis(3));
+    let mut ws = server_ws_with(CountingVanished::default(), &config);
+    ws.set_stream_hooks(StreamHooks::new(|_, _| Ok(()), |_, _| Ok(()), |_| Ok(())));
+    ws.feed("queued").unwrap();
+    let mut calls = 0;
+    let until = Instant::now() + Duration::from_millis(50);
+    while Instant::now() < until {
+        let result = ws.read();
+        assert!(matches!(&result, Err(err) if is_would_block(err)), "{result:?}");
+        calls += 1;
+        thread::sleep(Duration::from_millis(1));
+    }
+    let writes = ws.get_ref().writes;
+    // A few writes per read call (the queued message, then the ping that
+    // joins it), not thousands.
+    assert!(writes <= calls * 4, "{writes} writes in {calls} reads");
+}

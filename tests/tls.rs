@@ -382,3 +382,90 @@ fn the_reconnecting_client_gives_up_at_once_on_an_untrusted_certificate() {
     assert!(events.iter().any(|event| event.contains("UnknownIssuer")), "{events:?}");
     assert!(server.join().unwrap().is_err());
 }
+
+/// A blocking TLS server's bounds hold although rustls reads inside a
+/// write (and writes inside a read): against a `wss://` client that
+/// completes both handshakes, then reads and sends nothing, a read with a
+/// limit, a send with a write limit, and a close each return in time.
+#[test]
+fn a_blocking_tls_server_keeps_its_limits_against_a_peer_that_reads_nothing() {
+    use std::time::Instant;
+    let pki = pki(&["127.0.0.1"], false);
+    let tls = server_tls(&pki, &[b"http/1.1"]);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from(pem_to_der(&pki.ca_pem))).unwrap();
+    // ring: deprecated since rustls 0.23.48 (no post-quantum key exchange), fine here.
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let client_tls = Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    );
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    // The peer: TLS and WebSocket over a socket with a tiny receive buffer,
+    // then nothing.
+    let client = std::thread::spawn(move || {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        socket.set_recv_buffer_size(4 << 10).unwrap();
+        socket.connect(&std::net::SocketAddr::from(([127, 0, 0, 1], port)).into()).unwrap();
+        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+        let session = rustls::ClientConnection::new(client_tls, name).unwrap();
+        let tls = rustls::StreamOwned::new(session, TcpStream::from(socket));
+        let (ws, _) = blocking::client(&format!("ws://127.0.0.1:{port}/") as &str, tls, &Config::default()).unwrap();
+        let _ = done_rx.recv_timeout(WAIT);
+        drop(ws);
+    });
+    let (tcp, _) = listener.accept().unwrap();
+    tcp.set_read_timeout(Some(WAIT)).unwrap();
+    socket2::SockRef::from(&tcp).set_send_buffer_size(4 << 10).unwrap();
+    let session = rustls::ServerConnection::new(tls).unwrap();
+    let mut config = Config::default();
+    config.close_timeout = Duration::from_millis(300);
+    let mut ws = blocking::accept_with(BlockingTls::new(session, tcp), &config, |_| Ok(Accept::new())).unwrap();
+    ws.get_ref().sock.set_read_timeout(None).unwrap();
+    ws.set_stream_hooks(StreamHooks::new(
+        |tls: &BlockingTls, limit| tls.sock.set_read_timeout(limit),
+        |tls: &BlockingTls, limit| tls.sock.set_write_timeout(limit),
+        |tls: &BlockingTls| tls.sock.shutdown(Shutdown::Both),
+    ));
+    let bound = Duration::from_secs(3);
+    let noise = |len: usize| (0..len).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect::<Vec<u8>>();
+
+    // A read with a limit, with 4 MiB queued that the peer will not take.
+    ws.feed(noise(60 << 10)).unwrap();
+    ws.set_read_timeout(Some(Duration::from_millis(200)));
+    let started = Instant::now();
+    let read = ws.read();
+    let read_took = started.elapsed();
+    // A send with a write limit.
+    ws.set_write_timeout(Some(Duration::from_millis(200)));
+    let started = Instant::now();
+    let sent = ws.send(noise(1 << 20));
+    let send_took = started.elapsed();
+    // The close, then the read that reports how it ended.
+    ws.set_read_timeout(None);
+    ws.set_write_timeout(None);
+    let started = Instant::now();
+    let closed = ws.close(CloseCode::NORMAL, "");
+    let close_took = started.elapsed();
+    let started = Instant::now();
+    let end = ws.read();
+    let end_took = started.elapsed();
+    let _ = done_tx.send(());
+    client.join().unwrap();
+
+    assert!(matches!(&read, Err(Error::Io(err)) if err.kind() == std::io::ErrorKind::WouldBlock), "{read:?}");
+    assert!(read_took < bound, "the read took {read_took:?}");
+    assert!(sent.is_ok() && send_took < bound, "{sent:?} after {send_took:?}");
+    assert!(closed.is_ok() && close_took < bound, "{closed:?} after {close_took:?}");
+    assert!(
+        matches!(&end, Err(Error::Closed(rfc6455::CloseReason::Timeout(rfc6455::TimeoutKind::CloseHandshake)))),
+        "{end:?}"
+    );
+    assert!(end_took < bound, "the read after the close took {end_took:?}");
+}

@@ -25,6 +25,11 @@ const SEND_CHUNK: usize = 64 << 10;
 /// stream returns from a read, and the stream is closed when the
 /// [`WebSocket`] is dropped.
 ///
+/// Over a TLS stream, which may read inside a write and write inside a
+/// read (rustls' `StreamOwned`), the adapter arms both timeouts for each
+/// bound; a bound may then take up to about twice as long (the stream waits
+/// once for its pending records, once for the new ones).
+///
 /// An application that only sends never notices a dead peer, and a `send`
 /// to a peer that reads nothing blocks once its socket is full, until TCP
 /// gives up: limit sends with [`WebSocket::set_write_timeout`] (a write that
@@ -91,8 +96,14 @@ pub struct WebSocket<S> {
     read_timeout: Option<Duration>,
     /// The application's limit on a blocking read (with hooks).
     read_limit: Option<Duration>,
+    /// The read timeout on the stream is not `read_timeout` (it was
+    /// shortened for a write, or fired early): set it afresh before reading.
+    read_stale: bool,
     /// The write timeout last given to the stream (with hooks).
     write_timeout: Option<Duration>,
+    /// The last write did not end with a flush: a TLS stream may write
+    /// its pending records inside a read.
+    unflushed: bool,
     /// The application's limit on a blocking write (with hooks).
     write_limit: Option<Duration>,
     read_size: ReadSize,
@@ -172,6 +183,8 @@ impl<S: Read + Write> WebSocket<S> {
             read_limit: None,
             write_timeout: None,
             write_limit: None,
+            read_stale: false,
+            unflushed: false,
             read_size: ReadSize::new(),
             when_full: WhenBufferFull::Wait,
             finished: false,
@@ -325,9 +338,9 @@ impl<S: Read + Write> WebSocket<S> {
             // The connection's timers (and the read limit) bound the writes
             // as well as the reads.
             let written = match self.write_out_timed(limit_ends) {
-                // A non-blocking stream that takes no more for now: read
-                // (and fire due timers) meanwhile.
-                Err(err) if err.kind() == ErrorKind::WouldBlock => Ok(()),
+                // A non-blocking stream that takes no more for now, or a
+                // limit: read (and fire due timers) meanwhile.
+                Err(err) if is_timeout(&err) => Ok(()),
                 // Closing: a transport that stopped taking bytes may still
                 // hold the peer's close. Read it; the close timeout bounds the wait.
                 Err(_) if matches!(self.conn.ready_state(), ReadyState::Closing | ReadyState::Closed) => Ok(()),
@@ -351,7 +364,7 @@ impl<S: Read + Write> WebSocket<S> {
             });
             match result {
                 // The transport broke after the WebSocket had closed: nothing is lost.
-                Err(err) if self.conn.is_closed() && err.kind() != ErrorKind::WouldBlock => self.finished = true,
+                Err(err) if self.conn.is_closed() && !is_timeout(&err) => self.finished = true,
                 other => other?,
             }
         }
@@ -427,7 +440,7 @@ impl<S: Read + Write> WebSocket<S> {
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
         self.conn.close(code, reason, Instant::now())?;
         match self.write_out_timed(None) {
-            Err(err) if err.kind() == ErrorKind::WouldBlock => Ok(()),
+            Err(err) if is_timeout(&err) => Ok(()),
             other => Ok(other?),
         }
     }
@@ -435,7 +448,7 @@ impl<S: Read + Write> WebSocket<S> {
     /// Writes out everything queued (pongs, close frames, messages) and
     /// flushes the stream.
     pub fn flush(&mut self) -> Result<(), Error> {
-        Ok(self.write_out()?)
+        Ok(self.write_out_timed(None)?)
     }
 
     /// Sends a ping with up to 125 bytes of payload: queued and written out
@@ -534,7 +547,7 @@ impl<S: Read + Write> WebSocket<S> {
     /// Writes queued bytes; a would-block stream leaves them queued.
     fn flush_queued(&mut self) -> Result<(), Error> {
         match self.write_out() {
-            Err(err) if err.kind() == ErrorKind::WouldBlock => Ok(()),
+            Err(err) if is_timeout(&err) => Ok(()),
             other => Ok(other?),
         }
     }
@@ -570,29 +583,38 @@ impl<S: Read + Write> WebSocket<S> {
             let ends = self.write_limit.and_then(|limit| Instant::now().checked_add(limit));
             return self.write_bounded(ends, false);
         }
-        loop {
+        let result = loop {
             let queued = self.conn.poll_transmit();
             if queued.is_empty() {
-                return self.stream.flush();
+                break self.stream.flush();
             }
             match self.stream.write(queued) {
-                Ok(0) => return Err(ErrorKind::WriteZero.into()),
+                Ok(0) => break Err(ErrorKind::WriteZero.into()),
                 Ok(n) => self.conn.advance_transmit(n),
                 Err(err) if err.kind() == ErrorKind::Interrupted => {}
-                Err(err) => return Err(err),
+                Err(err) => break Err(err),
             }
-        }
+        };
+        self.unflushed = result.is_err();
+        result
     }
 
     /// The write loop with the stream's write timeout (hooks required)
     /// armed for `limit_ends` and, with `timers`, for the connection's
     /// deadlines, which fire as they pass. See [`write_out_timed`](Self::write_out_timed).
     fn write_bounded(&mut self, limit_ends: Option<Instant>, timers: bool) -> io::Result<()> {
-        let Some(set_write_timeout) = self.hooks.as_ref().map(|hooks| hooks.set_write_timeout) else {
+        let result = self.write_bounded_inner(limit_ends, timers);
+        self.unflushed = result.is_err() || self.conn.has_transmit();
+        result
+    }
+
+    fn write_bounded_inner(&mut self, limit_ends: Option<Instant>, timers: bool) -> io::Result<()> {
+        let Some((set_read_timeout, set_write_timeout)) =
+            self.hooks.as_ref().map(|hooks| (hooks.set_read_timeout, hooks.set_write_timeout))
+        else {
             return self.write_out();
         };
         let mut last_words_end = None;
-        let mut flush_blocked = false;
         loop {
             let started = Instant::now();
             if timers && last_words_end.is_none() && self.conn.should_close_transport() {
@@ -602,18 +624,19 @@ impl<S: Read + Write> WebSocket<S> {
                 true => last_words_end.or_else(|| self.conn.poll_timeout()),
                 false => None,
             };
-            // Armed lazily, as the read timeout is: only shortened here, and
-            // re-armed below when it fired before what it was armed for.
-            if self.conn.has_transmit() || flush_blocked {
-                let until = |at: Instant| at.saturating_duration_since(started).max(MIN_LIMIT);
-                let wanted = [deadline, limit_ends].into_iter().flatten().min().map(until);
-                let rearm = match (wanted, self.write_timeout) {
-                    (Some(wanted), Some(armed)) => wanted.saturating_add(TIMER_SLACK) < armed,
-                    (wanted, armed) => wanted != armed,
-                };
-                if rearm {
-                    set_write_timeout(&self.stream, wanted)?;
-                    self.write_timeout = wanted;
+            // The bound, armed lazily: a timeout already as short stays (a
+            // busy connection makes no system call per write), and one that
+            // fires before the bound is lifted below. The read timeout is
+            // shortened too: a TLS stream may read inside a write.
+            if let Some(wanted) = [deadline, limit_ends].into_iter().flatten().min().map(|at| until(at, started)) {
+                if self.write_timeout.is_none_or(|armed| wanted.saturating_add(TIMER_SLACK) < armed) {
+                    set_write_timeout(&self.stream, Some(wanted))?;
+                    self.write_timeout = Some(wanted);
+                }
+                if self.read_timeout.is_none_or(|armed| wanted.saturating_add(TIMER_SLACK) < armed) {
+                    set_read_timeout(&self.stream, Some(wanted))?;
+                    self.read_timeout = Some(wanted);
+                    self.read_stale = true;
                 }
             }
             let queued = self.conn.poll_transmit();
@@ -628,8 +651,7 @@ impl<S: Read + Write> WebSocket<S> {
                 Ok(Some(0)) => return Err(ErrorKind::WriteZero.into()),
                 Ok(Some(n)) => self.conn.advance_transmit(n),
                 Err(err) if err.kind() == ErrorKind::Interrupted => {}
-                Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                    flush_blocked = true;
+                Err(err) if is_timeout(&err) => {
                     let waited = now.duration_since(started);
                     match deadline {
                         // The last words were not taken.
@@ -637,10 +659,18 @@ impl<S: Read + Write> WebSocket<S> {
                         Some(deadline) if deadline <= now => {}
                         // A limit ran out: the rest stays queued.
                         _ if limit_ends.is_some_and(|ends| ends <= now + TIMER_SLACK) => return Err(err),
-                        // Ours, fired before what it was armed for (which
-                        // moved later, or rounding): arm afresh.
-                        _ if self.write_timeout.is_some_and(|armed| waited.saturating_add(TIMER_SLACK) >= armed) => {
+                        // Ours (or a read's, inside a TLS write), fired
+                        // before what it was armed for: lift both, and the
+                        // loop arms what is wanted now.
+                        _ if [self.write_timeout, self.read_timeout]
+                            .into_iter()
+                            .flatten()
+                            .any(|armed| fired(waited, armed)) =>
+                        {
+                            set_write_timeout(&self.stream, None)?;
                             self.write_timeout = None;
+                            set_read_timeout(&self.stream, None)?;
+                            self.read_timeout = None;
                         }
                         // A non-blocking stream.
                         _ => return Err(err),
@@ -692,7 +722,7 @@ impl<S: Read + Write> WebSocket<S> {
                     _ if limit_ends.is_some_and(|ends| ends <= now) => return Err(err),
                     // Our read timeout, armed for a deadline (or a limit)
                     // that has since moved later: arm it afresh and read again.
-                    _ if self.read_timeout.is_some_and(|armed| waited >= armed) => self.read_timeout = None,
+                    _ if self.read_timeout.is_some_and(|armed| fired(waited, armed)) => self.read_stale = true,
                     _ => return Err(err),
                 }
             }
@@ -708,19 +738,26 @@ impl<S: Read + Write> WebSocket<S> {
     /// fires early. So a busy connection makes no system call per read.
     fn arm_read_timeout(&mut self, now: Instant, limit_ends: Option<Instant>) -> io::Result<()> {
         let Some(hooks) = &self.hooks else { return Ok(()) };
-        let until = |at: Instant| at.saturating_duration_since(now).max(MIN_LIMIT);
-        let until_deadline = self.conn.poll_timeout().map(until);
-        let timeout = match (until_deadline, limit_ends.map(until)) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        let rearm = match (timeout, self.read_timeout) {
-            (Some(wanted), Some(armed)) => wanted.saturating_add(TIMER_SLACK) < armed,
-            (wanted, armed) => wanted != armed,
-        };
+        let timeout = [self.conn.poll_timeout(), limit_ends].into_iter().flatten().min().map(|at| until(at, now));
+        let rearm = self.read_stale
+            || match (timeout, self.read_timeout) {
+                (Some(wanted), Some(armed)) => wanted.saturating_add(TIMER_SLACK) < armed,
+                (wanted, armed) => wanted != armed,
+            };
         if rearm {
             (hooks.set_read_timeout)(&self.stream, timeout)?;
             self.read_timeout = timeout;
+            self.read_stale = false;
+        }
+        // A TLS stream writes its pending records inside a read: bound
+        // that write too.
+        if self.unflushed {
+            if let Some(wanted) = timeout {
+                if self.write_timeout.is_none_or(|armed| wanted.saturating_add(TIMER_SLACK) < armed) {
+                    (hooks.set_write_timeout)(&self.stream, Some(wanted))?;
+                    self.write_timeout = Some(wanted);
+                }
+            }
         }
         Ok(())
     }
@@ -730,6 +767,24 @@ impl<S: Read + Write> WebSocket<S> {
 /// last close frame after a timer gave up on the peer): the socket takes
 /// it at once or never.
 const LAST_WORDS_WAIT: Duration = Duration::from_millis(1);
+
+/// How long from `now` until `at`, at least [`MIN_LIMIT`].
+fn until(at: Instant, now: Instant) -> Duration {
+    at.saturating_duration_since(now).max(MIN_LIMIT)
+}
+
+/// Whether a timeout of `armed` has fired after `waited` (rather than a
+/// non-blocking stream returning at once): within [`TIMER_SLACK`], or half
+/// of a short one.
+fn fired(waited: Duration, armed: Duration) -> bool {
+    waited.saturating_add(TIMER_SLACK.min(armed / 2)) >= armed
+}
+
+/// A timeout's error: `WouldBlock` (Unix) or `TimedOut` (Windows), or a
+/// non-blocking stream's.
+fn is_timeout(err: &io::Error) -> bool {
+    matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
+}
 
 /// The shortest timeout the adapter gives a stream (a zero one is refused
 /// by `TcpStream`).

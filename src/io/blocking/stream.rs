@@ -96,8 +96,8 @@ pub struct WebSocket<S> {
     read_timeout: Option<Duration>,
     /// The application's limit on a blocking read (with hooks).
     read_limit: Option<Duration>,
-    /// The read timeout on the stream is not `read_timeout` (it was
-    /// shortened for a write, or fired early): set it afresh before reading.
+    /// The read timeout fired before what it was armed for: set it afresh
+    /// before reading.
     read_stale: bool,
     /// The write timeout last given to the stream (with hooks).
     write_timeout: Option<Duration>,
@@ -633,10 +633,11 @@ impl<S: Read + Write> WebSocket<S> {
                     set_write_timeout(&self.stream, Some(wanted))?;
                     self.write_timeout = Some(wanted);
                 }
+                // (A read that finds it shorter than it needs fires early
+                // and re-arms: no system call here per message.)
                 if self.read_timeout.is_none_or(|armed| wanted.saturating_add(TIMER_SLACK) < armed) {
                     set_read_timeout(&self.stream, Some(wanted))?;
                     self.read_timeout = Some(wanted);
-                    self.read_stale = true;
                 }
             }
             let queued = self.conn.poll_transmit();

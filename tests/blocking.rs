@@ -13,6 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
+use common::noise::noise;
 use common::{client_frame, close_payload, config, server_frame};
 use rfc6455::frame::{FrameDecoder, OpCode};
 use rfc6455::handshake::{ClientRequest, Reject};
@@ -1052,8 +1053,11 @@ fn the_applications_read_timeout_still_bounds_read_while_the_adapter_drives_time
 }
 
 /// A non-blocking transport to a peer that vanished: nothing to read, and
-/// writes would block.
-struct Vanished;
+/// writes would block. Counts the writes tried.
+#[derive(Default)]
+struct Vanished {
+    writes: usize,
+}
 
 impl Read for Vanished {
     fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
@@ -1063,6 +1067,7 @@ impl Read for Vanished {
 
 impl Write for Vanished {
     fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+        self.writes += 1;
         Err(ErrorKind::WouldBlock.into())
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -1075,7 +1080,7 @@ fn timers_fire_on_a_non_blocking_stream_with_bytes_stuck_in_the_queue() {
     let mut config = config();
     config.ping_interval = Some(Duration::from_millis(50));
     config.pong_timeout = Duration::from_millis(50);
-    let mut ws = server_ws_with(Vanished, &config);
+    let mut ws = server_ws_with(Vanished::default(), &config);
     ws.feed("queued").unwrap();
     let until = Instant::now() + WAIT;
     let outcome = loop {
@@ -1191,7 +1196,7 @@ fn a_prepared_message_reaches_every_blocking_subscriber() {
 fn a_close_timer_that_runs_out_while_writing_ends_the_next_read() {
     let mut config = config();
     config.close_timeout = Duration::from_millis(50);
-    let mut ws = server_ws_with(Vanished, &config);
+    let mut ws = server_ws_with(Vanished::default(), &config);
     ws.set_stream_hooks(StreamHooks::new(|_, _| Ok(()), |_, _| Ok(()), |_| Ok(())));
     ws.close(CloseCode::NORMAL, "").unwrap();
     thread::sleep(Duration::from_millis(100));
@@ -1340,19 +1345,6 @@ fn a_zero_read_limit_returns_a_message_already_there() {
     finish(&client, "the client");
 }
 
-/// `len` bytes that do not compress (permessage-deflate may be on).
-fn noise(len: usize) -> Vec<u8> {
-    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
-}
-
 /// The write limit counts from the call: against a peer that reads slowly
 /// (so that every write makes some progress), a send still returns at the
 /// limit, with the rest queued, and a later flush goes on writing.
@@ -1395,28 +1387,6 @@ fn a_write_limit_counts_from_the_call_against_a_slow_reader() {
     assert!(ws.buffered_amount() < queued, "the flush wrote nothing");
 }
 
-/// A non-blocking stream (writes always `WouldBlock`) counting its writes.
-#[derive(Default)]
-struct CountingVanished {
-    writes: usize,
-}
-
-impl Read for CountingVanished {
-    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
-        Err(ErrorKind::WouldBlock.into())
-    }
-}
-
-impl Write for CountingVanished {
-    fn write(&mut self, _: &[u8]) -> io::Result<usize> {
-        self.writes += 1;
-        Err(ErrorKind::WouldBlock.into())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 /// With hooks on a non-blocking stream, a deadline a few milliseconds
 /// away does not make `read` spin on the write that would
 /// block until it passes.
@@ -1424,7 +1394,7 @@ impl Write for CountingVanished {
 fn a_short_timeout_on_a_non_blocking_stream_does_not_spin() {
     let mut config = config();
     config.ping_interval = Some(Duration::from_millis(3));
-    let mut ws = server_ws_with(CountingVanished::default(), &config);
+    let mut ws = server_ws_with(Vanished::default(), &config);
     ws.set_stream_hooks(StreamHooks::new(|_, _| Ok(()), |_, _| Ok(()), |_| Ok(())));
     ws.feed("queued").unwrap();
     let mut calls = 0;

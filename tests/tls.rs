@@ -5,6 +5,9 @@
 //! certificate for another host, an unknown CA, an expired certificate.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[allow(unreachable_pub)]
+#[path = "common/noise.rs"]
+mod noise;
 #[path = "common/tls.rs"]
 mod tls_support;
 
@@ -13,6 +16,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use noise::noise;
 use rfc6455::extensions::deflate::DeflateConfig;
 use rfc6455::handshake::Accept;
 use rfc6455::io::blocking::{self, StreamHooks};
@@ -434,7 +438,6 @@ fn a_blocking_tls_server_keeps_its_limits_against_a_peer_that_reads_nothing() {
         |tls: &BlockingTls| tls.sock.shutdown(Shutdown::Both),
     ));
     let bound = Duration::from_secs(3);
-    let noise = |len: usize| (0..len).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect::<Vec<u8>>();
 
     // A read with a limit, with 4 MiB queued that the peer will not take.
     ws.feed(noise(60 << 10)).unwrap();

@@ -1,7 +1,7 @@
 //! Shared test kit: two connections wired back to back in memory with a
 //! virtual clock that jumps from deadline to deadline, and builders for raw
 //! frames. `alloc` counts allocations; `handshake` holds the fixtures of the
-//! handshake tests.
+//! handshake tests; `noise` makes bytes that do not compress.
 #![allow(
     dead_code,
     unreachable_pub,
@@ -14,6 +14,7 @@
 
 pub mod alloc;
 pub mod handshake;
+pub mod noise;
 
 use std::time::{Duration, Instant};
 

@@ -13,6 +13,8 @@
 #[path = "../common/echo.rs"]
 mod echo;
 mod endpoint;
+#[path = "../common/noise.rs"]
+mod noise;
 mod redial;
 mod relay;
 mod scenarios;
@@ -67,16 +69,7 @@ pub fn quiet() -> Config {
 /// A binary message of `len` pseudo-random bytes: permessage-deflate (on
 /// by default) cannot shrink it, so its frames are as long on the wire.
 pub fn payload(len: usize) -> Bytes {
-    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect::<Vec<u8>>()
-        .into()
+    noise::noise(len).into()
 }
 
 /// Runs a scenario `async fn(Adapter, Role)` four ways, one test each: the

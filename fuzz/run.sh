@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Runs the fuzz targets for a while each and reports.
 #
-#   fuzz/run.sh [--jobs N] SECONDS [TARGET...]
+#   fuzz/run.sh [--jobs N] [--resume] SECONDS [TARGET...]
 #
 # --jobs N runs N targets at once (default 1; each libFuzzer process uses one
 # core, so on a machine of N cores N jobs take 1/N of the time).
+# --resume goes on from the corpus the last run of each target left (seeds
+# added) instead of starting again from the seeds, so two runs of 30 minutes
+# reach about as far as one of an hour.
 #
 # Installs the nightly toolchain and cargo-fuzz if missing, builds every
 # target once (release with debug assertions, cargo-fuzz's default), then
@@ -18,7 +21,7 @@
 set -euo pipefail
 
 usage() {
-    echo "usage: $0 [--jobs N] SECONDS [TARGET...]" >&2
+    echo "usage: $0 [--jobs N] [--resume] SECONDS [TARGET...]" >&2
     exit 2
 }
 jobs=1
@@ -26,6 +29,11 @@ if [[ ${1:-} == --jobs ]]; then
     [[ ${2:-} =~ ^[1-9][0-9]*$ ]] || usage
     jobs=$2
     shift 2
+fi
+resume=false
+if [[ ${1:-} == --resume ]]; then
+    resume=true
+    shift
 fi
 [[ $# -ge 1 && $1 =~ ^[0-9]+$ ]] || usage
 seconds=$1
@@ -78,10 +86,10 @@ mkdir -p "$logs"
 # failed, and $logs/TARGET.summary gets the lines to print.
 run_target() {
     local target=$1 corpus=$scratch/$1 log=$logs/$1.log status summary reason artifact
-    rm -rf "$corpus"
+    $resume || rm -rf "$corpus"
     mkdir -p "$corpus"
     if [[ -d seeds/$target ]]; then
-        cp seeds/"$target"/* "$corpus"/
+        cp -f seeds/"$target"/* "$corpus"/
     fi
     local args=(-max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1)
     if [[ -f dicts/$target.dict ]]; then
